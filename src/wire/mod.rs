@@ -1,0 +1,24 @@
+//! The sans-I/O WebSocket protocol core (RFC 6455).
+//!
+//! Nothing in here owns a socket or a clock: callers hand in bytes and get
+//! typed events back, and ask for bytes to write. The active scanner
+//! (`crate::probe::runner`) and, later, the passive capture analyser both
+//! drive this module, so a parsing fix lands in both at once.
+//!
+//! Unlike a client library, the core never *rejects* what a peer sends: an
+//! RSV bit, a masked server frame or an oversized control frame is reported
+//! as an [`frame::Anomalies`] flag, because for fingerprinting the reaction
+//! *is* the signal.
+
+pub mod decode;
+pub mod encode;
+pub mod frame;
+pub mod handshake;
+pub mod mask;
+pub mod response;
+
+pub use decode::{DecodedFrame, Decoder, DecoderConfig, Event};
+pub use encode::{FrameSpec, LenEncoding, encode_frame, encode_header};
+pub use frame::{Anomalies, CloseBody, FrameHeader, Opcode};
+pub use handshake::{Request, accept_for_key, random_key};
+pub use response::{AcceptCheck, ResponseError, ResponseHead, parse_response};
