@@ -4,7 +4,7 @@
 //! names in their original case and order, duplicates. An invalid
 //! `Sec-WebSocket-Accept` is an observation ([`AcceptCheck`]), not an error.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::handshake::accept_for_key;
 
@@ -48,7 +48,7 @@ impl std::fmt::Display for ResponseError {
 impl std::error::Error for ResponseError {}
 
 /// How the `Sec-WebSocket-Accept` header compares with the key we sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AcceptCheck {
     Valid,

@@ -1,0 +1,254 @@
+//! Command line: one small file per subcommand; this file holds the
+//! options they share. Exit codes: 0 success, 2 bad input (arguments,
+//! files, DB), 1 other failures.
+
+pub mod demo;
+pub mod generate;
+pub mod probes;
+pub mod scan;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::fingerprint::Db;
+use crate::fingerprint::score::Scorer;
+use crate::net::Connector;
+use crate::probe::ProbeSet;
+use crate::probe::build::PayloadMode;
+use crate::probe::runner::RunConfig;
+use crate::scan::Scanner;
+
+#[derive(Debug, Parser)]
+#[command(name = "wsfp", version, about = "WebSocket fingerprinting scanner")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fingerprint WebSocket servers (STEWS-compatible flags).
+    Scan(scan::ScanArgs),
+    /// Scan a known server and write its fingerprint file.
+    Generate(generate::GenerateArgs),
+    /// Start an in-process farm of real servers on loopback and scan it.
+    Demo(demo::DemoArgs),
+    /// List the probes (id, series, risk, layer, name).
+    Probes(probes::ProbesArgs),
+}
+
+/// A user error: printed as `wsfp: <message>`, exit code 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+pub fn usage(msg: impl Into<String>) -> Box<dyn std::error::Error> {
+    Box::new(UsageError(msg.into()))
+}
+
+/// Probe selection and behaviour, shared by `scan`, `generate` and `demo`.
+#[derive(Debug, Args, Clone)]
+pub struct ProbeOpts {
+    /// Run every series (the default when no series is chosen).
+    #[arg(short = 'a', long = "all")]
+    pub all: bool,
+    /// Series 100: opcodes.
+    #[arg(short = '1')]
+    pub s1: bool,
+    /// Series 200: RSV bits.
+    #[arg(short = '2')]
+    pub s2: bool,
+    /// Series 300: version headers and plain handshake.
+    #[arg(short = '3')]
+    pub s3: bool,
+    /// Series 400: extensions.
+    #[arg(short = '4')]
+    pub s4: bool,
+    /// Series 500: subprotocols.
+    #[arg(short = '5')]
+    pub s5: bool,
+    /// Series 600: long payloads.
+    #[arg(short = '6')]
+    pub s6: bool,
+    /// Series 700: old drafts and malformed requests.
+    #[arg(short = '7')]
+    pub s7: bool,
+    /// Series to run, comma-separated (e.g. 100,300).
+    #[arg(long, value_delimiter = ',')]
+    pub series: Vec<u16>,
+    /// Extra probe file(s): add probes, or replace those with the same id.
+    #[arg(long = "probes", value_name = "FILE")]
+    pub probe_files: Vec<PathBuf>,
+    /// Long payloads (600 series): header and a short prefix, or all bytes.
+    #[arg(long, value_enum, default_value_t = PayloadMode::Prefix)]
+    pub payload_mode: PayloadMode,
+    /// Plain ws:// for targets without a scheme (default is wss://).
+    #[arg(short = 'n', long = "no-tls")]
+    pub plain: bool,
+    /// Do not verify TLS certificates.
+    #[arg(short = 'k', long = "insecure")]
+    pub insecure: bool,
+    /// Origin header for every probe (default http(s)://host[:port]).
+    #[arg(short = 'o', long)]
+    pub origin: Option<String>,
+    /// Connections in flight per target.
+    #[arg(long, default_value_t = 16)]
+    pub per_host: usize,
+    /// TCP connect (and TLS handshake) timeout, ms.
+    #[arg(long, default_value_t = 3000, value_name = "MS")]
+    pub connect_timeout: u64,
+    /// Wait for the response head, ms.
+    #[arg(long, default_value_t = 3000, value_name = "MS")]
+    pub handshake_timeout: u64,
+    /// Wait for a reaction after a probe's frames (and for an error body), ms.
+    #[arg(long, default_value_t = 500, value_name = "MS")]
+    pub frame_timeout: u64,
+    /// Trace probe summaries to stderr.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// Trace the bytes sent too.
+    #[arg(short = 'd', long)]
+    pub debug: bool,
+}
+
+/// Fingerprint DB choice.
+#[derive(Debug, Args, Clone)]
+pub struct DbOpts {
+    /// Fingerprint directory (default: the DB built into the binary).
+    #[arg(long, value_name = "DIR")]
+    pub db: Option<PathBuf>,
+}
+
+impl ProbeOpts {
+    /// The defaults, as if no flag was given.
+    pub fn parse_default() -> ProbeOpts {
+        #[derive(Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            p: ProbeOpts,
+        }
+        Wrap::parse_from(["wsfp"]).p
+    }
+
+    pub fn probe_set(&self) -> Result<ProbeSet, Box<dyn std::error::Error>> {
+        let mut set = ProbeSet::builtin();
+        for f in &self.probe_files {
+            set.merge(ProbeSet::load(f).map_err(|e| usage(e.to_string()))?);
+        }
+        Ok(set)
+    }
+
+    /// Ids of the probes selected by -a / -1..-7 / --series.
+    pub fn selected(&self, set: &ProbeSet) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+        let mut series: Vec<u16> = self.series.clone();
+        for (on, s) in [
+            (self.s1, 100),
+            (self.s2, 200),
+            (self.s3, 300),
+            (self.s4, 400),
+            (self.s5, 500),
+            (self.s6, 600),
+            (self.s7, 700),
+        ] {
+            if on {
+                series.push(s);
+            }
+        }
+        let all = self.all || series.is_empty();
+        let known: Vec<u16> = set.probes.iter().map(|p| p.series).collect();
+        if let Some(bad) = series.iter().find(|s| !known.contains(s)) {
+            return Err(usage(format!(
+                "--series {bad}: no such series (known: {})",
+                {
+                    let mut k = known.clone();
+                    k.sort();
+                    k.dedup();
+                    k.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+                }
+            )));
+        }
+        Ok(set
+            .probes
+            .iter()
+            .filter(|p| all || series.contains(&p.series))
+            .map(|p| p.id.clone())
+            .collect())
+    }
+
+    pub fn run_config(&self) -> RunConfig {
+        RunConfig {
+            handshake_timeout: Duration::from_millis(self.handshake_timeout),
+            frame_timeout: Duration::from_millis(self.frame_timeout),
+            write_timeout: Duration::from_millis(self.handshake_timeout),
+            payload_mode: self.payload_mode,
+            trace: if self.debug {
+                2
+            } else {
+                u8::from(self.verbose)
+            },
+            ..RunConfig::default()
+        }
+    }
+
+    /// A scanner for these options and DB.
+    pub fn scanner(&self, db: &DbOpts) -> Result<Arc<Scanner>, Box<dyn std::error::Error>> {
+        let set = self.probe_set()?;
+        let selected = self.selected(&set)?;
+        let db = match &db.db {
+            Some(dir) => Db::load_dir(dir, &set),
+            None => Db::embedded(&set),
+        }
+        .map_err(|e| usage(e.to_string()))?;
+        let connector = Connector::new(self.insecure, Duration::from_millis(self.connect_timeout));
+        let mut s = Scanner::new(
+            set,
+            selected,
+            connector,
+            self.run_config(),
+            Scorer::new(Arc::new(db)),
+        );
+        s.per_host = self.per_host.max(1);
+        s.origin = self.origin.clone();
+        Ok(Arc::new(s))
+    }
+}
+
+/// Run the CLI; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("wsfp: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Scan(a) => scan::run(a).await,
+            Command::Generate(a) => generate::run(a).await,
+            Command::Demo(a) => demo::run(a).await,
+            Command::Probes(a) => probes::run(a),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("wsfp: {e}");
+            if e.is::<UsageError>() { 2 } else { 1 }
+        }
+    }
+}

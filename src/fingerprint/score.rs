@@ -1,0 +1,255 @@
+//! Scoring a scan's feature map against the DB.
+//!
+//! Each expected feature is weighted by how well it discriminates: the
+//! share of *other* fingerprints whose expectation for the same key would
+//! not accept this fingerprint's value. A feature every implementation
+//! shares (say `100.status = 101`) weighs almost nothing; one only this
+//! implementation shows weighs 1. Features absent on either side are
+//! skipped. The score is the matched share of the compared weight, scaled
+//! by coverage (how much of the fingerprint's weight could be compared),
+//! and the verdict is `unknown` unless the best candidate is strong and
+//! clearly ahead of the runner-up.
+//!
+//! Issue #3 calibrates these thresholds on the whole lab; the constants
+//! below are the first, documented choice.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Db, Fingerprint, Match};
+
+/// Below this score the verdict is `unknown`.
+pub const MIN_SCORE: f64 = 0.75;
+/// The best must lead the runner-up by this much, or `unknown`.
+pub const MIN_MARGIN: f64 = 0.05;
+/// Weight floor, so a DB of one fingerprint still scores.
+const WEIGHT_FLOOR: f64 = 0.05;
+/// Candidates reported.
+pub const TOP_K: usize = 3;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub id: String,
+    pub name: String,
+    pub score: f64,
+    /// Features compared / matched (for explaining a verdict).
+    pub compared: usize,
+    pub matched: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// A fingerprint id, or `"unknown"`.
+    pub implementation: String,
+    pub confidence: f64,
+    pub candidates: Vec<Candidate>,
+}
+
+impl Verdict {
+    pub fn unknown() -> Verdict {
+        Verdict {
+            implementation: "unknown".into(),
+            confidence: 0.0,
+            candidates: Vec::new(),
+        }
+    }
+}
+
+/// Discrimination weights, computed once per DB.
+#[derive(Debug, Clone)]
+pub struct Scorer {
+    db: Arc<Db>,
+    /// Per fingerprint: key → weight.
+    weights: Vec<BTreeMap<String, f64>>,
+}
+
+/// A representative value a matcher accepts, used to ask whether another
+/// fingerprint's matcher would accept it too.
+fn representative(m: &Match) -> String {
+    match m {
+        Match::Exact(v) | Match::Contains(v) | Match::Prefix(v) => v.clone(),
+        Match::AnyOf(v) => v[0].clone(),
+        Match::Range(lo, _) => lo.to_string(),
+    }
+}
+
+impl Scorer {
+    pub fn new(db: Arc<Db>) -> Self {
+        let fps = &db.fingerprints;
+        let weights = fps
+            .iter()
+            .enumerate()
+            .map(|(i, fp)| {
+                fp.features
+                    .iter()
+                    .map(|(k, e)| {
+                        let rep = representative(&e.matcher);
+                        let others: Vec<&Fingerprint> = fps
+                            .iter()
+                            .enumerate()
+                            .filter(|(j, _)| *j != i)
+                            .map(|(_, f)| f)
+                            .collect();
+                        let w = if others.is_empty() {
+                            1.0
+                        } else {
+                            let differ = others
+                                .iter()
+                                .filter(|o| {
+                                    o.features.get(k).is_none_or(|oe| !oe.matcher.matches(&rep))
+                                })
+                                .count();
+                            differ as f64 / others.len() as f64
+                        };
+                        (k.clone(), w.max(WEIGHT_FLOOR) * e.weight)
+                    })
+                    .collect()
+            })
+            .collect();
+        Scorer { db, weights }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn score(&self, features: &BTreeMap<String, String>) -> Verdict {
+        let mut cands: Vec<Candidate> = self
+            .db
+            .fingerprints
+            .iter()
+            .zip(&self.weights)
+            .map(|(fp, w)| {
+                let (mut total, mut compared_w, mut matched_w) = (0.0, 0.0, 0.0);
+                let (mut compared, mut matched) = (0, 0);
+                for (k, e) in &fp.features {
+                    let wk = w[k];
+                    total += wk;
+                    let Some(obs) = features.get(k) else {
+                        continue;
+                    };
+                    compared += 1;
+                    compared_w += wk;
+                    if e.matcher.matches(obs) {
+                        matched += 1;
+                        matched_w += wk;
+                    }
+                }
+                let score = if compared_w > 0.0 && total > 0.0 {
+                    let coverage = compared_w / total;
+                    (matched_w / compared_w) * coverage.sqrt()
+                } else {
+                    0.0
+                };
+                Candidate {
+                    id: fp.id.clone(),
+                    name: fp.name.clone(),
+                    score: (score * 1000.0).round() / 1000.0,
+                    compared,
+                    matched,
+                }
+            })
+            .collect();
+        cands.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+        cands.truncate(TOP_K);
+        let best = cands.first().map_or(0.0, |c| c.score);
+        let second = cands.get(1).map_or(0.0, |c| c.score);
+        let implementation = if best >= MIN_SCORE && best - second >= MIN_MARGIN {
+            cands[0].id.clone()
+        } else {
+            "unknown".into()
+        };
+        let confidence = if implementation == "unknown" {
+            // How sure we are of "none of these": the best's shortfall.
+            ((1.0 - best) * 1000.0).round() / 1000.0
+        } else {
+            (((best - second).min(best) * 0.5 + best * 0.5) * 1000.0).round() / 1000.0
+        };
+        Verdict {
+            implementation,
+            confidence,
+            candidates: cands,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fingerprint::Fingerprint;
+    use crate::probe::ProbeSet;
+
+    fn fp(id: &str, feats: &str) -> Fingerprint {
+        let text = format!(
+            "id = \"{id}\"\nname = \"{id}\"\nlibrary = \"{id}\"\nlanguage = \"x\"\n[provenance]\ndate = \"d\"\nprobe_set = \"p\"\n[features]\n{feats}"
+        );
+        Fingerprint::parse(&text, id, &ProbeSet::builtin()).unwrap()
+    }
+
+    fn obs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn db() -> Arc<Db> {
+        Arc::new(Db {
+            fingerprints: vec![
+                fp(
+                    "a",
+                    "\"309.status\" = 101\n\"104.close_code\" = 1002\n\"104.close_reason\" = \"A says no\"\n",
+                ),
+                fp(
+                    "b",
+                    "\"309.status\" = 101\n\"104.close_code\" = 1002\n\"104.close_reason\" = \"B says no\"\n",
+                ),
+                fp(
+                    "c",
+                    "\"309.status\" = 101\n\"104.close_code\" = 1007\n\"104.close_reason\" = \"\"\n",
+                ),
+            ],
+        })
+    }
+
+    #[test]
+    fn discriminating_features_decide() {
+        let db = db();
+        let s = Scorer::new(db.clone());
+        let v = s.score(&obs(&[
+            ("309.status", "101"),
+            ("104.close_code", "1002"),
+            ("104.close_reason", "B says no"),
+        ]));
+        assert_eq!(v.implementation, "b");
+        assert!(v.confidence > 0.75, "{v:?}");
+        assert_eq!(v.candidates[0].matched, 3);
+    }
+
+    #[test]
+    fn nothing_matching_is_unknown_not_a_guess() {
+        let db = db();
+        let s = Scorer::new(db.clone());
+        let v = s.score(&obs(&[
+            ("309.status", "101"),
+            ("104.close_code", "1011"),
+            ("104.close_reason", "zzz"),
+        ]));
+        assert_eq!(v.implementation, "unknown");
+        let v = s.score(&obs(&[("309.status", "refused")]));
+        assert_eq!(v.implementation, "unknown");
+    }
+
+    #[test]
+    fn shared_features_weigh_little() {
+        let db = db();
+        let s = Scorer::new(db.clone());
+        assert!(s.weights[0]["309.status"] < 0.1);
+        assert!((s.weights[0]["104.close_reason"] - 1.0).abs() < 1e-9);
+        // Only the shared feature observed: no verdict.
+        let v = s.score(&obs(&[("309.status", "101")]));
+        assert_eq!(v.implementation, "unknown");
+    }
+}

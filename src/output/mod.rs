@@ -1,0 +1,202 @@
+//! Output: the record model and its writers. Records stream out as they
+//! complete; progress and summaries go to stderr, never into the data.
+
+pub mod record;
+
+use std::io::{self, Write};
+
+pub use record::{Record, SCHEMA_VERSION, Status};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A readable table for a person.
+    Text,
+    /// One JSON record per line.
+    Ndjson,
+    /// Fixed columns (see docs/output.md).
+    Csv,
+}
+
+/// The CSV columns, in their documented, fixed order.
+pub const CSV_COLUMNS: &[&str] = &[
+    "schema_version",
+    "target",
+    "url",
+    "ip",
+    "status",
+    "http_status",
+    "implementation",
+    "confidence",
+    "candidates",
+    "elapsed_ms",
+    "bytes_sent",
+    "bytes_received",
+    "connections",
+    "probe_set",
+    "error",
+];
+
+pub struct RecordWriter {
+    out: Box<dyn Write + Send>,
+    format: Format,
+    csv: Option<csv::Writer<Box<dyn Write + Send>>>,
+    /// Show every probe's observation in text mode.
+    pub detail: bool,
+}
+
+impl RecordWriter {
+    pub fn new(out: Box<dyn Write + Send>, format: Format) -> io::Result<Self> {
+        let mut w = RecordWriter {
+            out,
+            format,
+            csv: None,
+            detail: true,
+        };
+        if format == Format::Csv {
+            let out = std::mem::replace(&mut w.out, Box::new(io::sink()));
+            let mut c = csv::Writer::from_writer(out);
+            c.write_record(CSV_COLUMNS).map_err(io::Error::other)?;
+            w.csv = Some(c);
+        }
+        Ok(w)
+    }
+
+    /// Write one record and flush, so a killed scan loses nothing written.
+    pub fn write(&mut self, r: &Record) -> io::Result<()> {
+        match self.format {
+            Format::Ndjson => {
+                serde_json::to_writer(&mut self.out, r).map_err(io::Error::other)?;
+                self.out.write_all(b"\n")?;
+                self.out.flush()
+            }
+            Format::Csv => {
+                let c = self.csv.as_mut().expect("csv writer");
+                let cands: Vec<String> = r
+                    .candidates
+                    .iter()
+                    .map(|c| format!("{}:{}", c.id, c.score))
+                    .collect();
+                c.write_record([
+                    r.schema_version.to_string(),
+                    r.target.clone(),
+                    r.url.clone().unwrap_or_default(),
+                    r.ip.clone().unwrap_or_default(),
+                    r.status.as_str().to_string(),
+                    r.http_status.map(|s| s.to_string()).unwrap_or_default(),
+                    r.implementation.clone(),
+                    r.confidence.to_string(),
+                    cands.join(";"),
+                    r.elapsed_ms.to_string(),
+                    r.bytes_sent.to_string(),
+                    r.bytes_received.to_string(),
+                    r.connections.to_string(),
+                    r.probe_set.clone(),
+                    r.error.clone().unwrap_or_default(),
+                ])
+                .map_err(io::Error::other)?;
+                c.flush()
+            }
+            Format::Text => {
+                let text = render_text(r, self.detail);
+                self.out.write_all(text.as_bytes())?;
+                self.out.flush()
+            }
+        }
+    }
+}
+
+/// The human rendering of one record.
+pub fn render_text(r: &Record, detail: bool) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{}  {}{}",
+        r.url.as_deref().unwrap_or(&r.target),
+        r.status.as_str(),
+        r.http_status
+            .map(|h| format!(" (HTTP {h})"))
+            .unwrap_or_default()
+    );
+    if let Some(e) = &r.error {
+        let _ = writeln!(s, "  error: {e}");
+    }
+    let _ = writeln!(
+        s,
+        "  implementation: {}  confidence {:.2}",
+        r.implementation, r.confidence
+    );
+    for c in &r.candidates {
+        let _ = writeln!(
+            s,
+            "    {:<28} score {:.3}  ({}/{} features)",
+            c.id, c.score, c.matched, c.compared
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  {} probes, {} connections, {} bytes sent, {} received, {} ms",
+        r.observations.len(),
+        r.connections,
+        r.bytes_sent,
+        r.bytes_received,
+        r.elapsed_ms
+    );
+    if detail && !r.observations.is_empty() {
+        let _ = writeln!(
+            s,
+            "  {:<5} {:<10} {:<6} {:<9} reaction",
+            "case", "outcome", "http", "end"
+        );
+        for (id, o) in &r.observations {
+            let frames: Vec<String> = o
+                .frames
+                .iter()
+                .map(|f| match (f.close_code, &f.close_reason) {
+                    (Some(c), Some(r)) if !r.is_empty() => format!("close {c} {r:?}"),
+                    (Some(c), _) => format!("close {c}"),
+                    (None, _) if f.opcode == 8 => "close (no code)".into(),
+                    _ => format!("{} ({} B)", crate::wire::Opcode(f.opcode).name(), f.len),
+                })
+                .collect();
+            let mut extra = frames.join(", ");
+            if extra.is_empty() {
+                let hs: Vec<String> = o
+                    .headers
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != "server")
+                    .map(|(k, v)| format!("{k}: {v}"))
+                    .collect();
+                extra = hs.join("; ");
+            }
+            if extra.is_empty()
+                && let Some(b) = &o.body_tail
+            {
+                extra = format!("body {:?}", b.trim().chars().take(60).collect::<String>());
+            }
+            if let Some(m) = o.url_match {
+                extra = format!("url match: {m}");
+            }
+            let outcome = serde_json::to_value(o.outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            let end = serde_json::to_value(o.end)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "  {:<5} {:<10} {:<6} {:<9} {}",
+                id,
+                outcome,
+                o.status
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                end,
+                extra
+            );
+        }
+    }
+    s
+}

@@ -1,0 +1,120 @@
+//! The one record model: exactly one [`Record`] per input target, whatever
+//! happened to it. Every writer (NDJSON, CSV, text) renders this struct.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::fingerprint::score::Candidate;
+use crate::probe::Observation;
+
+/// Bumped on any incompatible change to the record; readers check it.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Upgraded to WebSocket and probed.
+    Ok,
+    /// Answered HTTP, but not 101 to a standard handshake.
+    NotWebsocket,
+    Refused,
+    Timeout,
+    Reset,
+    TlsError,
+    DnsError,
+    Excluded,
+    InvalidTarget,
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::NotWebsocket => "not_websocket",
+            Status::Refused => "refused",
+            Status::Timeout => "timeout",
+            Status::Reset => "reset",
+            Status::TlsError => "tls_error",
+            Status::DnsError => "dns_error",
+            Status::Excluded => "excluded",
+            Status::InvalidTarget => "invalid_target",
+            Status::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub schema_version: u32,
+    /// The input as given (a line of a target file, or `-u`'s value).
+    pub target: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The address connected to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    pub status: Status,
+    /// The HTTP status of the standard handshake (101 when `ok`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Best fingerprint id, or `"unknown"`.
+    pub implementation: String,
+    pub confidence: f64,
+    #[serde(default)]
+    pub candidates: Vec<Candidate>,
+    /// Probe case id → what it saw.
+    #[serde(default)]
+    pub observations: BTreeMap<String, Observation>,
+    /// Version of the probe set that produced the observations.
+    pub probe_set: String,
+    /// Start time, seconds since the Unix epoch.
+    pub ts: f64,
+    pub elapsed_ms: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub connections: u32,
+    /// Input line number, for targets read from a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+}
+
+impl Record {
+    /// A record for a target that was never probed.
+    pub fn failed(
+        target: &str,
+        status: Status,
+        error: impl Into<String>,
+        probe_set: &str,
+    ) -> Record {
+        Record {
+            schema_version: SCHEMA_VERSION,
+            target: target.to_string(),
+            url: None,
+            ip: None,
+            status,
+            http_status: None,
+            error: Some(error.into()),
+            implementation: "unknown".into(),
+            confidence: 0.0,
+            candidates: Vec::new(),
+            observations: BTreeMap::new(),
+            probe_set: probe_set.to_string(),
+            ts: now_unix(),
+            elapsed_ms: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
+            connections: 0,
+            line: None,
+        }
+    }
+}
+
+pub fn now_unix() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| (d.as_secs_f64() * 1000.0).round() / 1000.0)
+}

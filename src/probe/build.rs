@@ -1,0 +1,283 @@
+//! Turning a [`Probe`] into the exact bytes to write.
+//!
+//! This is the only place that knows how a probe's declarative handshake
+//! and frame script become wire bytes. Each call starts from a fresh
+//! standard request, so nothing one probe changes can leak into another
+//! (STEWS's test 308 header leaked into every later probe).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use rand::RngExt;
+
+use super::spec::{FrameStep, LONG_PAYLOAD_PREFIX, Probe, decode_hex};
+use crate::wire::encode::{FrameSpec, MAX_HEADER_LEN, MaskedRepeat, encode_frame, encode_header};
+use crate::wire::handshake::Request;
+
+/// Values for the placeholders of handshake strings.
+#[derive(Debug, Clone)]
+pub struct TargetCtx {
+    pub host: String,
+    pub port: u16,
+    pub path: String,
+    pub tls: bool,
+    /// `Origin` to send (STEWS's `-o`).
+    pub origin: String,
+}
+
+impl TargetCtx {
+    pub fn new(host: &str, port: u16, path: &str, tls: bool, origin: Option<&str>) -> Self {
+        let mut ctx = TargetCtx {
+            host: host.to_string(),
+            port,
+            path: if path.is_empty() {
+                "/".into()
+            } else {
+                path.to_string()
+            },
+            tls,
+            origin: String::new(),
+        };
+        ctx.origin = match origin {
+            Some(o) => o.to_string(),
+            None => format!(
+                "{}://{}",
+                if tls { "https" } else { "http" },
+                ctx.hostport()
+            ),
+        };
+        ctx
+    }
+
+    /// Host as it goes into a Host header or URL (IPv6 in brackets).
+    pub fn host_for_url(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        }
+    }
+
+    /// `host[:port]`, with the port omitted when it is the scheme default.
+    pub fn hostport(&self) -> String {
+        let default = if self.tls { 443 } else { 80 };
+        if self.port == default {
+            self.host_for_url()
+        } else {
+            format!("{}:{}", self.host_for_url(), self.port)
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!(
+            "{}://{}{}",
+            if self.tls { "wss" } else { "ws" },
+            self.hostport(),
+            self.path
+        )
+    }
+
+    fn expand(&self, s: &str, key: &str) -> String {
+        s.replace("{path}", &self.path)
+            .replace("{hostport}", &self.hostport())
+            .replace("{host}", &self.host_for_url())
+            .replace("{port}", &self.port.to_string())
+            .replace("{origin}", &self.origin)
+            .replace("{key}", key)
+            .replace("{url}", &self.url())
+    }
+}
+
+/// The request bytes for `probe`, with `key` as Sec-WebSocket-Key.
+pub fn request_bytes(probe: &Probe, ctx: &TargetCtx, key: &str) -> Vec<u8> {
+    let h = &probe.handshake;
+    if let Some(raw) = &h.raw {
+        return ctx.expand(raw, key).into_bytes();
+    }
+    let mut r = Request::websocket(&ctx.path, &ctx.hostport(), key, Some(&ctx.origin));
+    if let Some(line) = &h.request_line {
+        r.request_line = ctx.expand(line, key).into_bytes();
+    }
+    for (n, v) in &h.set {
+        r.set(n, ctx.expand(v, key));
+    }
+    for n in &h.remove {
+        r.remove(n);
+    }
+    for (old, new) in &h.rename {
+        r.rename(old, new);
+    }
+    for (n, v) in &h.add {
+        r.push(n, ctx.expand(v, key));
+    }
+    if let Some(le) = &h.line_ending {
+        r.line_ending = le.clone().into_bytes();
+    }
+    if let Some(b) = &h.body {
+        r.body = ctx.expand(b, key).into_bytes();
+    }
+    r.to_bytes()
+}
+
+/// How much of a long payload to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PayloadMode {
+    /// The frame header plus a short prefix; the server's reaction to the
+    /// announced length is what we record.
+    #[default]
+    Prefix,
+    /// Every byte, streamed from one shared pre-masked buffer.
+    Full,
+}
+
+/// Pre-masked long payloads shared by every connection of a scan. One
+/// mask key per process is used for them, so one buffer serves all.
+#[derive(Debug)]
+pub struct PayloadCache {
+    key: [u8; 4],
+    repeats: Mutex<HashMap<String, MaskedRepeat>>,
+}
+
+impl Default for PayloadCache {
+    fn default() -> Self {
+        PayloadCache {
+            key: rand::rng().random(),
+            repeats: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl PayloadCache {
+    fn repeat(&self, fill: &str) -> MaskedRepeat {
+        let mut m = self.repeats.lock().expect("payload cache lock");
+        m.entry(fill.to_string())
+            .or_insert_with(|| MaskedRepeat::new(fill.as_bytes(), Some(self.key)))
+            .clone()
+    }
+}
+
+/// The writes for one frame of a script: small frames are one buffer; long
+/// payloads are a header followed by shared chunks.
+pub fn frame_writes(step: &FrameStep, mode: PayloadMode, cache: &PayloadCache) -> Vec<Bytes> {
+    let key: Option<[u8; 4]> = step.mask.then(|| match &step.key {
+        Some(k) => decode_hex(k)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or([0; 4]),
+        None => rand::rng().random(),
+    });
+    let spec = FrameSpec {
+        fin: step.fin,
+        rsv: step.rsv,
+        opcode: step.opcode,
+        mask: key,
+        declared_len: step.declared_len,
+        len_encoding: step.len_encoding,
+    };
+    if let (Some(fill), Some(len)) = (&step.fill, step.len) {
+        if !step.is_long() {
+            let payload: Vec<u8> = fill.bytes().cycle().take(len as usize).collect();
+            return vec![Bytes::from(encode_frame(&spec, &payload))];
+        }
+        // Long: the shared buffer is masked with the cache's key.
+        let spec = FrameSpec {
+            mask: step.mask.then_some(cache.key),
+            ..spec
+        };
+        let mut head = [0u8; MAX_HEADER_LEN];
+        let n = encode_header(&spec, len, &mut head);
+        let send = match mode {
+            PayloadMode::Prefix => len.min(LONG_PAYLOAD_PREFIX as u64),
+            PayloadMode::Full => len,
+        };
+        let repeat = if step.mask {
+            cache.repeat(fill)
+        } else {
+            MaskedRepeat::new(fill.as_bytes(), None)
+        };
+        let mut out = vec![Bytes::copy_from_slice(&head[..n])];
+        out.extend(repeat.take(send));
+        return out;
+    }
+    let payload = match (&step.payload, &step.payload_hex) {
+        (Some(p), _) => p.as_bytes().to_vec(),
+        (_, Some(h)) => decode_hex(h).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    vec![Bytes::from(encode_frame(&spec, &payload))]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::ProbeSet;
+
+    fn ctx() -> TargetCtx {
+        TargetCtx::new("127.0.0.1", 9001, "/ws", false, None)
+    }
+
+    #[test]
+    fn each_probe_starts_from_a_fresh_request() {
+        let set = ProbeSet::builtin();
+        let v308 = request_bytes(set.get("308").unwrap(), &ctx(), "k");
+        assert!(String::from_utf8_lossy(&v308).contains("Sec-WebSocket-Version: 13\\/\r\n"));
+        let plain = String::from_utf8(request_bytes(set.get("309").unwrap(), &ctx(), "k")).unwrap();
+        assert!(plain.contains("Sec-WebSocket-Version: 13\r\n"), "{plain}");
+        assert!(plain.starts_with("GET /ws HTTP/1.1\r\nHost: 127.0.0.1:9001\r\n"));
+        assert!(plain.contains("Origin: http://127.0.0.1:9001\r\n"));
+    }
+
+    #[test]
+    fn bare_lf_and_cr_versions_are_verbatim() {
+        let set = ProbeSet::builtin();
+        let v305 = request_bytes(set.get("305").unwrap(), &ctx(), "k");
+        assert!(
+            v305.windows(26)
+                .any(|w| w == b"Sec-WebSocket-Version: 13\n")
+        );
+        assert!(
+            v305.windows(28)
+                .any(|w| w == b"Sec-WebSocket-Version: 13\n\r\n")
+        );
+        let v306 = request_bytes(set.get("306").unwrap(), &ctx(), "k");
+        assert!(
+            v306.windows(28)
+                .any(|w| w == b"Sec-WebSocket-Version: 13\r\r\n")
+        );
+    }
+
+    #[test]
+    fn placeholders_and_origin_override() {
+        let set = ProbeSet::builtin();
+        let c = TargetCtx::new("::1", 443, "/", true, Some("https://evil.example"));
+        let r = String::from_utf8(request_bytes(set.get("702").unwrap(), &c, "k")).unwrap();
+        assert!(
+            r.contains("Sec-WebSocket-Origin: https://evil.example\r\n"),
+            "{r}"
+        );
+        assert!(
+            r.contains("Sec-WebSocket-Location: wss://[::1]/\r\n"),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn long_payloads_send_header_and_prefix_by_default() {
+        let set = ProbeSet::builtin();
+        let cache = PayloadCache::default();
+        let step = &set.get("612").unwrap().frames[0];
+        let w = frame_writes(step, PayloadMode::Prefix, &cache);
+        let total: usize = w.iter().map(|b| b.len()).sum();
+        assert_eq!(total, 14 + LONG_PAYLOAD_PREFIX);
+        assert_eq!(&w[0][..2], b"\x81\xff");
+        assert_eq!(&w[0][2..10], &104_857_601u64.to_be_bytes());
+        let full = frame_writes(step, PayloadMode::Full, &cache);
+        let total: u64 = full.iter().map(|b| b.len() as u64).sum();
+        assert_eq!(total, 14 + 104_857_601);
+        // All chunks share one allocation.
+        let p = full[1].as_ptr();
+        assert!(full[2..].iter().all(|b| b.as_ptr() == p));
+    }
+}

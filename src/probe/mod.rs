@@ -1,0 +1,11 @@
+//! Probes: what to send (data, in `spec`), how to turn it into bytes
+//! (`build`), how to run it on a connection (`runner`) and what was seen
+//! (`observation`).
+
+pub mod build;
+pub mod observation;
+pub mod runner;
+pub mod spec;
+
+pub use observation::{End, FrameObs, Observation, Outcome};
+pub use spec::{Layer, Probe, ProbeSet, Risk};

@@ -1,0 +1,290 @@
+//! What one probe saw, as typed values, and the flat feature map that
+//! fingerprints are matched against.
+//!
+//! Observations are stored in every record, so `wsfp match` can re-derive
+//! features later under a newer DB without rescanning. Features are
+//! therefore a pure function of an [`Observation`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::spec::{Kind, Layer, Probe};
+use crate::wire::response::AcceptCheck;
+
+/// How far the connection got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The server answered 101.
+    Upgraded,
+    /// The server answered with another HTTP status.
+    Http,
+    /// Connection refused.
+    Refused,
+    /// Connect, TLS or response timed out before a response head.
+    Timeout,
+    /// Reset by the peer before a response head.
+    Reset,
+    /// Closed by the peer before a complete response head.
+    Eof,
+    TlsError,
+    /// Bytes that are not an HTTP response (or a head over the cap).
+    Malformed,
+    /// A `kind = "url"` probe: nothing was sent.
+    UrlOnly,
+    /// Not run (the target failed its gate or the probe was not selected).
+    Skipped,
+    /// Any other local error (unreachable network, ...).
+    Error,
+}
+
+/// How the wait for the server's reaction ended, after our frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum End {
+    /// Our liveness ping was answered: the connection survived the probe.
+    Alive,
+    /// The server sent a close frame.
+    Close,
+    /// The server closed the TCP connection without a close frame.
+    Eof,
+    /// The connection was reset.
+    Reset,
+    /// No decisive reaction within the frame timeout.
+    Timeout,
+    /// The frame cap was reached first.
+    FrameCap,
+    /// No frames were sent (handshake-only probe).
+    NotProbed,
+}
+
+/// A server frame as observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameObs {
+    pub opcode: u8,
+    pub fin: bool,
+    pub rsv: u8,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub masked: bool,
+    pub len: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_code: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anomalies: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accept: Option<AcceptCheck>,
+    /// Chosen response headers (lower-case name → value; all values of a
+    /// repeated header joined with ", ").
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Response header names in order, as sent (only when asked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_order: Option<Vec<String>>,
+    /// The last bytes of a non-101 response body (bounded, lossy UTF-8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_tail: Option<String>,
+    /// The first server frames after the handshake.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frames: Vec<FrameObs>,
+    pub end: End,
+    /// Milliseconds from our last frame to the end of the wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    /// For `kind = "url"` probes: whether the URL matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_match: Option<bool>,
+    /// What went wrong, for the error outcomes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Observation {
+    pub fn new(outcome: Outcome) -> Self {
+        Observation {
+            outcome,
+            status: None,
+            reason: None,
+            accept: None,
+            headers: BTreeMap::new(),
+            header_order: None,
+            body_tail: None,
+            frames: Vec::new(),
+            end: End::NotProbed,
+            latency_ms: None,
+            url_match: None,
+            error: None,
+        }
+    }
+
+    pub fn failed(outcome: Outcome, error: impl Into<String>) -> Self {
+        let mut o = Observation::new(outcome);
+        o.error = Some(error.into());
+        o
+    }
+
+    /// The `status` feature: the HTTP status, or the failure kind.
+    pub fn status_token(&self) -> String {
+        match (self.status, self.outcome) {
+            (Some(s), _) => s.to_string(),
+            (None, o) => serde_json::to_value(o)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The first close frame among the observed frames.
+fn close_frame(o: &Observation) -> Option<&FrameObs> {
+    o.frames.iter().find(|f| f.opcode == 8)
+}
+
+/// Flatten one observation into `feature → value` pairs, keyed
+/// `"<probe id>.<feature>"`. Application traffic (data frames, i.e. echoes
+/// or pushed messages) is deliberately left out: fingerprints must rest on
+/// the library's protocol behaviour, not on what the app does.
+pub fn features(probe: &Probe, o: &Observation, out: &mut BTreeMap<String, String>) {
+    let id = &probe.id;
+    let mut put = |k: &str, v: String| {
+        out.insert(format!("{id}.{k}"), v);
+    };
+    if probe.kind == Kind::Url {
+        if let Some(m) = o.url_match {
+            put("url_match", m.to_string());
+        }
+        return;
+    }
+    if o.outcome == Outcome::Skipped {
+        return;
+    }
+    put("status", o.status_token());
+    if probe.layer == Layer::Handshake {
+        if let Some(r) = &o.reason {
+            put("reason", r.clone());
+        }
+        if let Some(a) = o.accept {
+            put("accept", format!("{a:?}").to_lowercase());
+        }
+        for h in &probe.observe.headers {
+            let name = h.to_ascii_lowercase();
+            let v = o.headers.get(&name).cloned().unwrap_or_else(|| "-".into());
+            put(&format!("h.{name}"), v);
+        }
+        if let Some(order) = &o.header_order {
+            put("header_order", order.join(","));
+        }
+        if let Some(b) = &o.body_tail {
+            put("body", normalise_body(b));
+        }
+    }
+    if o.outcome != Outcome::Upgraded || probe.frames.is_empty() {
+        return;
+    }
+    put("end", format!("{:?}", o.end).to_lowercase());
+    let control: Vec<&str> = o
+        .frames
+        .iter()
+        .filter(|f| f.opcode & 0x8 != 0 || f.opcode > 2 && f.opcode < 8)
+        .map(|f| crate::wire::Opcode(f.opcode).name())
+        .collect();
+    put("control", control.join(","));
+    if let Some(c) = close_frame(o) {
+        put(
+            "close_code",
+            c.close_code.map_or("none".into(), |c| c.to_string()),
+        );
+        put("close_reason", c.close_reason.clone().unwrap_or_default());
+    }
+    let anomalies: Vec<&str> = o
+        .frames
+        .iter()
+        .flat_map(|f| f.anomalies.iter().map(String::as_str))
+        .collect();
+    if !anomalies.is_empty() {
+        put("server_anomalies", anomalies.join(","));
+    }
+}
+
+/// Bodies often end in a newline or carry a date; keep the last line of
+/// text, trimmed, so the feature is stable across runs.
+fn normalise_body(b: &str) -> String {
+    let t = b.trim();
+    let last = t.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    last.trim().chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::ProbeSet;
+
+    #[test]
+    fn frame_features_ignore_data_frames() {
+        let set = ProbeSet::builtin();
+        let p = set.get("104").unwrap();
+        let mut o = Observation::new(Outcome::Upgraded);
+        o.status = Some(101);
+        o.end = End::Close;
+        o.frames.push(FrameObs {
+            opcode: 1,
+            fin: true,
+            rsv: 0,
+            masked: false,
+            len: 1,
+            close_code: None,
+            close_reason: None,
+            anomalies: vec![],
+        });
+        o.frames.push(FrameObs {
+            opcode: 8,
+            fin: true,
+            rsv: 0,
+            masked: false,
+            len: 10,
+            close_code: Some(1002),
+            close_reason: Some("bad".into()),
+            anomalies: vec![],
+        });
+        let mut f = BTreeMap::new();
+        features(p, &o, &mut f);
+        assert_eq!(f["104.status"], "101");
+        assert_eq!(f["104.end"], "close");
+        assert_eq!(f["104.control"], "close");
+        assert_eq!(f["104.close_code"], "1002");
+        assert_eq!(f["104.close_reason"], "bad");
+        assert!(
+            !f.keys()
+                .any(|k| k.contains("reason") && k != "104.close_reason")
+        );
+    }
+
+    #[test]
+    fn failures_become_status_tokens() {
+        let o = Observation::failed(Outcome::Refused, "x");
+        assert_eq!(o.status_token(), "refused");
+        let set = ProbeSet::builtin();
+        let mut f = BTreeMap::new();
+        features(set.get("300").unwrap(), &o, &mut f);
+        assert_eq!(f["300.status"], "refused");
+    }
+
+    #[test]
+    fn body_is_normalised_to_last_line() {
+        assert_eq!(
+            normalise_body("Bad Request\n\nmissing Host\r\n"),
+            "missing Host"
+        );
+    }
+}

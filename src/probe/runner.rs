@@ -1,0 +1,471 @@
+//! Running one probe over one connection: the I/O edge around the
+//! sans-I/O `wire` core.
+//!
+//! Every wait has a deadline and every buffer a cap: the response head
+//! (`max_head`), the body tail (`BODY_CAP`), the frames kept, and the bytes
+//! read after the handshake (`MAX_FRAME_BYTES`). A server that stalls,
+//! floods or lies about lengths costs at most a timeout.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::timeout_at;
+
+use super::build::{PayloadCache, PayloadMode, TargetCtx, frame_writes, request_bytes};
+use super::observation::{End, FrameObs, Observation, Outcome};
+use super::spec::{Kind, Probe};
+use crate::net::{ConnectError, Connector, Stream, classify};
+use crate::wire::decode::{DecodedFrame, Decoder, DecoderConfig};
+use crate::wire::encode::{FrameSpec, encode_frame};
+use crate::wire::handshake::random_key;
+use crate::wire::response::{DEFAULT_MAX_HEADERS, ResponseError, parse_response};
+
+/// Payload of the liveness ping that follows a probe's frames.
+pub const LIVENESS_PAYLOAD: &[u8] = b"wsfp-live";
+/// Bytes of a non-101 body kept (its tail).
+pub const BODY_CAP: usize = 2048;
+/// Bytes read after the handshake before giving up on a reaction.
+pub const MAX_FRAME_BYTES: usize = 256 * 1024;
+/// Control frames kept per probe (data frames: `observe.frames`).
+const MAX_CONTROL_FRAMES: usize = 16;
+/// Close-reason bytes kept.
+const MAX_REASON: usize = 256;
+
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Waiting for the response head (from the end of the request).
+    pub handshake_timeout: Duration,
+    /// Waiting for a reaction after our frames, and for a body.
+    pub frame_timeout: Duration,
+    /// Waiting for a single write to make progress.
+    pub write_timeout: Duration,
+    pub max_head: usize,
+    pub payload_mode: PayloadMode,
+    /// 0: quiet, 1: probe summaries to stderr, 2: bytes too.
+    pub trace: u8,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            handshake_timeout: Duration::from_millis(3000),
+            frame_timeout: Duration::from_millis(500),
+            write_timeout: Duration::from_millis(3000),
+            max_head: 16 * 1024,
+            payload_mode: PayloadMode::Prefix,
+            trace: 0,
+        }
+    }
+}
+
+/// Everything one probe produced.
+#[derive(Debug, Clone)]
+pub struct ProbeRun {
+    pub observation: Observation,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Whether a TCP connection was made (for the record's count).
+    pub connected: bool,
+}
+
+/// Where to connect and what the handshake should say.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub addr: SocketAddr,
+    /// SNI / certificate name for wss; `None` for ws.
+    pub tls_name: Option<String>,
+    pub ctx: TargetCtx,
+}
+
+pub async fn run_probe(
+    probe: &Probe,
+    ep: &Endpoint,
+    connector: &Connector,
+    cfg: &RunConfig,
+    payloads: &PayloadCache,
+) -> ProbeRun {
+    let mut run = ProbeRun {
+        observation: Observation::new(Outcome::Skipped),
+        bytes_sent: 0,
+        bytes_received: 0,
+        connected: false,
+    };
+    if probe.kind == Kind::Url {
+        let url = ep.ctx.url().to_ascii_lowercase();
+        let mut o = Observation::new(Outcome::UrlOnly);
+        o.url_match = Some(
+            probe
+                .url_contains
+                .iter()
+                .any(|s| url.contains(&s.to_ascii_lowercase())),
+        );
+        run.observation = o;
+        return run;
+    }
+    let mut io = match connector.connect(ep.addr, ep.tls_name.as_deref()).await {
+        Ok(io) => io,
+        Err(e) => {
+            run.observation = Observation::failed(outcome_of(&e), e.to_string());
+            return run;
+        }
+    };
+    run.connected = true;
+    let mut conn = Conn {
+        io: &mut io,
+        sent: 0,
+        received: 0,
+        cfg,
+        probe_id: &probe.id,
+    };
+    run.observation = exchange(&mut conn, probe, ep, payloads).await;
+    run.bytes_sent = conn.sent;
+    run.bytes_received = conn.received;
+    // Best effort, bounded: a server that does not read cannot hold us.
+    let _ = tokio::time::timeout(Duration::from_millis(100), io.shutdown()).await;
+    run
+}
+
+fn outcome_of(e: &ConnectError) -> Outcome {
+    match e {
+        ConnectError::Refused => Outcome::Refused,
+        ConnectError::Timeout => Outcome::Timeout,
+        ConnectError::Reset => Outcome::Reset,
+        ConnectError::Tls(_) => Outcome::TlsError,
+        ConnectError::Other(_) => Outcome::Error,
+    }
+}
+
+struct Conn<'a> {
+    io: &'a mut Box<dyn Stream>,
+    sent: u64,
+    received: u64,
+    cfg: &'a RunConfig,
+    probe_id: &'a str,
+}
+
+/// Why a read ended without data.
+enum ReadStop {
+    Eof,
+    Reset,
+    Timeout,
+    Other(String),
+}
+
+impl Conn<'_> {
+    async fn write(&mut self, data: &[u8]) -> Result<(), ReadStop> {
+        if self.cfg.trace >= 2 {
+            eprintln!(
+                "[{}] >> {}",
+                self.probe_id,
+                escape(&data[..data.len().min(512)])
+            );
+        }
+        let deadline = tokio::time::Instant::now() + self.cfg.write_timeout;
+        match timeout_at(deadline, self.io.write_all(data)).await {
+            Err(_) => Err(ReadStop::Timeout),
+            Ok(Err(e)) => Err(stop_of(&e)),
+            Ok(Ok(())) => {
+                self.sent += data.len() as u64;
+                Ok(())
+            }
+        }
+    }
+
+    /// One read into `buf` (at most `room` more bytes) before `deadline`.
+    async fn read(
+        &mut self,
+        buf: &mut BytesMut,
+        room: usize,
+        deadline: tokio::time::Instant,
+    ) -> Result<usize, ReadStop> {
+        let want = room.clamp(1, 16 * 1024);
+        buf.reserve(want);
+        let mut limited = (&mut *self.io).take(want as u64);
+        match timeout_at(deadline, limited.read_buf(buf)).await {
+            Err(_) => Err(ReadStop::Timeout),
+            Ok(Err(e)) => Err(stop_of(&e)),
+            Ok(Ok(0)) => Err(ReadStop::Eof),
+            Ok(Ok(n)) => {
+                self.received += n as u64;
+                Ok(n)
+            }
+        }
+    }
+}
+
+fn stop_of(e: &std::io::Error) -> ReadStop {
+    match classify(e) {
+        ConnectError::Reset => ReadStop::Reset,
+        ConnectError::Timeout => ReadStop::Timeout,
+        other => ReadStop::Other(other.to_string()),
+    }
+}
+
+async fn exchange(
+    conn: &mut Conn<'_>,
+    probe: &Probe,
+    ep: &Endpoint,
+    payloads: &PayloadCache,
+) -> Observation {
+    let key = random_key();
+    let request = request_bytes(probe, &ep.ctx, &key);
+    if let Err(stop) = conn.write(&request).await {
+        return failed_before_head(stop, "writing the request");
+    }
+
+    // Response head.
+    let cfg = conn.cfg;
+    let deadline = tokio::time::Instant::now() + cfg.handshake_timeout;
+    let mut buf = BytesMut::with_capacity(4096);
+    let head = loop {
+        match parse_response(&buf, cfg.max_head, DEFAULT_MAX_HEADERS) {
+            Ok(Some(h)) => break h,
+            Ok(None) => {}
+            Err(e @ ResponseError::TooLarge(_)) | Err(e @ ResponseError::Malformed(_)) => {
+                let mut o = Observation::failed(Outcome::Malformed, e.to_string());
+                o.body_tail = Some(preview(&buf));
+                return o;
+            }
+        }
+        let room = cfg.max_head.saturating_sub(buf.len());
+        if let Err(stop) = conn.read(&mut buf, room, deadline).await {
+            let mut o = failed_before_head(stop, "waiting for the response");
+            if !buf.is_empty() {
+                o.body_tail = Some(preview(&buf));
+            }
+            return o;
+        }
+    };
+    buf.advance(head.head_len);
+    if cfg.trace >= 1 {
+        eprintln!(
+            "[{}] << {} {} ({} headers)",
+            probe.id,
+            head.status,
+            head.reason,
+            head.headers.len()
+        );
+    }
+
+    let mut o = Observation::new(if head.status == 101 {
+        Outcome::Upgraded
+    } else {
+        Outcome::Http
+    });
+    o.status = Some(head.status);
+    o.reason = Some(head.reason.clone());
+    for name in &probe.observe.headers {
+        if let Some(v) = head.header_joined(name) {
+            o.headers.insert(name.to_ascii_lowercase(), v);
+        }
+    }
+    if probe.observe.header_order {
+        o.header_order = Some(head.header_names().iter().map(|s| s.to_string()).collect());
+    }
+
+    if head.status != 101 {
+        o.body_tail = Some(read_body(conn, &mut buf, head.content_length()).await);
+        return o;
+    }
+    o.accept = Some(head.accept_check(&key));
+
+    let polite_close = encode_frame(&FrameSpec::new(8).masked(rand::random()), b"\x03\xe8");
+    if probe.frames.is_empty() {
+        let _ = conn.write(&polite_close).await;
+        return o;
+    }
+
+    // Frames: send the script, then the liveness ping.
+    let mut decoder = Decoder::new(DecoderConfig {
+        max_payload_keep: MAX_REASON + 2,
+        ..DecoderConfig::from_server()
+    });
+    let mut write_failed = false;
+    // A frame sent only in part (a long payload in prefix mode) leaves the
+    // server waiting for the rest: a ping now would be read as payload.
+    let complete = probe
+        .frames
+        .iter()
+        .all(|f| !f.is_long() || cfg.payload_mode == PayloadMode::Full);
+    'script: for step in &probe.frames {
+        for chunk in frame_writes(step, cfg.payload_mode, payloads) {
+            if conn.write(&chunk).await.is_err() {
+                // The server may already have answered (e.g. a 1009 close
+                // on seeing the header): go and read it.
+                write_failed = true;
+                break 'script;
+            }
+        }
+    }
+    let liveness = probe.observe.liveness_ping && complete;
+    if liveness && !write_failed {
+        let ping = encode_frame(&FrameSpec::new(9).masked(rand::random()), LIVENESS_PAYLOAD);
+        let _ = conn.write(&ping).await;
+    }
+    let sent_at = Instant::now();
+    let deadline = tokio::time::Instant::now() + cfg.frame_timeout;
+    let mut kept = Kept::default();
+    let mut read_total = 0usize;
+    o.end = loop {
+        if let Some(end) = drain(
+            &mut decoder,
+            &mut buf,
+            &mut o,
+            liveness,
+            probe.observe.frames,
+            &mut kept,
+        ) {
+            break end;
+        }
+        if read_total >= MAX_FRAME_BYTES {
+            break End::FrameCap;
+        }
+        match conn
+            .read(&mut buf, MAX_FRAME_BYTES - read_total, deadline)
+            .await
+        {
+            Ok(n) => read_total += n,
+            Err(ReadStop::Eof) => {
+                if let Some(f) = decoder.take_partial() {
+                    o.frames.push(frame_obs(&f));
+                }
+                break End::Eof;
+            }
+            Err(ReadStop::Reset) => break End::Reset,
+            Err(ReadStop::Timeout) => break End::Timeout,
+            Err(ReadStop::Other(e)) => {
+                o.error = Some(e);
+                break End::Reset;
+            }
+        }
+    };
+    o.latency_ms = Some((sent_at.elapsed().as_secs_f64() * 1e4).round() / 10.0);
+    match o.end {
+        End::Close => {
+            // Answer the close with the same code, as a client should.
+            let code = o.frames.last().and_then(|f| f.close_code).unwrap_or(1000);
+            let reply = encode_frame(
+                &FrameSpec::new(8).masked(rand::random()),
+                &code.to_be_bytes(),
+            );
+            let _ = conn.write(&reply).await;
+        }
+        End::Alive => {
+            let _ = conn.write(&polite_close).await;
+        }
+        _ => {}
+    }
+    if cfg.trace >= 1 {
+        eprintln!(
+            "[{}] frames {:?} end {:?} in {:?} ms",
+            probe.id,
+            o.frames
+                .iter()
+                .map(|f| (f.opcode, f.close_code, f.close_reason.clone()))
+                .collect::<Vec<_>>(),
+            o.end,
+            o.latency_ms
+        );
+    }
+    o
+}
+
+/// How many frames of each kind were kept so far.
+#[derive(Default)]
+struct Kept {
+    data: usize,
+    control: usize,
+}
+
+/// Take the complete frames out of `buf`; `Some` when one of them ends the
+/// wait: a close, or the pong answering our liveness ping (which is not
+/// recorded, being ours).
+fn drain(
+    decoder: &mut Decoder,
+    buf: &mut BytesMut,
+    o: &mut Observation,
+    liveness: bool,
+    max_data: usize,
+    kept: &mut Kept,
+) -> Option<End> {
+    while let Some(f) = decoder.next_frame(buf) {
+        let op = f.header.opcode.0;
+        if liveness && op == 0xA && f.payload[..] == *LIVENESS_PAYLOAD {
+            return Some(End::Alive);
+        }
+        let is_data = op <= 2;
+        if is_data && kept.data < max_data {
+            kept.data += 1;
+            o.frames.push(frame_obs(&f));
+        } else if !is_data && kept.control < MAX_CONTROL_FRAMES {
+            kept.control += 1;
+            o.frames.push(frame_obs(&f));
+        }
+        if op == 8 {
+            return Some(End::Close);
+        }
+    }
+    None
+}
+
+fn frame_obs(f: &DecodedFrame) -> FrameObs {
+    FrameObs {
+        opcode: f.header.opcode.0,
+        fin: f.header.fin,
+        rsv: f.header.rsv,
+        masked: f.header.mask.is_some(),
+        len: f.header.payload_len,
+        close_code: f.close.as_ref().and_then(|c| c.code),
+        close_reason: f.close.as_ref().map(|c| {
+            let mut r = c.reason_lossy();
+            r.truncate(MAX_REASON);
+            r
+        }),
+        anomalies: f.anomalies.labels().into_iter().map(String::from).collect(),
+    }
+}
+
+fn failed_before_head(stop: ReadStop, when: &str) -> Observation {
+    match stop {
+        ReadStop::Eof => Observation::failed(Outcome::Eof, format!("closed by peer {when}")),
+        ReadStop::Reset => Observation::failed(Outcome::Reset, format!("reset {when}")),
+        ReadStop::Timeout => Observation::failed(Outcome::Timeout, format!("timed out {when}")),
+        ReadStop::Other(e) => Observation::failed(Outcome::Error, format!("{e} ({when})")),
+    }
+}
+
+/// Read a non-101 body: up to Content-Length, EOF, `BODY_CAP` or the frame
+/// timeout, whichever comes first; keep the tail.
+async fn read_body(conn: &mut Conn<'_>, buf: &mut BytesMut, content_length: Option<u64>) -> String {
+    let want = content_length.map_or(BODY_CAP, |n| (n as usize).min(BODY_CAP));
+    let deadline = tokio::time::Instant::now() + conn.cfg.frame_timeout;
+    while buf.len() < want {
+        let room = want - buf.len();
+        if conn.read(buf, room, deadline).await.is_err() {
+            break;
+        }
+    }
+    let end = buf.len().min(want);
+    let start = end.saturating_sub(512);
+    String::from_utf8_lossy(&buf[start..end]).into_owned()
+}
+
+fn preview(buf: &[u8]) -> String {
+    escape(&buf[..buf.len().min(64)])
+}
+
+/// Printable ASCII as is, everything else as `\xNN`.
+pub fn escape(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len());
+    for &c in b {
+        match c {
+            b'\r' => s.push_str("\\r"),
+            b'\n' => s.push_str("\\n"),
+            0x20..=0x7e => s.push(c as char),
+            _ => s.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    s
+}

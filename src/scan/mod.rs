@@ -1,0 +1,241 @@
+//! Scanning one target: resolve, gate on a standard handshake, run the
+//! selected probes concurrently under a per-host cap, then match.
+//!
+//! The gate is probe 309 (a plain handshake): a target that is refused,
+//! times out or does not answer 101 gets its status from it and costs one
+//! connection, not fifty.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OnceCell, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::fingerprint::score::Scorer;
+use crate::net::Connector;
+use crate::output::{Record, SCHEMA_VERSION, Status};
+use crate::probe::build::{PayloadCache, TargetCtx};
+use crate::probe::observation::features;
+use crate::probe::runner::{Endpoint, RunConfig, run_probe};
+use crate::probe::{Observation, Outcome, Probe, ProbeSet};
+use crate::target::Target;
+
+/// The probe used as the gate, also recorded as an observation.
+pub const GATE_PROBE: &str = "309";
+
+pub struct Scanner {
+    pub probes: ProbeSet,
+    /// Ids of the probes to run (besides the gate).
+    pub selected: Vec<String>,
+    pub connector: Connector,
+    pub run: RunConfig,
+    pub payloads: Arc<PayloadCache>,
+    pub per_host: usize,
+    pub origin: Option<String>,
+    pub scorer: Scorer,
+    pub dns_timeout: Duration,
+    resolver: OnceCell<Option<hickory_resolver::TokioResolver>>,
+}
+
+impl Scanner {
+    pub fn new(
+        probes: ProbeSet,
+        selected: Vec<String>,
+        connector: Connector,
+        run: RunConfig,
+        scorer: Scorer,
+    ) -> Self {
+        Scanner {
+            probes,
+            selected,
+            connector,
+            run,
+            payloads: Arc::new(PayloadCache::default()),
+            per_host: 16,
+            origin: None,
+            scorer,
+            dns_timeout: Duration::from_secs(5),
+            resolver: OnceCell::new(),
+        }
+    }
+
+    async fn resolve(&self, host: &str) -> Result<IpAddr, String> {
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return Ok(ip);
+        }
+        let resolver = self
+            .resolver
+            .get_or_init(|| async {
+                hickory_resolver::Resolver::builder_tokio()
+                    .ok()
+                    .and_then(|b| b.build().ok())
+            })
+            .await
+            .as_ref()
+            .ok_or_else(|| "no DNS resolver configuration".to_string())?;
+        match tokio::time::timeout(self.dns_timeout, resolver.lookup_ip(host)).await {
+            Err(_) => Err(format!("DNS lookup of {host} timed out")),
+            Ok(Err(e)) => Err(format!("DNS lookup of {host}: {e}")),
+            Ok(Ok(l)) => {
+                let ips: Vec<IpAddr> = l.iter().collect();
+                ips.iter()
+                    .find(|i| i.is_ipv4())
+                    .or(ips.first())
+                    .copied()
+                    .ok_or_else(|| format!("no address for {host}"))
+            }
+        }
+    }
+
+    /// Scan one target and return its record. Never fails: every problem
+    /// becomes a status.
+    pub async fn scan(self: &Arc<Self>, target: &Target) -> Record {
+        let started = Instant::now();
+        let ts = crate::output::record::now_unix();
+        let ctx = TargetCtx::new(
+            &target.host,
+            target.port,
+            &target.path,
+            target.tls,
+            self.origin.as_deref(),
+        );
+        let mut rec = Record::failed(&target.input, Status::Error, "", &self.probes.version);
+        rec.error = None;
+        rec.ts = ts;
+        rec.url = Some(ctx.url());
+        let ip = match self.resolve(&target.host).await {
+            Ok(ip) => ip,
+            Err(e) => {
+                rec.status = Status::DnsError;
+                rec.error = Some(e);
+                rec.elapsed_ms = started.elapsed().as_millis() as u64;
+                return rec;
+            }
+        };
+        rec.ip = Some(ip.to_string());
+        let ep = Arc::new(Endpoint {
+            addr: SocketAddr::new(ip, target.port),
+            tls_name: target.tls.then(|| target.host.clone()),
+            ctx,
+        });
+
+        let default_gate;
+        let gate = match self.probes.get(GATE_PROBE) {
+            Some(p) => p,
+            None => {
+                default_gate = ProbeSet::builtin()
+                    .get(GATE_PROBE)
+                    .cloned()
+                    .expect("builtin gate");
+                &default_gate
+            }
+        };
+        let g = run_probe(gate, &ep, &self.connector, &self.run, &self.payloads).await;
+        rec.bytes_sent += g.bytes_sent;
+        rec.bytes_received += g.bytes_received;
+        rec.connections += u32::from(g.connected);
+        let go = g.observation;
+        rec.http_status = go.status;
+        let status = gate_status(&go);
+        rec.status = status;
+        if status != Status::Ok {
+            rec.error = go.error.clone().or_else(|| {
+                (status == Status::NotWebsocket).then(|| match go.status {
+                    Some(s) => format!("HTTP {s} to a WebSocket handshake"),
+                    None => "not an HTTP response".to_string(),
+                })
+            });
+            rec.observations.insert(gate.id.clone(), go);
+            rec.elapsed_ms = started.elapsed().as_millis() as u64;
+            return rec;
+        }
+        rec.observations.insert(gate.id.clone(), go);
+
+        // The rest, slowest first (silence-bound probes), under the cap.
+        let mut todo: Vec<&Probe> = self
+            .selected
+            .iter()
+            .filter(|id| id.as_str() != gate.id)
+            .filter_map(|id| self.probes.get(id))
+            .collect();
+        todo.sort_by_key(|p| expected_cost(p));
+        let sem = Arc::new(Semaphore::new(self.per_host.max(1)));
+        let mut set = JoinSet::new();
+        for p in todo {
+            let p = p.clone();
+            let ep = ep.clone();
+            let me = self.clone();
+            let sem = sem.clone();
+            set.spawn(async move {
+                let _permit = sem.acquire_owned().await.expect("semaphore open");
+                let r = run_probe(&p, &ep, &me.connector, &me.run, &me.payloads).await;
+                (p.id, r)
+            });
+        }
+        while let Some(res) = set.join_next().await {
+            match res {
+                Ok((id, r)) => {
+                    rec.bytes_sent += r.bytes_sent;
+                    rec.bytes_received += r.bytes_received;
+                    rec.connections += u32::from(r.connected);
+                    rec.observations.insert(id, r.observation);
+                }
+                Err(e) => {
+                    rec.error = Some(format!("probe task failed: {e}"));
+                }
+            }
+        }
+        let verdict = self.scorer.score(&self.features(&rec.observations));
+        rec.implementation = verdict.implementation;
+        rec.confidence = verdict.confidence;
+        rec.candidates = verdict.candidates;
+        rec.schema_version = SCHEMA_VERSION;
+        rec.elapsed_ms = started.elapsed().as_millis() as u64;
+        rec
+    }
+
+    /// The flat feature map of a record's observations.
+    pub fn features(&self, obs: &BTreeMap<String, Observation>) -> BTreeMap<String, String> {
+        observations_to_features(&self.probes, obs)
+    }
+}
+
+/// Features of every observation whose probe is known to `probes`.
+pub fn observations_to_features(
+    probes: &ProbeSet,
+    obs: &BTreeMap<String, Observation>,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (id, o) in obs {
+        if let Some(p) = probes.get(id) {
+            features(p, o, &mut out);
+        }
+    }
+    out
+}
+
+/// Probes that must wait out a silence go first, so the target's wall time
+/// is one silence, not several in a row.
+fn expected_cost(p: &Probe) -> u8 {
+    if !p.frames.is_empty() && (!p.observe.liveness_ping || p.frames.iter().any(|f| f.is_long())) {
+        0
+    } else if p.handshake.raw.is_some() {
+        1
+    } else {
+        2
+    }
+}
+
+fn gate_status(o: &Observation) -> Status {
+    match o.outcome {
+        Outcome::Upgraded => Status::Ok,
+        Outcome::Http | Outcome::Malformed | Outcome::Eof => Status::NotWebsocket,
+        Outcome::Refused => Status::Refused,
+        Outcome::Timeout => Status::Timeout,
+        Outcome::Reset => Status::Reset,
+        Outcome::TlsError => Status::TlsError,
+        Outcome::UrlOnly | Outcome::Skipped | Outcome::Error => Status::Error,
+    }
+}
