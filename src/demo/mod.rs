@@ -27,12 +27,17 @@ pub struct Farm {
 }
 
 impl Farm {
-    /// Start the default farm on 127.0.0.1, 127.0.0.2, ... (ephemeral ports).
-    pub async fn start() -> std::io::Result<Farm> {
-        let mut farm = Farm {
+    /// A farm with no endpoints yet (add them with [`Farm::add`]).
+    pub fn empty() -> Farm {
+        Farm {
             endpoints: Vec::new(),
             tasks: Vec::new(),
-        };
+        }
+    }
+
+    /// Start the default farm on 127.0.0.1, 127.0.0.2, ... (ephemeral ports).
+    pub async fn start() -> std::io::Result<Farm> {
+        let mut farm = Farm::empty();
         farm.add(
             "127.0.0.1",
             "tokio-tungstenite 0.30 echo",

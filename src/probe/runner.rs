@@ -196,6 +196,10 @@ impl Conn<'_> {
 }
 
 fn stop_of(e: &std::io::Error) -> ReadStop {
+    // A TLS peer that closes TCP without close_notify: an EOF all the same.
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        return ReadStop::Eof;
+    }
     match classify(e) {
         ConnectError::Reset => ReadStop::Reset,
         ConnectError::Timeout => ReadStop::Timeout,

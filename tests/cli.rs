@@ -1,0 +1,161 @@
+//! The binary as a user runs it: exit codes, error messages that name
+//! what was wrong and where, and one record per input line.
+
+use std::process::Command;
+
+fn wsfp(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_wsfp"))
+        .args(args)
+        .output()
+        .expect("run wsfp");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn tmp(name: &str, text: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("wsfp-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn malformed_url_is_exit_2_with_reason() {
+    let (code, _, err) = wsfp(&["scan", "-u", "ftp://x"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("invalid target \"ftp://x\": unsupported scheme"),
+        "{err}"
+    );
+    let (code, _, err) = wsfp(&["scan", "-u", "127.0.0.1:99999"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("bad port"), "{err}");
+}
+
+#[test]
+fn unreadable_files_are_exit_2() {
+    let (code, _, err) = wsfp(&["scan", "-f", "/nonexistent/targets.txt"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("cannot read target file /nonexistent/targets.txt"),
+        "{err}"
+    );
+    let (code, _, err) = wsfp(&["scan", "-u", "127.0.0.1:1", "--db", "/nonexistent/db"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("/nonexistent/db"), "{err}");
+}
+
+#[test]
+fn bad_db_file_names_file_and_line() {
+    let dir = std::env::temp_dir().join(format!("wsfp-cli-db-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("x.toml"),
+        "id = \"x\"\nname = \"x\"\nlibrary = \"x\"\nlanguage = \"x\"\n[provenance]\ndate = \"d\"\nprobe_set = \"p\"\n[features]\n\"100.status\" = \"101\"\n\"1000.status\" = \"101\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = wsfp(&[
+        "scan",
+        "-n",
+        "-u",
+        "127.0.0.1:1",
+        "--db",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("x.toml:10: feature \"1000.status\": no probe \"1000\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_probe_file_names_file_and_line() {
+    let f = tmp(
+        "bad-probes.toml",
+        "version = \"x\"\n[[probe]]\nid = \"a\"\nseries = 1\nname = \"n\"\nintent = \"i\"\nrisk = \"reckless\"\nlayer = \"frame\"\n",
+    );
+    let (code, _, err) = wsfp(&["probes", "--probes", &f]);
+    assert_eq!(code, 2);
+    assert!(err.contains("bad-probes.toml:7"), "{err}");
+    assert!(err.contains("reckless"), "{err}");
+}
+
+#[test]
+fn unknown_series_is_exit_2() {
+    let (code, _, err) = wsfp(&["scan", "-u", "127.0.0.1:1", "--series", "900"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--series 900: no such series"), "{err}");
+}
+
+#[test]
+fn every_line_yields_one_record_even_bad_and_unreachable_ones() {
+    // Port 1 on loopback: refused.
+    let f = tmp(
+        "targets.txt",
+        "# comment\n\n127.0.0.1:1\nnot a target\nws://[::1\n127.0.0.1:1/ws\n",
+    );
+    let (code, out, err) = wsfp(&["scan", "-n", "-f", &f, "--format", "ndjson"]);
+    assert_eq!(code, 0, "{err}");
+    let recs: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(recs.len(), 4, "{out}");
+    let mut by_line: Vec<(u64, String)> = recs
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    by_line.sort();
+    assert_eq!(
+        by_line,
+        vec![
+            (3, "refused".into()),
+            (4, "invalid_target".into()),
+            (5, "invalid_target".into()),
+            (6, "refused".into())
+        ]
+    );
+    assert!(err.contains("targets.txt:4: invalid target"), "{err}");
+    assert!(recs.iter().all(|r| r["schema_version"] == 1));
+}
+
+#[test]
+fn csv_has_fixed_header() {
+    let (code, out, _) = wsfp(&["scan", "-n", "-u", "127.0.0.1:1", "--format", "csv"]);
+    assert_eq!(code, 0);
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "schema_version,target,url,ip,status,http_status,implementation,confidence,candidates,elapsed_ms,bytes_sent,bytes_received,connections,probe_set,error"
+    );
+    assert!(lines.next().unwrap().contains(",refused,"));
+}
+
+#[test]
+fn probes_lists_risk_and_layer() {
+    let (code, out, _) = wsfp(&["probes"]);
+    assert_eq!(code, 0);
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with("id"))
+        .collect();
+    assert_eq!(rows.len(), 51);
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("104") && r.contains("intrusive") && r.contains("frame"))
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("612") && r.contains("heavy"))
+    );
+}

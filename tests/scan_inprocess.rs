@@ -1,0 +1,313 @@
+//! End-to-end scans against in-process servers on loopback: a real
+//! WebSocket implementation (tokio-tungstenite), a byte-recording raw
+//! listener, TLS, and the failure statuses. No lab needed.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use wsfp::cli::{DbOpts, ProbeOpts};
+use wsfp::demo::{Farm, Kind};
+use wsfp::output::Status;
+use wsfp::probe::ProbeSet;
+use wsfp::target::Target;
+use wsfp::wire::{Decoder, DecoderConfig, accept_for_key};
+
+fn opts(extra: &[&str]) -> ProbeOpts {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        p: ProbeOpts,
+    }
+    let mut args = vec!["wsfp"];
+    args.extend_from_slice(extra);
+    Wrap::parse_from(args).p
+}
+
+fn target(url: &str) -> Target {
+    Target::parse(url, true).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identifies_tokio_tungstenite_with_every_stews_case() {
+    let mut farm = Farm::empty();
+    let addr = farm
+        .add("127.0.0.1", "tt", "rs-tokio-tungstenite", Kind::Tungstenite)
+        .await
+        .unwrap();
+    let scanner = opts(&["-a"]).scanner(&DbOpts { db: None }).unwrap();
+    let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
+    assert_eq!(rec.status, Status::Ok, "{rec:?}");
+    assert_eq!(
+        rec.implementation, "rs-tokio-tungstenite",
+        "{:?}",
+        rec.candidates
+    );
+    assert!(rec.confidence > 0.5);
+    assert_eq!(rec.observations.len(), 51);
+    assert!(rec.bytes_sent <= 256 * 1024, "uploaded {}", rec.bytes_sent);
+    assert!(rec.connections <= 60);
+    // Typed observations: tungstenite drops the TCP connection on an
+    // orphan continuation (no close frame), answers pings, and the liveness
+    // pong proves 100 left the link up.
+    let end = |id: &str| serde_json::to_value(rec.observations[id].end).unwrap();
+    assert_eq!(end("104"), "eof");
+    assert!(rec.observations["104"].frames.iter().all(|f| f.opcode != 8));
+    assert_eq!(end("100"), "alive");
+    assert_eq!(rec.observations["102"].frames[0].opcode, 0xA);
+    farm.stop();
+}
+
+/// Accepts everything with a valid 101 and records each connection's
+/// bytes: what a probe really put on the wire.
+async fn recording_listener() -> (SocketAddr, Arc<Mutex<Vec<Vec<u8>>>>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let log2 = log.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = l.accept().await.unwrap();
+            let log = log2.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                let mut buf = [0u8; 8192];
+                let mut answered = false;
+                loop {
+                    let r =
+                        tokio::time::timeout(Duration::from_millis(300), s.read(&mut buf)).await;
+                    match r {
+                        Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+                        _ => break,
+                    }
+                    if !answered && got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        answered = true;
+                        let text = String::from_utf8_lossy(&got).to_string();
+                        let key = text
+                            .lines()
+                            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+                            .unwrap_or("")
+                            .trim()
+                            .to_string();
+                        let resp = format!(
+                            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+                            accept_for_key(&key)
+                        );
+                        let _ = s.write_all(resp.as_bytes()).await;
+                    }
+                }
+                log.lock().unwrap().push(got);
+            });
+        }
+    });
+    (addr, log)
+}
+
+fn split_request(conn: &[u8]) -> (&[u8], &[u8]) {
+    let end = conn
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(conn.len(), |p| p + 4);
+    conn.split_at(end)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rsv_and_extension_probes_are_distinct_on_the_wire() {
+    let (addr, log) = recording_listener().await;
+    let scanner = opts(&["-2", "-4", "--frame-timeout", "200"])
+        .scanner(&DbOpts { db: None })
+        .unwrap();
+    let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
+    assert_eq!(rec.status, Status::Ok);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let conns = log.lock().unwrap().clone();
+    let mut rsvs = Vec::new();
+    let mut exts = BTreeSet::new();
+    for c in &conns {
+        let (head, rest) = split_request(c);
+        let head = String::from_utf8_lossy(head);
+        assert_eq!(
+            head.matches("Sec-WebSocket-Version:").count(),
+            1,
+            "no header leaks between probes: {head}"
+        );
+        for l in head.lines() {
+            if let Some(v) = l.strip_prefix("Sec-WebSocket-Extensions: ") {
+                exts.insert(v.to_string());
+            }
+        }
+        let mut d = Decoder::new(DecoderConfig::from_client());
+        let mut b = BytesMut::from(rest);
+        if let Some(f) = d.next_frame(&mut b)
+            && f.header.opcode.0 == 2
+        {
+            rsvs.push(f.header.rsv);
+            assert_eq!(&f.payload[..], b"'", "payload unmasked correctly");
+        }
+    }
+    rsvs.sort();
+    assert_eq!(rsvs, vec![1, 2, 3, 4, 5, 6, 7], "200-206 set RSV 001..111");
+    assert_eq!(exts.len(), 6, "400-405 send six distinct offers: {exts:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_payloads_prefix_by_default_full_on_request() {
+    let (addr, log) = recording_listener().await;
+    let dir = std::env::temp_dir().join(format!("wsfp-probe-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("p.toml");
+    std::fs::write(
+        &file,
+        "version = \"t\"\n[[probe]]\nid = \"9600\"\nseries = 9600\nname = \"1 MiB\"\nintent = \"t\"\nrisk = \"heavy\"\nlayer = \"frame\"\n[[probe.frames]]\nopcode = 2\nfill = \"ab\"\nlen = 1048576\n",
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    for (mode, min, max) in [("prefix", 0, 4096), ("full", 1 << 20, (1 << 20) + 4096)] {
+        log.lock().unwrap().clear();
+        let scanner = opts(&[
+            "--series",
+            "9600",
+            "--probes",
+            f,
+            "--payload-mode",
+            mode,
+            "--frame-timeout",
+            "200",
+        ])
+        .scanner(&DbOpts { db: None })
+        .unwrap();
+        let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
+        assert_eq!(rec.status, Status::Ok);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let conns = log.lock().unwrap().clone();
+        let probe_conn = conns
+            .iter()
+            .map(|c| split_request(c).1.len())
+            .max()
+            .unwrap();
+        assert!(
+            (min..=max).contains(&probe_conn),
+            "{mode}: {probe_conn} bytes after the handshake"
+        );
+        let (_, rest) = split_request(conns.iter().max_by_key(|c| c.len()).unwrap());
+        let mut d = Decoder::new(DecoderConfig::from_client());
+        let mut b = BytesMut::from(rest);
+        let mut payload = Vec::new();
+        while let Some(ev) = d.poll(&mut b) {
+            match ev {
+                wsfp::wire::Event::Payload(p) => payload.extend_from_slice(&p),
+                wsfp::wire::Event::End => break,
+                _ => {}
+            }
+        }
+        assert!(payload.len() >= 64);
+        assert!(
+            payload.chunks(2).all(|c| c == b"ab" || c == b"a"),
+            "{mode}: unmasks to the fill"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_are_statuses_not_crashes() {
+    let mut farm = Farm::empty();
+    let http = farm
+        .add("127.0.0.1", "http", "not_websocket", Kind::Http404)
+        .await
+        .unwrap();
+    let silent = farm
+        .add("127.0.0.1", "silent", "timeout", Kind::Silent)
+        .await
+        .unwrap();
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap()
+    };
+    let scanner = opts(&["-a", "--handshake-timeout", "300"])
+        .scanner(&DbOpts { db: None })
+        .unwrap();
+    let r = scanner.scan(&target(&format!("ws://{http}/"))).await;
+    assert_eq!((r.status, r.http_status), (Status::NotWebsocket, Some(404)));
+    let r = scanner.scan(&target(&format!("ws://{silent}/"))).await;
+    assert_eq!(r.status, Status::Timeout);
+    assert!(r.elapsed_ms < 2000);
+    let r = scanner.scan(&target(&format!("ws://{closed}/"))).await;
+    assert_eq!(r.status, Status::Refused);
+    assert_eq!(r.connections, 0);
+    farm.stop();
+}
+
+async fn tls_tungstenite() -> SocketAddr {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/");
+    let certs: Vec<CertificateDer> = CertificateDer::pem_file_iter(format!("{dir}localhost.crt"))
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(format!("{dir}localhost.key")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (s, _) = l.accept().await.unwrap();
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                use futures_util::{SinkExt, StreamExt};
+                let Ok(tls) = acceptor.accept(s).await else {
+                    return;
+                };
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tls).await else {
+                    return;
+                };
+                while let Some(Ok(m)) = ws.next().await {
+                    if (m.is_text() || m.is_binary()) && ws.send(m).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_with_and_without_certificate_checks() {
+    let addr = tls_tungstenite().await;
+    let url = format!("wss://localhost:{}/", addr.port());
+    let insecure = opts(&["-k", "-1", "-3"])
+        .scanner(&DbOpts { db: None })
+        .unwrap();
+    let r = insecure.scan(&Target::parse(&url, false).unwrap()).await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(r.observations["102"].frames[0].opcode, 0xA, "pong over TLS");
+    assert_eq!(
+        serde_json::to_value(r.observations["104"].end).unwrap(),
+        "eof"
+    );
+    let strict = opts(&["-1"]).scanner(&DbOpts { db: None }).unwrap();
+    let r = strict.scan(&Target::parse(&url, false).unwrap()).await;
+    assert_eq!(r.status, Status::TlsError, "{r:?}");
+    assert!(r.error.unwrap().contains("TLS"));
+}
+
+#[test]
+fn builtin_probe_set_has_risk_and_layer_for_every_probe() {
+    let set = ProbeSet::builtin();
+    assert_eq!(set.probes.len(), 51);
+    assert!(set.probes.iter().all(|p| !p.intent.is_empty()));
+}
