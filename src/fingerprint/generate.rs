@@ -37,9 +37,9 @@ pub fn stable_features(runs: &[BTreeMap<String, String>]) -> BTreeMap<String, St
 /// nothing about the implementation, and error tokens from a run that
 /// failed to connect would fingerprint the network, not the server.
 fn worth_keeping(key: &str, value: &str) -> bool {
-    !key.ends_with(".url_match")
-        && !(key.ends_with(".status")
-            && matches!(value, "refused" | "timeout" | "error" | "tls_error"))
+    let connect_failure =
+        key.ends_with(".status") && matches!(value, "refused" | "timeout" | "error" | "tls_error");
+    !(key.ends_with(".url_match") || connect_failure)
 }
 
 fn quote(s: &str) -> String {

@@ -113,6 +113,15 @@ impl Record {
     }
 }
 
+impl Record {
+    /// Account one probe's bytes and connection.
+    pub fn add_costs(&mut self, run: &crate::probe::runner::ProbeRun) {
+        self.bytes_sent += run.bytes_sent;
+        self.bytes_received += run.bytes_received;
+        self.connections += u32::from(run.connected);
+    }
+}
+
 pub fn now_unix() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -132,10 +132,10 @@ impl Scanner {
                 &default_gate
             }
         };
+        let gate_started = Instant::now();
         let g = run_probe(gate, &ep, &self.connector, &self.run, &self.payloads).await;
-        rec.bytes_sent += g.bytes_sent;
-        rec.bytes_received += g.bytes_received;
-        rec.connections += u32::from(g.connected);
+        let gate_time = gate_started.elapsed();
+        rec.add_costs(&g);
         let go = g.observation;
         rec.http_status = go.status;
         let status = gate_status(&go);
@@ -161,6 +161,16 @@ impl Scanner {
             .filter_map(|id| self.probes.get(id))
             .collect();
         todo.sort_by_key(|p| expected_cost(p));
+        // A server that answered the gate in t needs far less than the
+        // full handshake timeout to answer a probe; silence beyond
+        // frame_timeout + 10 t is the server waiting for more (the signal
+        // of a hixie-76 server, for one), not a slow network.
+        let mut run = self.run.clone();
+        run.handshake_timeout = run
+            .handshake_timeout
+            .min(run.frame_timeout + gate_time * 10)
+            .max(run.frame_timeout);
+        let run = Arc::new(run);
         let sem = Arc::new(Semaphore::new(self.per_host.max(1)));
         let mut set = JoinSet::new();
         for p in todo {
@@ -168,23 +178,37 @@ impl Scanner {
             let ep = ep.clone();
             let me = self.clone();
             let sem = sem.clone();
+            let run = run.clone();
             set.spawn(async move {
                 let _permit = sem.acquire_owned().await.expect("semaphore open");
-                let r = run_probe(&p, &ep, &me.connector, &me.run, &me.payloads).await;
+                let r = run_probe(&p, &ep, &me.connector, &run, &me.payloads).await;
                 (p.id, r)
             });
         }
+        let mut retry = Vec::new();
         while let Some(res) = set.join_next().await {
             match res {
                 Ok((id, r)) => {
-                    rec.bytes_sent += r.bytes_sent;
-                    rec.bytes_received += r.bytes_received;
-                    rec.connections += u32::from(r.connected);
+                    rec.add_costs(&r);
+                    if r.observation.outcome == Outcome::Timeout && self.per_host > 1 {
+                        retry.push(id.clone());
+                    }
                     rec.observations.insert(id, r.observation);
                 }
                 Err(e) => {
                     rec.error = Some(format!("probe task failed: {e}"));
                 }
+            }
+        }
+        // Servers that handle one connection at a time (or few) leave
+        // queued probes unanswered under concurrency. A timeout seen under
+        // concurrency is confirmed alone, once, before it is believed.
+        retry.sort();
+        for id in retry {
+            if let Some(p) = self.probes.get(&id) {
+                let r = run_probe(p, &ep, &self.connector, &run, &self.payloads).await;
+                rec.add_costs(&r);
+                rec.observations.insert(id, r.observation);
             }
         }
         let verdict = self.scorer.score(&self.features(&rec.observations));

@@ -149,10 +149,7 @@ impl Decoder {
                 };
                 Some(Event::Header(header))
             }
-            State::Payload {
-                remaining, mask, ..
-            } if remaining == 0 => {
-                let _ = mask;
+            State::Payload { remaining: 0, .. } => {
                 self.state = State::Header;
                 Some(Event::End)
             }
