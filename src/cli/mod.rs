@@ -3,8 +3,10 @@
 //! files, DB), 1 other failures.
 
 pub mod demo;
+pub mod evaluate;
 pub mod generate;
 pub mod probes;
+pub mod rematch;
 pub mod scan;
 
 use std::path::PathBuf;
@@ -38,6 +40,10 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// List the probes (id, series, risk, layer, name).
     Probes(probes::ProbesArgs),
+    /// Re-score stored results under the current (or a given) DB.
+    Match(rematch::MatchArgs),
+    /// Confusion summary and leave-one-out check on labelled results.
+    Evaluate(evaluate::EvaluateArgs),
 }
 
 /// A user error: printed as `wsfp: <message>`, exit code 2.
@@ -242,6 +248,8 @@ pub fn main() -> i32 {
             Command::Generate(a) => generate::run(a).await,
             Command::Demo(a) => demo::run(a).await,
             Command::Probes(a) => probes::run(a),
+            Command::Match(a) => rematch::run(a),
+            Command::Evaluate(a) => evaluate::run(a),
         }
     });
     match result {

@@ -20,10 +20,17 @@ use serde::{Deserialize, Serialize};
 
 use super::{Db, Fingerprint, Match};
 
-/// Below this score the verdict is `unknown`.
-pub const MIN_SCORE: f64 = 0.75;
-/// The best must lead the runner-up by this much, or `unknown`.
-pub const MIN_MARGIN: f64 = 0.05;
+/// Below this score the verdict is `unknown`: the server is not close
+/// enough to anything in the DB. Calibrated by leave-one-out on the lab
+/// (`wsfp evaluate`): a server scored against the DB without its own
+/// fingerprint must come out `unknown` or as its library.
+pub const MIN_SCORE: f64 = 0.9;
+/// ln ε: how much less likely a mismatch of weight 1 makes a candidate
+/// (one fully discriminating mismatch is more than a tie).
+const MISMATCH_LN: f64 = -4.605_170_186; // ln 0.01
+/// Candidates within this log-likelihood of the best are indistinguishable
+/// (a factor of 20).
+const TIE_LN: f64 = 2.995_732_274;
 /// Weight floor, so a DB of one fingerprint still scores.
 const WEIGHT_FLOOR: f64 = 0.05;
 /// Candidates reported.
@@ -41,8 +48,11 @@ pub struct Candidate {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
-    /// A fingerprint id, or `"unknown"`.
+    /// A fingerprint id, a library (when the evidence cannot separate
+    /// implementations of one library), or `"unknown"`.
     pub implementation: String,
+    /// The library of the verdict, when there is one.
+    pub library: Option<String>,
     pub confidence: f64,
     pub candidates: Vec<Candidate>,
 }
@@ -51,6 +61,7 @@ impl Verdict {
     pub fn unknown() -> Verdict {
         Verdict {
             implementation: "unknown".into(),
+            library: None,
             confidence: 0.0,
             candidates: Vec::new(),
         }
@@ -116,7 +127,7 @@ impl Scorer {
     }
 
     pub fn score(&self, features: &BTreeMap<String, String>) -> Verdict {
-        let mut cands: Vec<Candidate> = self
+        let mut scored: Vec<(Candidate, f64, &str)> = self
             .db
             .fingerprints
             .iter()
@@ -143,36 +154,69 @@ impl Scorer {
                 } else {
                     0.0
                 };
-                Candidate {
+                // Log-likelihood: each mismatch of weight w costs w·ln(ε).
+                let ll = (compared_w - matched_w) * MISMATCH_LN;
+                let c = Candidate {
                     id: fp.id.clone(),
                     name: fp.name.clone(),
-                    score: (score * 1000.0).round() / 1000.0,
+                    score: round3(score),
                     compared,
                     matched,
-                }
+                };
+                (c, ll, fp.library.as_str())
             })
             .collect();
-        cands.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
-        cands.truncate(TOP_K);
-        let best = cands.first().map_or(0.0, |c| c.score);
-        let second = cands.get(1).map_or(0.0, |c| c.score);
-        let implementation = if best >= MIN_SCORE && best - second >= MIN_MARGIN {
-            cands[0].id.clone()
-        } else {
-            "unknown".into()
+        scored.sort_by(|a, b| {
+            b.1.total_cmp(&a.1)
+                .then_with(|| b.0.score.total_cmp(&a.0.score))
+                .then_with(|| a.0.id.cmp(&b.0.id))
+        });
+        let Some((best, best_ll, best_lib)) = scored.first().cloned() else {
+            return Verdict::unknown();
         };
-        let confidence = if implementation == "unknown" {
-            // How sure we are of "none of these": the best's shortfall.
-            ((1.0 - best) * 1000.0).round() / 1000.0
+        // Posterior over the DB with a uniform prior.
+        let norm: f64 = scored.iter().map(|(_, ll, _)| (ll - best_ll).exp()).sum();
+        let posterior = |ll: f64| (ll - best_ll).exp() / norm;
+        // Candidates the evidence cannot tell from the best.
+        let tied: Vec<&(Candidate, f64, &str)> = scored
+            .iter()
+            .take_while(|(_, ll, _)| best_ll - ll < TIE_LN)
+            .collect();
+        let (implementation, library, confidence) = if best.score < MIN_SCORE {
+            ("unknown".to_string(), None, round3(1.0 - best.score))
+        } else if tied.len() == 1 {
+            (
+                best.id.clone(),
+                Some(best_lib.to_string()),
+                round3(posterior(best_ll) * best.score),
+            )
+        } else if tied.iter().all(|(_, _, lib)| *lib == best_lib) {
+            // Wire-identical implementations of one library (a framework
+            // that adds nothing visible): name the library.
+            let p: f64 = tied.iter().map(|(_, ll, _)| posterior(*ll)).sum();
+            (
+                best_lib.to_string(),
+                Some(best_lib.to_string()),
+                round3(p * best.score),
+            )
         } else {
-            (((best - second).min(best) * 0.5 + best * 0.5) * 1000.0).round() / 1000.0
+            (
+                "unknown".to_string(),
+                None,
+                round3(1.0 - posterior(best_ll)),
+            )
         };
         Verdict {
             implementation,
+            library,
             confidence,
-            candidates: cands,
+            candidates: scored.into_iter().take(TOP_K).map(|(c, _, _)| c).collect(),
         }
     }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }
 
 #[cfg(test)]

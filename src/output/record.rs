@@ -63,6 +63,9 @@ pub struct Record {
     pub error: Option<String>,
     /// Best fingerprint id, or `"unknown"`.
     pub implementation: String,
+    /// The WebSocket library underneath the verdict (e.g. `npm:ws`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub library: Option<String>,
     pub confidence: f64,
     #[serde(default)]
     pub candidates: Vec<Candidate>,
@@ -99,6 +102,7 @@ impl Record {
             http_status: None,
             error: Some(error.into()),
             implementation: "unknown".into(),
+            library: None,
             confidence: 0.0,
             candidates: Vec::new(),
             observations: BTreeMap::new(),
@@ -114,6 +118,14 @@ impl Record {
 }
 
 impl Record {
+    /// Take a verdict's fields.
+    pub fn set_verdict(&mut self, v: crate::fingerprint::score::Verdict) {
+        self.implementation = v.implementation;
+        self.library = v.library;
+        self.confidence = v.confidence;
+        self.candidates = v.candidates;
+    }
+
     /// Account one probe's bytes and connection.
     pub fn add_costs(&mut self, run: &crate::probe::runner::ProbeRun) {
         self.bytes_sent += run.bytes_sent;

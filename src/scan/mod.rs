@@ -212,9 +212,7 @@ impl Scanner {
             }
         }
         let verdict = self.scorer.score(&self.features(&rec.observations));
-        rec.implementation = verdict.implementation;
-        rec.confidence = verdict.confidence;
-        rec.candidates = verdict.candidates;
+        rec.set_verdict(verdict);
         rec.schema_version = SCHEMA_VERSION;
         rec.elapsed_ms = started.elapsed().as_millis() as u64;
         rec

@@ -1,0 +1,57 @@
+# Shared helpers for lab/*.sh (sourced, not run). Reads lab/manifest.tsv.
+# Env: WSFP_LAB (install/run root, default /tmp/wsfp-lab), BASE_PORT (default 9001),
+#      WSFP_LAB_RUN (run state dir, default $WSFP_LAB/run/$BASE_PORT: one dir per base port, so a
+#      CI lab on 19001 and a developer lab on 9001 never share pid files).
+LAB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+APPS="$LAB_DIR/apps"
+MANIFEST="$LAB_DIR/manifest.tsv"
+WSFP_LAB=${WSFP_LAB:-/tmp/wsfp-lab}
+BASE_PORT=${BASE_PORT:-9001}
+WSFP_LAB_RUN=${WSFP_LAB_RUN:-$WSFP_LAB/run/$BASE_PORT}
+VENV=${VENV:-$WSFP_LAB/venv}
+export WSFP_LAB WSFP_LAB_RUN VENV
+export NODE_PATH="$WSFP_LAB/node/node_modules"
+
+# The CI subset: fast to install, five different stacks (Python x2, Node.js x2, Go).
+CI_IDS="py-websockets py-tornado node-ws node-faye-websocket go-gorilla"
+
+# load_manifest: fills M_IDS, M_IMPL, M_LANG, M_VER, M_PROBE, M_PIN, M_CMD (indexed in manifest order) and M_IDX[id]
+load_manifest() {
+  M_IDS=(); M_IMPL=(); M_LANG=(); M_VER=(); M_PROBE=(); M_PIN=(); M_CMD=()
+  declare -gA M_IDX=()
+  local id impl lang ver probe pin cmd
+  while IFS=$'\t' read -r id impl lang ver probe pin cmd; do
+    [[ -z "$id" || "$id" == \#* ]] && continue
+    M_IDX[$id]=${#M_IDS[@]}
+    M_IDS+=("$id"); M_IMPL+=("$impl"); M_LANG+=("$lang"); M_VER+=("$ver"); M_PROBE+=("$probe"); M_PIN+=("$pin"); M_CMD+=("$cmd")
+  done < "$MANIFEST"
+}
+
+# select_ids SUBSET "ID ...": prints the chosen ids (manifest order), one per line. SUBSET: ci|all|"" (""+no ids = all).
+# Unknown ids are an error (return 1).
+select_ids() {
+  local subset=$1 want=" ${2:-} " id bad=0
+  case "$subset" in
+    ci) want=" $CI_IDS ${2:-} " ;;
+    all) want="" ;;
+    "") [[ -z "${2// /}" ]] && want="" ;;
+    *) echo "lab: unknown subset '$subset' (ci|all)" >&2; return 1 ;;
+  esac
+  for id in $want; do [[ -n "${M_IDX[$id]+x}" ]] || { echo "lab: unknown id '$id' (not in $MANIFEST)" >&2; bad=1; }; done
+  [ $bad -eq 0 ] || return 1
+  for id in "${M_IDS[@]}"; do
+    if [[ -z "$want" || "$want" == *" $id "* ]]; then echo "$id"; fi
+  done
+}
+
+# port_listening PORT: is something listening on 127.0.0.1:PORT (ss if present, else a bash /dev/tcp connect)
+port_listening() {
+  if command -v ss >/dev/null 2>&1; then ss -Hltn "sport = :$1" | grep -q .
+  else (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; fi
+}
+
+# proc_starttime PID: field 22 of /proc/PID/stat (clock ticks since boot), empty if gone. Guards against PID reuse.
+proc_starttime() {
+  local s; s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+  s=${s##*) }; set -- $s; echo "${20}"
+}

@@ -1,0 +1,170 @@
+//! `wsfp evaluate`: how good is the DB on labelled scans (the lab)?
+//!
+//! Prints a confusion summary (expected → verdict, confidence, correct?)
+//! and a leave-one-out check: for each labelled target, its own
+//! fingerprint is removed and the scan re-scored; the verdict must then be
+//! `unknown` or an implementation of the same library (a framework's
+//! underlying library), never a confident wrong name.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::rematch::load;
+use super::{DbOpts, usage};
+use crate::fingerprint::Db;
+use crate::fingerprint::score::Scorer;
+use crate::output::read::for_each_record;
+use crate::output::{Record, Status};
+use crate::scan::observations_to_features;
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// NDJSON scan results.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Labels: `target<TAB>expected fingerprint id` per line ('#' comments).
+    #[arg(long, value_name = "FILE")]
+    pub labels: PathBuf,
+    #[command(flatten)]
+    pub db: DbOpts,
+    #[arg(long = "probes", value_name = "FILE")]
+    pub probe_files: Vec<PathBuf>,
+    /// Skip the leave-one-out check.
+    #[arg(long)]
+    pub no_loo: bool,
+    /// Exit 1 when top-1 accuracy is below this share.
+    #[arg(long, default_value_t = 1.0)]
+    pub min_accuracy: f64,
+}
+
+fn library_of<'a>(db: &'a Db, id: &str) -> Option<&'a str> {
+    db.fingerprints
+        .iter()
+        .find(|f| f.id == id)
+        .map(|f| f.library.as_str())
+}
+
+pub fn run(a: EvaluateArgs) -> Result<i32, Box<dyn std::error::Error>> {
+    let (set, db) = load(&a.db, &a.probe_files, &[])?;
+    let text = std::fs::read_to_string(&a.labels)
+        .map_err(|e| usage(format!("cannot read labels {}: {e}", a.labels.display())))?;
+    let mut labels = BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let mut cols = l.split('\t');
+        match (cols.next(), cols.next()) {
+            (Some(t), Some(id)) if !id.trim().is_empty() => {
+                labels.insert(t.trim().to_string(), id.trim().to_string());
+            }
+            _ => {
+                return Err(usage(format!(
+                    "{}:{}: expected `target<TAB>fingerprint id`",
+                    a.labels.display(),
+                    i + 1
+                )));
+            }
+        }
+    }
+    let mut recs: Vec<Record> = Vec::new();
+    let mut errors = Vec::new();
+    for f in &a.files {
+        for_each_record(f, &mut errors, |r| recs.push(r))
+            .map_err(|e| usage(format!("cannot read {}: {e}", f.display())))?;
+    }
+    for e in &errors {
+        eprintln!("wsfp: {e}");
+    }
+    let db = Arc::new(db);
+    let scorer = Scorer::new(db.clone());
+    let mut loo_scorers: BTreeMap<String, Scorer> = BTreeMap::new();
+
+    println!(
+        "{:<30} {:<26} {:<26} {:>5}  {:<4} {:<26} {:<4}",
+        "target", "expected", "verdict", "conf", "ok", "leave-one-out verdict", "ok"
+    );
+    let (mut n, mut correct, mut loo_n, mut loo_ok, mut loo_wrong) = (0, 0, 0, 0, Vec::new());
+    for r in &recs {
+        let Some(expected) = labels.get(&r.target) else {
+            continue;
+        };
+        n += 1;
+        let feats = observations_to_features(&set, &r.observations);
+        let v = if r.status == Status::Ok {
+            scorer.score(&feats)
+        } else {
+            crate::fingerprint::score::Verdict::unknown()
+        };
+        // Naming the library of a wire-identical framework counts: the wire
+        // cannot say more.
+        let ok = &v.implementation == expected
+            || library_of(&db, expected).is_some_and(|l| l == v.implementation);
+        correct += usize::from(ok);
+        let mut loo = ("-".to_string(), "");
+        if !a.no_loo && r.status == Status::Ok && library_of(&db, expected).is_some() {
+            let s = loo_scorers.entry(expected.clone()).or_insert_with(|| {
+                let mut d = (*db).clone();
+                d.fingerprints.retain(|f| &f.id != expected);
+                Scorer::new(Arc::new(d))
+            });
+            let lv = s.score(&feats);
+            loo_n += 1;
+            let lib = library_of(&db, &lv.implementation).unwrap_or(lv.implementation.as_str());
+            let same_lib = Some(lib) == library_of(&db, expected);
+            let good = lv.implementation == "unknown" || same_lib;
+            if good {
+                loo_ok += 1;
+            } else {
+                loo_wrong.push(format!(
+                    "{} ({expected}) -> {} {:.2}",
+                    r.target, lv.implementation, lv.confidence
+                ));
+            }
+            loo = (
+                format!("{} {:.2}", lv.implementation, lv.confidence),
+                if good { "ok" } else { "BAD" },
+            );
+        }
+        println!(
+            "{:<30} {:<26} {:<26} {:>5.2}  {:<4} {:<26} {:<4}",
+            r.target,
+            expected,
+            if r.status == Status::Ok {
+                v.implementation.clone()
+            } else {
+                r.status.as_str().to_string()
+            },
+            v.confidence,
+            if ok { "ok" } else { "BAD" },
+            loo.0,
+            loo.1
+        );
+    }
+    if n == 0 {
+        return Err(usage(
+            "no record matched a label (labels are keyed by the record's `target`)",
+        ));
+    }
+    let acc = correct as f64 / n as f64;
+    println!("\ntop-1: {correct}/{n} ({:.1}%)", acc * 100.0);
+    if loo_n > 0 {
+        println!(
+            "leave-one-out: {loo_ok}/{loo_n} ({:.1}%) unknown or same library; {} confident wrong name(s)",
+            100.0 * loo_ok as f64 / loo_n as f64,
+            loo_wrong.len()
+        );
+        for w in &loo_wrong {
+            println!("  wrong: {w}");
+        }
+    }
+    Ok(if acc + 1e-9 >= a.min_accuracy && errors.is_empty() {
+        0
+    } else {
+        1
+    })
+}
