@@ -35,6 +35,10 @@ pub struct EvaluateArgs {
     /// Skip the leave-one-out check.
     #[arg(long)]
     pub no_loo: bool,
+    /// Score only observations of probes up to this risk, as if the scan
+    /// had run with --safety (measures what each level can tell apart).
+    #[arg(long, value_enum)]
+    pub safety: Option<crate::probe::Risk>,
     /// Exit 1 when top-1 accuracy is below this share.
     #[arg(long, default_value_t = 1.0)]
     pub min_accuracy: f64,
@@ -94,7 +98,11 @@ pub fn run(a: EvaluateArgs) -> Result<i32, Box<dyn std::error::Error>> {
             continue;
         };
         n += 1;
-        let feats = observations_to_features(&set, &r.observations);
+        let mut obs = r.observations.clone();
+        if let Some(ceiling) = a.safety {
+            obs.retain(|id, _| set.get(id).is_some_and(|p| p.risk <= ceiling));
+        }
+        let feats = observations_to_features(&set, &obs);
         let v = if r.status == Status::Ok {
             scorer.score(&feats)
         } else {

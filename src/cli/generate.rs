@@ -46,7 +46,11 @@ pub struct GenerateArgs {
     pub probes: ProbeOpts,
 }
 
-pub async fn run(a: GenerateArgs) -> Result<i32, Box<dyn std::error::Error>> {
+pub async fn run(mut a: GenerateArgs) -> Result<i32, Box<dyn std::error::Error>> {
+    // A fingerprint records every probe unless told otherwise.
+    if a.probes.series.is_empty() && !a.probes.all {
+        a.probes.all = true;
+    }
     let target = Target::parse(&a.url, a.probes.plain).map_err(|e| usage(e.to_string()))?;
     // Generation does not need a DB; score against an empty one.
     let empty = tempdir_empty()?;

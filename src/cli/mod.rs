@@ -18,9 +18,9 @@ use clap::{Args, Parser, Subcommand};
 use crate::fingerprint::Db;
 use crate::fingerprint::score::Scorer;
 use crate::net::Connector;
-use crate::probe::ProbeSet;
 use crate::probe::build::PayloadMode;
 use crate::probe::runner::RunConfig;
+use crate::probe::{ProbeSet, Risk};
 use crate::scan::Scanner;
 
 #[derive(Debug, Parser)]
@@ -92,6 +92,12 @@ pub struct ProbeOpts {
     /// Series to run, comma-separated (e.g. 100,300).
     #[arg(long, value_delimiter = ',')]
     pub series: Vec<u16>,
+    /// Highest probe risk to run: safe (well-formed traffic only),
+    /// intrusive (malformed handshakes, protocol violations), heavy (long
+    /// payloads). Default: safe, or heavy when series are named (-a, -1..-7,
+    /// --series), as STEWS ran them.
+    #[arg(long, value_enum)]
+    pub safety: Option<Risk>,
     /// Extra probe file(s): add probes, or replace those with the same id.
     #[arg(long = "probes", value_name = "FILE")]
     pub probe_files: Vec<PathBuf>,
@@ -170,7 +176,11 @@ impl ProbeOpts {
                 series.push(s);
             }
         }
+        let named = self.all || !series.is_empty();
         let all = self.all || series.is_empty();
+        let ceiling = self
+            .safety
+            .unwrap_or(if named { Risk::Heavy } else { Risk::Safe });
         let known: Vec<u16> = set.probes.iter().map(|p| p.series).collect();
         if let Some(bad) = series.iter().find(|s| !known.contains(s)) {
             return Err(usage(format!(
@@ -187,6 +197,7 @@ impl ProbeOpts {
             .probes
             .iter()
             .filter(|p| all || series.contains(&p.series))
+            .filter(|p| p.risk <= ceiling)
             .map(|p| p.id.clone())
             .collect())
     }

@@ -31,6 +31,9 @@ const MISMATCH_LN: f64 = -4.605_170_186; // ln 0.01
 /// Candidates within this log-likelihood of the best are indistinguishable
 /// (a factor of 20).
 const TIE_LN: f64 = 2.995_732_274;
+/// Discriminating weight that must be compared before any name is given:
+/// a scan that ran one or two probes cannot name an implementation.
+const MIN_EVIDENCE: f64 = 2.0;
 /// Weight floor, so a DB of one fingerprint still scores.
 const WEIGHT_FLOOR: f64 = 0.05;
 /// Candidates reported.
@@ -127,30 +130,37 @@ impl Scorer {
     }
 
     pub fn score(&self, features: &BTreeMap<String, String>) -> Verdict {
+        // Probes that ran: every connection probe yields `<id>.status`, a
+        // URL probe `<id>.url_match`. Expectations of probes that did not
+        // run are skipped; of probes that ran, a missing feature is a
+        // mismatch (expected a close, got none).
+        let ran: std::collections::BTreeSet<&str> = features
+            .keys()
+            .filter_map(|k| k.split_once('.').map(|(p, _)| p))
+            .collect();
         let mut scored: Vec<(Candidate, f64, &str)> = self
             .db
             .fingerprints
             .iter()
             .zip(&self.weights)
             .map(|(fp, w)| {
-                let (mut total, mut compared_w, mut matched_w) = (0.0, 0.0, 0.0);
+                let (mut compared_w, mut matched_w) = (0.0, 0.0);
                 let (mut compared, mut matched) = (0, 0);
                 for (k, e) in &fp.features {
-                    let wk = w[k];
-                    total += wk;
-                    let Some(obs) = features.get(k) else {
+                    let probe = k.split_once('.').map_or(k.as_str(), |(p, _)| p);
+                    if !ran.contains(probe) {
                         continue;
-                    };
+                    }
+                    let wk = w[k];
                     compared += 1;
                     compared_w += wk;
-                    if e.matcher.matches(obs) {
+                    if features.get(k).is_some_and(|obs| e.matcher.matches(obs)) {
                         matched += 1;
                         matched_w += wk;
                     }
                 }
-                let score = if compared_w > 0.0 && total > 0.0 {
-                    let coverage = compared_w / total;
-                    (matched_w / compared_w) * coverage.sqrt()
+                let score = if compared_w >= MIN_EVIDENCE {
+                    matched_w / compared_w
                 } else {
                     0.0
                 };
@@ -244,15 +254,15 @@ mod tests {
             fingerprints: vec![
                 fp(
                     "a",
-                    "\"309.status\" = 101\n\"104.close_code\" = 1002\n\"104.close_reason\" = \"A says no\"\n",
+                    "\"309.status\" = 101\n\"104.close_code\" = 1002\n\"104.close_reason\" = \"A says no\"\n\"105.close_reason\" = \"A5\"\n",
                 ),
                 fp(
                     "b",
-                    "\"309.status\" = 101\n\"104.close_code\" = 1002\n\"104.close_reason\" = \"B says no\"\n",
+                    "\"309.status\" = 101\n\"104.close_code\" = 1002\n\"104.close_reason\" = \"B says no\"\n\"105.close_reason\" = \"B5\"\n",
                 ),
                 fp(
                     "c",
-                    "\"309.status\" = 101\n\"104.close_code\" = 1007\n\"104.close_reason\" = \"\"\n",
+                    "\"309.status\" = 101\n\"104.close_code\" = 1007\n\"104.close_reason\" = \"\"\n\"105.close_reason\" = \"C5\"\n",
                 ),
             ],
         })
@@ -264,12 +274,23 @@ mod tests {
         let s = Scorer::new(db.clone());
         let v = s.score(&obs(&[
             ("309.status", "101"),
+            ("104.status", "101"),
+            ("104.close_code", "1002"),
+            ("104.close_reason", "B says no"),
+            ("105.status", "101"),
+            ("105.close_reason", "B5"),
+        ]));
+        assert_eq!(v.implementation, "b", "{v:?}");
+        assert!(v.confidence > 0.75, "{v:?}");
+        assert_eq!(v.candidates[0].matched, 4);
+        // The same evidence without probe 105 is too little to name anyone.
+        let v = s.score(&obs(&[
+            ("309.status", "101"),
+            ("104.status", "101"),
             ("104.close_code", "1002"),
             ("104.close_reason", "B says no"),
         ]));
-        assert_eq!(v.implementation, "b");
-        assert!(v.confidence > 0.75, "{v:?}");
-        assert_eq!(v.candidates[0].matched, 3);
+        assert_eq!(v.implementation, "unknown");
     }
 
     #[test]
@@ -278,10 +299,21 @@ mod tests {
         let s = Scorer::new(db.clone());
         let v = s.score(&obs(&[
             ("309.status", "101"),
+            ("104.status", "101"),
             ("104.close_code", "1011"),
             ("104.close_reason", "zzz"),
+            ("105.status", "101"),
+            ("105.close_reason", "zzz"),
         ]));
         assert_eq!(v.implementation, "unknown");
+        // A probe that ran but lacks an expected feature is a mismatch.
+        let v = s.score(&obs(&[
+            ("309.status", "101"),
+            ("104.status", "101"),
+            ("105.status", "101"),
+        ]));
+        assert_eq!(v.implementation, "unknown");
+        assert!(v.candidates.iter().all(|c| c.matched < c.compared));
         let v = s.score(&obs(&[("309.status", "refused")]));
         assert_eq!(v.implementation, "unknown");
     }

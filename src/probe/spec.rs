@@ -24,7 +24,19 @@ pub const LONG_PAYLOAD_PREFIX: usize = 64;
 /// its header and [`LONG_PAYLOAD_PREFIX`] bytes are sent.
 pub const LONG_PAYLOAD_THRESHOLD: u64 = 64 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Risk {
     /// A well-formed handshake and well-formed frames only.
