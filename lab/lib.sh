@@ -1,10 +1,17 @@
-# Shared helpers for lab/*.sh (sourced, not run). Reads lab/manifest.tsv.
+# Shared helpers for lab/*.sh (sourced, not run). Reads lab/manifest.tsv (or $MANIFEST).
 # Env: WSFP_LAB (install/run root, default /tmp/wsfp-lab), BASE_PORT (default 9001),
 #      WSFP_LAB_RUN (run state dir, default $WSFP_LAB/run/$BASE_PORT: one dir per base port, so a
-#      CI lab on 19001 and a developer lab on 9001 never share pid files).
+#      CI lab on 19001 and a developer lab on 9001 never share pid files),
+#      MANIFEST (default lab/manifest.tsv; e.g. MANIFEST=lab/variants.tsv for the app variants: ports are
+#      then BASE_PORT + row index of THAT file, so give it its own BASE_PORT, clear of the main lab's).
 LAB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 APPS="$LAB_DIR/apps"
-MANIFEST="$LAB_DIR/manifest.tsv"
+MANIFEST=${MANIFEST:-$LAB_DIR/manifest.tsv}
+# a relative MANIFEST is taken from the current directory, else from the repo root, else from lab/
+if [[ "$MANIFEST" != /* && ! -f "$MANIFEST" ]]; then
+  if [ -f "$LAB_DIR/../$MANIFEST" ]; then MANIFEST="$LAB_DIR/../$MANIFEST"; elif [ -f "$LAB_DIR/$MANIFEST" ]; then MANIFEST="$LAB_DIR/$MANIFEST"; fi
+fi
+[ -f "$MANIFEST" ] || { echo "lab: manifest $MANIFEST not found" >&2; return 2 2>/dev/null || exit 2; }
 WSFP_LAB=${WSFP_LAB:-/tmp/wsfp-lab}
 BASE_PORT=${BASE_PORT:-9001}
 WSFP_LAB_RUN=${WSFP_LAB_RUN:-$WSFP_LAB/run/$BASE_PORT}
@@ -15,15 +22,16 @@ export NODE_PATH="$WSFP_LAB/node/node_modules"
 # The CI subset: fast to install, five different stacks (Python x2, Node.js x2, Go).
 CI_IDS="py-websockets py-tornado node-ws node-faye-websocket go-gorilla"
 
-# load_manifest: fills M_IDS, M_IMPL, M_LANG, M_VER, M_PROBE, M_PIN, M_CMD (indexed in manifest order) and M_IDX[id]
+# load_manifest: fills M_IDS, M_IMPL, M_LANG, M_VER, M_PROBE, M_PIN, M_CMD, M_BASE (indexed in manifest order) and M_IDX[id]
+# M_BASE: the optional 8th column (lab/variants.tsv: the main-manifest id whose library the variant runs), else "".
 load_manifest() {
-  M_IDS=(); M_IMPL=(); M_LANG=(); M_VER=(); M_PROBE=(); M_PIN=(); M_CMD=()
+  M_IDS=(); M_IMPL=(); M_LANG=(); M_VER=(); M_PROBE=(); M_PIN=(); M_CMD=(); M_BASE=()
   declare -gA M_IDX=()
-  local id impl lang ver probe pin cmd
-  while IFS=$'\t' read -r id impl lang ver probe pin cmd; do
+  local id impl lang ver probe pin cmd base
+  while IFS=$'\t' read -r id impl lang ver probe pin cmd base; do
     [[ -z "$id" || "$id" == \#* ]] && continue
     M_IDX[$id]=${#M_IDS[@]}
-    M_IDS+=("$id"); M_IMPL+=("$impl"); M_LANG+=("$lang"); M_VER+=("$ver"); M_PROBE+=("$probe"); M_PIN+=("$pin"); M_CMD+=("$cmd")
+    M_IDS+=("$id"); M_IMPL+=("$impl"); M_LANG+=("$lang"); M_VER+=("$ver"); M_PROBE+=("$probe"); M_PIN+=("$pin"); M_CMD+=("$cmd"); M_BASE+=("${base%%$'\t'*}")
   done < "$MANIFEST"
 }
 

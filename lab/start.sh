@@ -1,6 +1,7 @@
 #!/bin/bash
 # Start lab servers from lab/manifest.tsv on 127.0.0.1, in the background, each in its own process group (setsid).
 # usage: [ONLY="id ..."] [BASE_PORT=9001] [WSFP_LAB=/tmp/wsfp-lab] lab/start.sh
+#   App variants: MANIFEST=lab/variants.tsv BASE_PORT=29101 lab/start.sh (rows of that file; its own BASE_PORT).
 #   Ports: BASE_PORT + row index in the manifest (as in ../shared/lab/start_all.sh), whatever ONLY selects;
 #   a plain TCP echo (for lighttpd-wstunnel, py-websockify) gets BASE_PORT + number of servers, only when needed.
 #   An entry whose command uses {PORT:other} (the reverse proxies) pulls `other` in too.
