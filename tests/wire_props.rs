@@ -724,14 +724,9 @@ proptest! {
     }
 }
 
-/// `ResponseHead::reason` is documented as "verbatim reason phrase (lossy if
-/// it was not UTF-8)", but any byte >= 0x80 (obs-text, including valid
-/// UTF-8 such as "Protokollwechsel ü") makes it empty, because httparse
-/// returns "" for such reasons and parse_response uses that. Ignored until
-/// src/wire/response.rs is fixed (e.g. by slicing the reason from the raw
-/// status line); run with `cargo test --test wire_props -- --ignored`.
+/// Reason phrases with bytes >= 0x80 (obs-text, including valid UTF-8) are
+/// kept, lossily; httparse alone would return an empty reason for them.
 #[test]
-#[ignore = "known bug: non-ASCII reason phrases are dropped, see doc comment"]
 fn parse_response_keeps_non_ascii_reason() {
     let data = "HTTP/1.1 101 Protokollwechsel ü\r\n\r\n".as_bytes();
     let h = parse_response(data, 1024, 8).unwrap().unwrap();

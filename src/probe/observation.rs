@@ -95,6 +95,10 @@ pub struct Observation {
     /// The last bytes of a non-101 response body (bounded, lossy UTF-8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_tail: Option<String>,
+    /// The first line of a body that did not fit in the read cap: its last
+    /// line would be wherever the cap cut it, which moves with the app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_head: Option<String>,
     /// The first server frames after the handshake.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub frames: Vec<FrameObs>,
@@ -120,6 +124,7 @@ impl Observation {
             headers: BTreeMap::new(),
             header_order: None,
             body_tail: None,
+            body_head: None,
             frames: Vec::new(),
             end: End::NotProbed,
             latency_ms: None,
@@ -185,7 +190,9 @@ pub fn features(probe: &Probe, o: &Observation, out: &mut BTreeMap<String, Strin
         if let Some(order) = &o.header_order {
             put("header_order", order.join(","));
         }
-        if let Some(b) = &o.body_tail {
+        if let Some(h) = &o.body_head {
+            put("body", h.trim().chars().take(200).collect());
+        } else if let Some(b) = &o.body_tail {
             put("body", normalise_body(b));
         }
     }

@@ -270,7 +270,9 @@ async fn exchange(
     }
 
     if head.status != 101 {
-        o.body_tail = Some(read_body(conn, &mut buf, head.content_length()).await);
+        let (tail, head_line) = read_body(conn, &mut buf, head.content_length()).await;
+        o.body_tail = Some(tail);
+        o.body_head = head_line;
         return o;
     }
     o.accept = Some(head.accept_check(&key));
@@ -441,8 +443,13 @@ fn failed_before_head(stop: ReadStop, when: &str) -> Observation {
 }
 
 /// Read a non-101 body: up to Content-Length, EOF, `BODY_CAP` or the frame
-/// timeout, whichever comes first; keep the tail.
-async fn read_body(conn: &mut Conn<'_>, buf: &mut BytesMut, content_length: Option<u64>) -> String {
+/// timeout, whichever comes first. Returns the tail, and the first
+/// non-empty line when the body was cut by the cap.
+async fn read_body(
+    conn: &mut Conn<'_>,
+    buf: &mut BytesMut,
+    content_length: Option<u64>,
+) -> (String, Option<String>) {
     let want = content_length.map_or(BODY_CAP, |n| (n as usize).min(BODY_CAP));
     let deadline = tokio::time::Instant::now() + conn.cfg.frame_timeout;
     while buf.len() < want {
@@ -452,8 +459,20 @@ async fn read_body(conn: &mut Conn<'_>, buf: &mut BytesMut, content_length: Opti
         }
     }
     let end = buf.len().min(want);
+    let cut = end >= BODY_CAP && content_length.is_none_or(|n| n > BODY_CAP as u64);
     let start = end.saturating_sub(512);
-    String::from_utf8_lossy(&buf[start..end]).into_owned()
+    let tail = String::from_utf8_lossy(&buf[start..end]).into_owned();
+    let head = cut.then(|| {
+        String::from_utf8_lossy(&buf[..end])
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect()
+    });
+    (tail, head)
 }
 
 fn preview(buf: &[u8]) -> String {

@@ -86,7 +86,7 @@ pub fn parse_response(
             Ok(Some(ResponseHead {
                 version: resp.version.unwrap_or(1),
                 status: resp.code.unwrap_or(0),
-                reason: resp.reason.unwrap_or("").to_string(),
+                reason: reason_verbatim(window, resp.reason.unwrap_or("")),
                 headers,
                 head_len: n,
             }))
@@ -100,6 +100,26 @@ pub fn parse_response(
         ))),
         Err(e) => Err(ResponseError::Malformed(e.to_string())),
     }
+}
+
+/// httparse hands back an empty reason when it holds bytes >= 0x80; take
+/// it from the raw status line instead (after "HTTP/1.x NNN "), lossily.
+fn reason_verbatim(buf: &[u8], parsed: &str) -> String {
+    if !parsed.is_empty() || buf.is_ascii() {
+        return parsed.to_string();
+    }
+    let line_end = memchr::memchr(b'\n', buf).unwrap_or(buf.len());
+    let line = buf[..line_end]
+        .strip_suffix(b"\r")
+        .unwrap_or(&buf[..line_end]);
+    // Skip the version, the spaces, the code and the spaces after it.
+    let mut parts = line.splitn(2, |b| *b == b' ');
+    let _version = parts.next();
+    let rest = parts.next().unwrap_or(&[]);
+    let rest = &rest[rest.iter().take_while(|b| **b == b' ').count()..];
+    let after_code = &rest[rest.iter().take_while(|b| b.is_ascii_digit()).count()..];
+    let reason = &after_code[after_code.iter().take_while(|b| **b == b' ').count()..];
+    String::from_utf8_lossy(reason).into_owned()
 }
 
 impl ResponseHead {
@@ -169,6 +189,22 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x81\x02hi";
             h.accept_check("AAAAAAAAAAAAAAAAAAAAAA=="),
             AcceptCheck::Mismatch
         );
+    }
+
+    #[test]
+    fn non_ascii_reason_is_kept() {
+        let h = parse_response(b"HTTP/1.1 101 X\xffY\r\n\r\n", 1024, 8)
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.reason, "X\u{fffd}Y");
+        let h = parse_response(
+            "HTTP/1.1 400 Protokollwechsel ü\r\n\r\n".as_bytes(),
+            1024,
+            8,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(h.reason, "Protokollwechsel ü");
     }
 
     #[test]
