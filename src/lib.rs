@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod demo;
+pub mod error;
 pub mod fingerprint;
 pub mod net;
 pub mod output;

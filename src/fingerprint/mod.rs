@@ -7,7 +7,6 @@ pub mod generate;
 pub mod score;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -98,23 +97,8 @@ struct FileRepr {
     features: BTreeMap<String, toml::Spanned<toml::Value>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DbError {
-    pub file: String,
-    pub line: Option<usize>,
-    pub message: String,
-}
-
-impl fmt::Display for DbError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(l) => write!(f, "{}:{}: {}", self.file, l, self.message),
-            None => write!(f, "{}: {}", self.file, self.message),
-        }
-    }
-}
-
-impl std::error::Error for DbError {}
+/// A DB file problem, with file and line.
+pub type DbError = crate::error::FileError;
 
 fn value_text(v: &toml::Value) -> Option<String> {
     match v {
@@ -128,7 +112,7 @@ fn value_text(v: &toml::Value) -> Option<String> {
 impl Fingerprint {
     /// Parse and validate one DB file against the probe set in use.
     pub fn parse(text: &str, file: &str, probes: &ProbeSet) -> Result<Fingerprint, DbError> {
-        let line_of = |off: usize| text[..off.min(text.len())].matches('\n').count() + 1;
+        let line_of = |off: usize| crate::error::line_of(text, off);
         let repr: FileRepr = toml::from_str(text).map_err(|e| DbError {
             file: file.into(),
             line: e.span().map(|s| line_of(s.start)),

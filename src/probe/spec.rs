@@ -221,27 +221,9 @@ pub struct ProbeSet {
 }
 
 /// A probe-file problem, naming the file and, where known, the line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProbeError {
-    pub file: String,
-    pub line: Option<usize>,
-    pub message: String,
-}
+pub type ProbeError = crate::error::FileError;
 
-impl fmt::Display for ProbeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(l) => write!(f, "{}:{}: {}", self.file, l, self.message),
-            None => write!(f, "{}: {}", self.file, self.message),
-        }
-    }
-}
-
-impl std::error::Error for ProbeError {}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
-}
+use crate::error::line_of;
 
 /// Line of the `id = "..."` of a probe, for validation messages.
 fn line_of_probe(text: &str, id: &str) -> Option<usize> {
