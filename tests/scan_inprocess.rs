@@ -311,3 +311,79 @@ fn builtin_probe_set_has_risk_and_layer_for_every_probe() {
     assert_eq!(set.probes.len(), 51);
     assert!(set.probes.iter().all(|p| !p.intent.is_empty()));
 }
+
+/// Issue #7: no probe of the `safe` set sends a malformed handshake or
+/// frame. Checked on the bytes a raw listener received.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn safe_probes_are_well_formed_on_the_wire() {
+    let (addr, log) = recording_listener().await;
+    let scanner = opts(&["--safety", "safe", "--frame-timeout", "200"])
+        .scanner(&DbOpts { db: None })
+        .unwrap();
+    let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
+    assert_eq!(rec.status, Status::Ok);
+    assert!(
+        rec.observations.len() >= 10,
+        "{:?}",
+        rec.observations.keys()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let conns = log.lock().unwrap().clone();
+    assert!(conns.len() >= 10);
+    for c in &conns {
+        // The request: strict HTTP/1.1, CRLF only, the five mandatory
+        // headers exactly once, version 13, a 16-byte base64 key.
+        let (head, rest) = split_request(c);
+        let text = std::str::from_utf8(head).expect("ASCII request");
+        assert!(
+            !text.replace("\r\n", "").contains(['\r', '\n']),
+            "bare CR or LF: {text:?}"
+        );
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut req = httparse::Request::new(&mut headers);
+        assert!(req.parse(head).unwrap().is_complete());
+        assert_eq!((req.method, req.version), (Some("GET"), Some(1)));
+        let count = |n: &str| {
+            req.headers
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case(n))
+                .count()
+        };
+        for n in [
+            "Host",
+            "Upgrade",
+            "Connection",
+            "Sec-WebSocket-Key",
+            "Sec-WebSocket-Version",
+        ] {
+            assert_eq!(count(n), 1, "{n} in {text}");
+        }
+        let version = req
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case("Sec-WebSocket-Version"))
+            .unwrap();
+        assert!(
+            version.value == b"13" || version.value == b"7" || version.value == b"8",
+            "{text}"
+        );
+        // The frames: masked, RSV clear, defined opcodes, minimal lengths,
+        // control frames final and short, close bodies valid.
+        let mut d = Decoder::new(DecoderConfig::from_client());
+        let mut b = BytesMut::from(rest);
+        while let Some(f) = d.next_frame(&mut b) {
+            assert!(f.header.mask.is_some());
+            assert!(
+                f.anomalies.is_empty(),
+                "{:?} in a safe probe",
+                f.anomalies.labels()
+            );
+            assert!(matches!(f.header.opcode.0, 1 | 2 | 8 | 9 | 10));
+            assert!(f.header.fin);
+        }
+        assert!(
+            d.at_boundary(),
+            "a safe probe never leaves a frame unfinished"
+        );
+    }
+}
