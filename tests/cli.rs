@@ -143,12 +143,20 @@ fn csv_has_fixed_header() {
 
 #[test]
 fn probes_lists_risk_and_layer() {
+    let rows_of = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| !l.starts_with('#') && !l.starts_with("id"))
+            .map(String::from)
+            .collect()
+    };
+    // Safe by default; every series when named.
     let (code, out, _) = wsfp(&["probes"]);
     assert_eq!(code, 0);
-    let rows: Vec<&str> = out
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.starts_with("id"))
-        .collect();
+    let safe = rows_of(&out);
+    assert_eq!(safe.len(), 13);
+    assert!(safe.iter().all(|r| r.contains(" safe ")), "{safe:?}");
+    let (_, out, _) = wsfp(&["probes", "-a"]);
+    let rows = rows_of(&out);
     assert_eq!(rows.len(), 51);
     assert!(
         rows.iter()

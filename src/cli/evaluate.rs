@@ -25,7 +25,9 @@ pub struct EvaluateArgs {
     /// NDJSON scan results.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Labels: `target<TAB>expected fingerprint id` per line ('#' comments).
+    /// Labels: `target<TAB>expected fingerprint id[<TAB>expected front]` per
+    /// line ('#' comments); the third column is for targets behind a reverse
+    /// proxy (the expected id is then the backend's).
     #[arg(long, value_name = "FILE")]
     pub labels: PathBuf,
     #[command(flatten)]
@@ -62,9 +64,12 @@ pub fn run(a: EvaluateArgs) -> Result<i32, Box<dyn std::error::Error>> {
             continue;
         }
         let mut cols = l.split('\t');
-        match (cols.next(), cols.next()) {
-            (Some(t), Some(id)) if !id.trim().is_empty() => {
-                labels.insert(t.trim().to_string(), id.trim().to_string());
+        match (cols.next(), cols.next(), cols.next()) {
+            (Some(t), Some(id), front) if !id.trim().is_empty() => {
+                let front = front
+                    .map(|f| f.trim().to_string())
+                    .filter(|f| !f.is_empty());
+                labels.insert(t.trim().to_string(), (id.trim().to_string(), front));
             }
             _ => {
                 return Err(usage(format!(
@@ -94,7 +99,7 @@ pub fn run(a: EvaluateArgs) -> Result<i32, Box<dyn std::error::Error>> {
     );
     let (mut n, mut correct, mut loo_n, mut loo_ok, mut loo_wrong) = (0, 0, 0, 0, Vec::new());
     for r in &recs {
-        let Some(expected) = labels.get(&r.target) else {
+        let Some((expected, want_front)) = labels.get(&r.target) else {
             continue;
         };
         n += 1;
@@ -110,8 +115,14 @@ pub fn run(a: EvaluateArgs) -> Result<i32, Box<dyn std::error::Error>> {
         };
         // Naming the library of a wire-identical framework counts: the wire
         // cannot say more.
-        let ok = &v.implementation == expected
-            || library_of(&db, expected).is_some_and(|l| l == v.implementation);
+        // Behind a proxy the verdict is the backend's and the front must match too.
+        let (v, front) = match scorer.layers(&feats) {
+            Some((front, back)) if r.status == Status::Ok => (back, Some(front.implementation)),
+            _ => (v, None),
+        };
+        let ok = (&v.implementation == expected
+            || library_of(&db, expected).is_some_and(|l| l == v.implementation))
+            && front == *want_front;
         correct += usize::from(ok);
         let mut loo = ("-".to_string(), "");
         if !a.no_loo && r.status == Status::Ok && library_of(&db, expected).is_some() {
@@ -120,7 +131,10 @@ pub fn run(a: EvaluateArgs) -> Result<i32, Box<dyn std::error::Error>> {
                 d.fingerprints.retain(|f| &f.id != expected);
                 Scorer::new(Arc::new(d))
             });
-            let lv = s.score(&feats);
+            let lv = match s.layers(&feats) {
+                Some((_, back)) => back,
+                None => s.score(&feats),
+            };
             loo_n += 1;
             let lib = library_of(&db, &lv.implementation).unwrap_or(lv.implementation.as_str());
             let same_lib = Some(lib) == library_of(&db, expected);
@@ -138,15 +152,20 @@ pub fn run(a: EvaluateArgs) -> Result<i32, Box<dyn std::error::Error>> {
                 if good { "ok" } else { "BAD" },
             );
         }
+        let shown = match (&front, r.status) {
+            (Some(f), Status::Ok) => format!("{f} -> {}", v.implementation),
+            (None, Status::Ok) => v.implementation.clone(),
+            _ => r.status.as_str().to_string(),
+        };
+        let expected_shown = match want_front {
+            Some(f) => format!("{f} -> {expected}"),
+            None => expected.clone(),
+        };
         println!(
             "{:<30} {:<26} {:<26} {:>5.2}  {:<4} {:<26} {:<4}",
             r.target,
-            expected,
-            if r.status == Status::Ok {
-                v.implementation.clone()
-            } else {
-                r.status.as_str().to_string()
-            },
+            expected_shown,
+            shown,
             v.confidence,
             if ok { "ok" } else { "BAD" },
             loo.0,

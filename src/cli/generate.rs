@@ -39,6 +39,10 @@ pub struct GenerateArgs {
     /// Scans to intersect; features that differ between them are dropped.
     #[arg(long, default_value_t = 2)]
     pub runs: usize,
+    /// Keep only one layer's features: `handshake` for a reverse proxy,
+    /// whose frames are its backend's.
+    #[arg(long, value_enum)]
+    pub layer: Option<crate::probe::Layer>,
     /// Directory to write into.
     #[arg(long, default_value = "fingerprints")]
     pub out_dir: PathBuf,
@@ -73,8 +77,14 @@ pub async fn run(mut a: GenerateArgs) -> Result<i32, Box<dyn std::error::Error>>
         }
         runs.push(scanner.features(&rec.observations));
     }
-    let stable = stable_features(&runs);
+    let mut stable = stable_features(&runs);
     let dropped = runs[0].len() - stable.len();
+    if let Some(layer) = a.layer {
+        stable.retain(|k, _| {
+            let probe = k.split_once('.').map_or(k.as_str(), |(p, _)| p);
+            scanner.probes.get(probe).is_some_and(|p| p.layer == layer)
+        });
+    }
     let meta = Meta {
         id: a.id.clone(),
         name: a.name,

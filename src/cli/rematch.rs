@@ -70,7 +70,8 @@ pub fn run(a: MatchArgs) -> Result<i32, Box<dyn std::error::Error>> {
     for f in &a.files {
         let res = for_each_record(f, &mut errors, |mut r| {
             if r.status == Status::Ok {
-                r.set_verdict(scorer.score(&observations_to_features(&set, &r.observations)));
+                let features = observations_to_features(&set, &r.observations);
+                r.rescore(&scorer, &features);
             }
             if let Err(e) = w.write(&r) {
                 io_err.get_or_insert(e);

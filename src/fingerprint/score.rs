@@ -19,6 +19,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::{Db, Fingerprint, Match};
+use crate::probe::Layer;
 
 /// Below this score the verdict is `unknown`: the server is not close
 /// enough to anything in the DB. Calibrated by leave-one-out on the lab
@@ -130,6 +131,39 @@ impl Scorer {
     }
 
     pub fn score(&self, features: &BTreeMap<String, String>) -> Verdict {
+        self.score_in(features, None)
+    }
+
+    /// Score one layer's evidence only (handshake or frame), for targets
+    /// behind a reverse proxy: the handshake is the proxy's, the frames
+    /// after it the backend's.
+    pub fn score_layer(&self, features: &BTreeMap<String, String>, layer: Layer) -> Verdict {
+        self.score_in(features, Some(layer))
+    }
+
+    /// Both layers, when the handshake is a reverse proxy's (a fingerprint
+    /// with handshake features only): `(front, backend)`.
+    pub fn layers(&self, features: &BTreeMap<String, String>) -> Option<(Verdict, Verdict)> {
+        let front = self.score_layer(features, Layer::Handshake);
+        let back = self.score_layer(features, Layer::Frame);
+        let known = |v: &Verdict| v.implementation != "unknown";
+        // A handshake-only fingerprint (a reverse proxy) names the front
+        // even when the frames alone cannot name the backend.
+        let proxy_front = self
+            .db
+            .fingerprints
+            .iter()
+            .find(|f| f.id == front.implementation)
+            .is_some_and(|f| f.features.values().all(|e| e.layer == Layer::Handshake));
+        // Only a proxy fingerprint splits the verdict: when a server's own
+        // fingerprint is missing, its handshake and its frames may each
+        // resemble a different neighbour, and splitting then would turn two
+        // weak resemblances into a confident wrong backend (leave-one-out
+        // on the lab showed exactly that).
+        (known(&front) && proxy_front).then_some((front, back))
+    }
+
+    fn score_in(&self, features: &BTreeMap<String, String>, layer: Option<Layer>) -> Verdict {
         // Probes that ran: every connection probe yields `<id>.status`, a
         // URL probe `<id>.url_match`. Expectations of probes that did not
         // run are skipped; of probes that ran, a missing feature is a
@@ -148,7 +182,7 @@ impl Scorer {
                 let (mut compared, mut matched) = (0, 0);
                 for (k, e) in &fp.features {
                     let probe = k.split_once('.').map_or(k.as_str(), |(p, _)| p);
-                    if !ran.contains(probe) {
+                    if !ran.contains(probe) || layer.is_some_and(|l| l != e.layer) {
                         continue;
                     }
                     let wk = w[k];
@@ -165,7 +199,14 @@ impl Scorer {
                     0.0
                 };
                 // Log-likelihood: each mismatch of weight w costs w·ln(ε).
-                let ll = (compared_w - matched_w) * MISMATCH_LN;
+                // Without enough evidence a candidate is not in the running
+                // at all (a proxy's handshake-only fingerprint, scored on
+                // frames, must not tie with everything).
+                let ll = if compared_w >= MIN_EVIDENCE {
+                    (compared_w - matched_w) * MISMATCH_LN
+                } else {
+                    f64::NEG_INFINITY
+                };
                 let c = Candidate {
                     id: fp.id.clone(),
                     name: fp.name.clone(),
@@ -184,6 +225,11 @@ impl Scorer {
         let Some((best, best_ll, best_lib)) = scored.first().cloned() else {
             return Verdict::unknown();
         };
+        if !best_ll.is_finite() {
+            let mut v = Verdict::unknown();
+            v.candidates = scored.into_iter().take(TOP_K).map(|(c, _, _)| c).collect();
+            return v;
+        }
         // Posterior over the DB with a uniform prior.
         let norm: f64 = scored.iter().map(|(_, ll, _)| (ll - best_ll).exp()).sum();
         let posterior = |ll: f64| (ll - best_ll).exp() / norm;

@@ -63,6 +63,13 @@ pub struct Record {
     pub error: Option<String>,
     /// Best fingerprint id, or `"unknown"`.
     pub implementation: String,
+    /// Behind a reverse proxy, when the handshake and the frames name
+    /// different implementations: who answered the handshake...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub front: Option<String>,
+    /// ...and who speaks WebSocket frames after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
     /// The WebSocket library underneath the verdict (e.g. `npm:ws`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub library: Option<String>,
@@ -102,6 +109,8 @@ impl Record {
             http_status: None,
             error: Some(error.into()),
             implementation: "unknown".into(),
+            front: None,
+            backend: None,
             library: None,
             confidence: 0.0,
             candidates: Vec::new(),
@@ -118,6 +127,28 @@ impl Record {
 }
 
 impl Record {
+    /// Score the record's features: one verdict, or a front and a backend
+    /// when the layers disagree (the implementation is then the backend,
+    /// which is what speaks WebSocket).
+    pub fn rescore(
+        &mut self,
+        scorer: &crate::fingerprint::score::Scorer,
+        features: &BTreeMap<String, String>,
+    ) {
+        match scorer.layers(features) {
+            Some((front, back)) => {
+                self.front = Some(front.implementation);
+                self.backend = Some(back.implementation.clone());
+                self.set_verdict(back);
+            }
+            None => {
+                self.front = None;
+                self.backend = None;
+                self.set_verdict(scorer.score(features));
+            }
+        }
+    }
+
     /// Take a verdict's fields.
     pub fn set_verdict(&mut self, v: crate::fingerprint::score::Verdict) {
         self.implementation = v.implementation;

@@ -59,7 +59,7 @@ impl fmt::Display for Risk {
 
 /// Which party the evidence of a probe most likely comes from when a
 /// reverse proxy sits in front of the WebSocket server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Layer {
     Handshake,

@@ -211,8 +211,8 @@ impl Scanner {
                 rec.observations.insert(id, r.observation);
             }
         }
-        let verdict = self.scorer.score(&self.features(&rec.observations));
-        rec.set_verdict(verdict);
+        let features = self.features(&rec.observations);
+        rec.rescore(&self.scorer, &features);
         rec.schema_version = SCHEMA_VERSION;
         rec.elapsed_ms = started.elapsed().as_millis() as u64;
         rec
