@@ -387,3 +387,100 @@ async fn safe_probes_are_well_formed_on_the_wire() {
         );
     }
 }
+
+/// A fragile server: a 101 for everyone, and on an orphan continuation
+/// frame (probe 104) it "crashes": stops listening and drops every
+/// connection, like a Node `ws` app without an 'error' listener.
+async fn fragile_server() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let (crash_tx, mut crash_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = crash_rx.changed() => return, // listener dropped: refused from now on
+                acc = l.accept() => {
+                    let Ok((mut s, _)) = acc else { return };
+                    let crash_tx = crash_tx.clone();
+                    let mut crashed = crash_tx.subscribe();
+                    tokio::spawn(async move {
+                        let mut got = Vec::new();
+                        let mut buf = [0u8; 4096];
+                        loop {
+                            let n = tokio::select! {
+                                _ = crashed.changed() => return,
+                                r = s.read(&mut buf) => match r { Ok(n) if n > 0 => n, _ => return },
+                            };
+                            got.extend_from_slice(&buf[..n]);
+                            let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+                            let text = String::from_utf8_lossy(&got[..end]).to_string();
+                            let key = text
+                                .lines()
+                                .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+                                .unwrap_or("")
+                                .to_string();
+                            let resp = format!(
+                                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+                                accept_for_key(&key)
+                            );
+                            let _ = s.write_all(resp.as_bytes()).await;
+                            let mut d = Decoder::new(DecoderConfig::from_client());
+                            let mut b = BytesMut::from(&got[end + 4..]);
+                            loop {
+                                while let Some(f) = d.next_frame(&mut b) {
+                                    match f.header.opcode.0 {
+                                        0 => {
+                                            let _ = crash_tx.send(true);
+                                            return;
+                                        }
+                                        9 => {
+                                            let pong = wsfp::wire::encode_frame(&wsfp::wire::FrameSpec::new(10), &f.payload);
+                                            let _ = s.write_all(&pong).await;
+                                        }
+                                        8 => return,
+                                        _ => {}
+                                    }
+                                }
+                                let n = tokio::select! {
+                                    _ = crashed.changed() => return,
+                                    r = s.read(&mut buf) => match r { Ok(n) if n > 0 => n, _ => return },
+                                };
+                                b.extend_from_slice(&buf[..n]);
+                            }
+                        }
+                    });
+                }
+            }
+        }
+    });
+    addr
+}
+
+/// Issue #7: a target that goes down after an intrusive probe is reported
+/// with that probe, probing stops, and safe scans leave it running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_is_attributed_and_probing_stops() {
+    let addr = fragile_server().await;
+    let url = format!("ws://{addr}/");
+    for _ in 0..3 {
+        let safe = opts(&[]).scanner(&DbOpts { db: None }).unwrap();
+        let r = safe.scan(&target(&url)).await;
+        assert_eq!(r.status, Status::Ok);
+        assert_eq!(r.target_down_after, None, "safe probes never crash it");
+    }
+    let intrusive = opts(&["--series", "100", "--per-host", "1"])
+        .scanner(&DbOpts { db: None })
+        .unwrap();
+    let started = std::time::Instant::now();
+    let r = intrusive.scan(&target(&url)).await;
+    assert_eq!(r.target_down_after.as_deref(), Some("104"), "{r:?}");
+    assert!(r.error.unwrap().contains("after probe 104"));
+    assert!(started.elapsed() < Duration::from_secs(5), "no hang");
+    assert!(
+        r.connections <= 9,
+        "no retry storm: {} connections",
+        r.connections
+    );
+    // And it is really down.
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}

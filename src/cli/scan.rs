@@ -126,6 +126,9 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
         };
         let rec = done.map_err(|e| format!("scan task failed: {e}"))?;
         *counts.entry(rec.status.as_str().to_string()).or_default() += 1;
+        if rec.target_down_after.is_some() {
+            *counts.entry("target_down".into()).or_default() += 1;
+        }
         if rec.status == Status::Ok {
             *counts
                 .entry(format!("implementation={}", rec.implementation))

@@ -87,6 +87,10 @@ pub struct Record {
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub connections: u32,
+    /// The probe after which the target stopped accepting connections
+    /// (it crashed); probing stopped there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_down_after: Option<String>,
     /// Input line number, for targets read from a file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u64>,
@@ -121,6 +125,7 @@ impl Record {
             bytes_sent: 0,
             bytes_received: 0,
             connections: 0,
+            target_down_after: None,
             line: None,
         }
     }

@@ -68,6 +68,10 @@ pub struct ProbeRun {
     pub bytes_received: u64,
     /// Whether a TCP connection was made (for the record's count).
     pub connected: bool,
+    /// When the probe's connection attempt started and when it was done
+    /// (crash attribution orders probes by these).
+    pub started: Instant,
+    pub ended: Instant,
 }
 
 /// Where to connect and what the handshake should say.
@@ -91,6 +95,8 @@ pub async fn run_probe(
         bytes_sent: 0,
         bytes_received: 0,
         connected: false,
+        started: Instant::now(),
+        ended: Instant::now(),
     };
     if probe.kind == Kind::Url {
         let url = ep.ctx.url().to_ascii_lowercase();
@@ -108,6 +114,7 @@ pub async fn run_probe(
         Ok(io) => io,
         Err(e) => {
             run.observation = Observation::failed(outcome_of(&e), e.to_string());
+            run.ended = Instant::now();
             return run;
         }
     };
@@ -120,6 +127,7 @@ pub async fn run_probe(
         probe_id: &probe.id,
     };
     run.observation = exchange(&mut conn, probe, ep, payloads).await;
+    run.ended = Instant::now();
     run.bytes_sent = conn.sent;
     run.bytes_received = conn.received;
     // Best effort, bounded: a server that does not read cannot hold us.

@@ -19,7 +19,7 @@ use crate::output::{Record, SCHEMA_VERSION, Status};
 use crate::probe::build::{PayloadCache, TargetCtx};
 use crate::probe::observation::features;
 use crate::probe::runner::{Endpoint, RunConfig, run_probe};
-use crate::probe::{Observation, Outcome, Probe, ProbeSet};
+use crate::probe::{End, Observation, Outcome, Probe, ProbeSet};
 use crate::target::Target;
 
 /// The probe used as the gate, also recorded as an observation.
@@ -186,19 +186,68 @@ impl Scanner {
             });
         }
         let mut retry = Vec::new();
+        // (id, start, end, ended badly, risky) of every finished probe.
+        let mut timeline: Vec<(String, Instant, Instant, bool, bool)> = Vec::new();
+        let mut down_at: Option<Instant> = None;
         while let Some(res) = set.join_next().await {
-            match res {
-                Ok((id, r)) => {
-                    rec.add_costs(&r);
-                    if r.observation.outcome == Outcome::Timeout && self.per_host > 1 {
-                        retry.push(id.clone());
-                    }
-                    rec.observations.insert(id, r.observation);
-                }
+            let (id, r) = match res {
+                Ok(x) => x,
+                Err(e) if e.is_cancelled() => continue,
                 Err(e) => {
                     rec.error = Some(format!("probe task failed: {e}"));
+                    continue;
                 }
+            };
+            rec.add_costs(&r);
+            let o = &r.observation;
+            if o.outcome == Outcome::Refused
+                && down_at.is_none()
+                && self.confirm_down(gate, &ep).await
+            {
+                // The target accepted the gate and now refuses: it went
+                // down. Stop probing it at once.
+                down_at = Some(r.started);
+                set.abort_all();
             }
+            let risky = self
+                .probes
+                .get(&id)
+                .is_some_and(|p| p.risk != crate::probe::Risk::Safe);
+            let badly = o.outcome != Outcome::Upgraded && o.outcome != Outcome::Http
+                || matches!(o.end, End::Eof | End::Reset | End::Close);
+            timeline.push((id.clone(), r.started, r.ended, badly, risky));
+            if o.outcome == Outcome::Timeout && self.per_host > 1 {
+                retry.push(id.clone());
+            }
+            rec.observations.insert(id, r.observation);
+        }
+        // Every probe may have connected before a crash, so none was
+        // refused: after risky probes that ended badly, check once more.
+        if down_at.is_none()
+            && timeline
+                .iter()
+                .any(|(_, _, _, badly, risky)| *badly && *risky)
+            && self.confirm_down(gate, &ep).await
+        {
+            down_at = Some(Instant::now());
+        }
+        if let Some(t) = down_at {
+            rec.target_down_after = culprit(&timeline, t);
+            rec.error = Some(format!(
+                "target stopped accepting connections{}; probing stopped",
+                rec.target_down_after
+                    .as_ref()
+                    .map(|p| format!(" after probe {p}"))
+                    .unwrap_or_default()
+            ));
+            // Probes after the crash saw a dead server, not the implementation.
+            rec.observations.retain(|id, _| {
+                timeline
+                    .iter()
+                    .any(|(i, _, end, _, _)| i == id && *end <= t)
+                    || id == &gate.id
+            });
+            retry.clear();
         }
         // Servers that handle one connection at a time (or few) leave
         // queued probes unanswered under concurrency. A timeout seen under
@@ -236,6 +285,36 @@ pub fn observations_to_features(
         }
     }
     out
+}
+
+impl Scanner {
+    /// A refused probe after a successful gate: is the target really down?
+    /// One fresh handshake decides (a busy server may refuse one connection).
+    async fn confirm_down(&self, gate: &Probe, ep: &Endpoint) -> bool {
+        let r = run_probe(gate, ep, &self.connector, &self.run, &self.payloads).await;
+        matches!(r.observation.outcome, Outcome::Refused | Outcome::Timeout)
+    }
+}
+
+/// Which probe took the target down: the last one whose connection was
+/// still fine is followed by the first risky probe that ended badly
+/// (closed, reset, EOF) before the first refusal.
+fn culprit(
+    timeline: &[(String, Instant, Instant, bool, bool)],
+    refused_at: Instant,
+) -> Option<String> {
+    let mut done: Vec<_> = timeline
+        .iter()
+        .filter(|(_, _, end, _, _)| *end <= refused_at)
+        .collect();
+    done.sort_by_key(|(_, _, end, _, _)| *end);
+    let last_fine = done.iter().rposition(|(_, _, _, badly, _)| !badly);
+    let after = last_fine.map_or(0, |i| i + 1);
+    done[after..]
+        .iter()
+        .chain(done[..after].iter().rev())
+        .find(|(_, _, _, badly, risky)| *badly && *risky)
+        .map(|(id, ..)| id.clone())
 }
 
 /// Probes that must wait out a silence go first, so the target's wall time
