@@ -36,7 +36,8 @@ wsfp, ports_tsv, identity, out_dir, *sel = sys.argv[1:]
 ports = {r["id"]: r for r in csv.DictReader(open(ports_tsv), delimiter="\t")}
 rows = [l.rstrip("\n").split("\t") for l in open(identity) if l.strip() and not l.startswith("#")]
 def gen(row):
-    id_, name, lib, fam, lang, vers = row
+    id_, name, lib, fam, lang, vers = row[:6]
+    layer = row[6] if len(row) > 6 and row[6] else None
     p = ports.get(id_)
     if p is None:
         return f"{id_}: not running, skipped"
@@ -48,6 +49,8 @@ def gen(row):
            "--library", lib, "--family", fam, "--language", lang, "--lab-id", id_, "--runs", "3", "--out-dir", out_dir]
     for v in vers.split(";"):
         cmd += ["--version", v]
+    if layer:
+        cmd += ["--layer", layer]
     r = subprocess.run(cmd, capture_output=True, text=True)
     return f"{id_}: {r.stderr.strip()}"
 todo = [r for r in rows if r[0] in sel]
