@@ -116,6 +116,9 @@ pub struct ProbeOpts {
     /// Connections in flight per target.
     #[arg(long, default_value_t = 16)]
     pub per_host: usize,
+    /// Minimum gap between new connections to one target, ms (politeness).
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub host_gap: u64,
     /// TCP connect (and TLS handshake) timeout, ms.
     #[arg(long, default_value_t = 3000, value_name = "MS")]
     pub connect_timeout: u64,
@@ -235,6 +238,7 @@ impl ProbeOpts {
             Scorer::new(Arc::new(db)),
         );
         s.per_host = self.per_host.max(1);
+        s.host_gap = Duration::from_millis(self.host_gap);
         s.origin = self.origin.clone();
         Ok(Arc::new(s))
     }

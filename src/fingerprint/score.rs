@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Db, Fingerprint, Match};
+use super::{Db, Match};
 use crate::probe::Layer;
 
 /// Below this score the verdict is `unknown`: the server is not close
@@ -93,6 +93,15 @@ fn representative(m: &Match) -> String {
 impl Scorer {
     pub fn new(db: Arc<Db>) -> Self {
         let fps = &db.fingerprints;
+        // key → every fingerprint's expectation for it, built once, so the
+        // weights cost one matcher call per (feature, other fingerprint).
+        let mut index: BTreeMap<&str, Vec<(usize, &Match)>> = BTreeMap::new();
+        for (i, fp) in fps.iter().enumerate() {
+            for (k, e) in &fp.features {
+                index.entry(k.as_str()).or_default().push((i, &e.matcher));
+            }
+        }
+        let others = fps.len().saturating_sub(1);
         let weights = fps
             .iter()
             .enumerate()
@@ -100,23 +109,15 @@ impl Scorer {
                 fp.features
                     .iter()
                     .map(|(k, e)| {
-                        let rep = representative(&e.matcher);
-                        let others: Vec<&Fingerprint> = fps
-                            .iter()
-                            .enumerate()
-                            .filter(|(j, _)| *j != i)
-                            .map(|(_, f)| f)
-                            .collect();
-                        let w = if others.is_empty() {
+                        let w = if others == 0 {
                             1.0
                         } else {
-                            let differ = others
+                            let rep = representative(&e.matcher);
+                            let accept = index[k.as_str()]
                                 .iter()
-                                .filter(|o| {
-                                    o.features.get(k).is_none_or(|oe| !oe.matcher.matches(&rep))
-                                })
+                                .filter(|(j, m)| *j != i && m.matches(&rep))
                                 .count();
-                            differ as f64 / others.len() as f64
+                            (others - accept) as f64 / others as f64
                         };
                         (k.clone(), w.max(WEIGHT_FLOOR) * e.weight)
                     })

@@ -33,6 +33,8 @@ pub struct Scanner {
     pub run: RunConfig,
     pub payloads: Arc<PayloadCache>,
     pub per_host: usize,
+    /// Minimum time between two new connections to one target.
+    pub host_gap: Duration,
     pub origin: Option<String>,
     pub scorer: Scorer,
     pub dns_timeout: Duration,
@@ -54,6 +56,7 @@ impl Scanner {
             run,
             payloads: Arc::new(PayloadCache::default()),
             per_host: 16,
+            host_gap: Duration::ZERO,
             origin: None,
             scorer,
             dns_timeout: Duration::from_secs(5),
@@ -172,6 +175,7 @@ impl Scanner {
             .max(run.frame_timeout);
         let run = Arc::new(run);
         let sem = Arc::new(Semaphore::new(self.per_host.max(1)));
+        let pacer = Arc::new(Pacer::new(self.host_gap));
         let mut set = JoinSet::new();
         for p in todo {
             let p = p.clone();
@@ -179,8 +183,10 @@ impl Scanner {
             let me = self.clone();
             let sem = sem.clone();
             let run = run.clone();
+            let pacer = pacer.clone();
             set.spawn(async move {
                 let _permit = sem.acquire_owned().await.expect("semaphore open");
+                pacer.wait().await;
                 let r = run_probe(&p, &ep, &me.connector, &run, &me.payloads).await;
                 (p.id, r)
             });
@@ -285,6 +291,36 @@ pub fn observations_to_features(
         }
     }
     out
+}
+
+/// Spaces out new connections to one target by at least `gap`, so a
+/// survey with many probes per host does not look like a flood.
+struct Pacer {
+    gap: Duration,
+    next: std::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+impl Pacer {
+    fn new(gap: Duration) -> Self {
+        Pacer {
+            gap,
+            next: std::sync::Mutex::new(None),
+        }
+    }
+
+    async fn wait(&self) {
+        if self.gap.is_zero() {
+            return;
+        }
+        let slot = {
+            let mut next = self.next.lock().expect("pacer lock");
+            let now = tokio::time::Instant::now();
+            let slot = next.map_or(now, |n| n.max(now));
+            *next = Some(slot + self.gap);
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
 }
 
 impl Scanner {
