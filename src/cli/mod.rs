@@ -269,6 +269,13 @@ pub fn main() -> i32 {
     });
     match result {
         Ok(code) => code,
+        // A reader that went away (`wsfp ... | head`) is not an error.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            0
+        }
         Err(e) => {
             eprintln!("wsfp: {e}");
             if e.is::<UsageError>() { 2 } else { 1 }

@@ -36,6 +36,9 @@ pub struct ScanArgs {
     /// Targets scanned at once.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
+    /// Print the probes this scan would run (id, series, risk, layer) and exit.
+    #[arg(long)]
+    pub list_probes: bool,
 }
 
 /// One unit of input: a parsed target or a bad line.
@@ -82,6 +85,12 @@ fn read_inputs(a: &ScanArgs) -> Result<Vec<Input>, Box<dyn std::error::Error>> {
 }
 
 pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
+    if a.list_probes {
+        return super::probes::run(super::probes::ProbesArgs {
+            probes: a.probes,
+            long: false,
+        });
+    }
     let scanner = a.probes.scanner(&a.db)?;
     let inputs = read_inputs(&a)?;
     let out: Box<dyn std::io::Write + Send> = match &a.out {

@@ -56,7 +56,7 @@ impl RecordWriter {
         if format == Format::Csv {
             let out = std::mem::replace(&mut w.out, Box::new(io::sink()));
             let mut c = csv::Writer::from_writer(out);
-            c.write_record(CSV_COLUMNS).map_err(io::Error::other)?;
+            c.write_record(CSV_COLUMNS).map_err(csv_io)?;
             w.csv = Some(c);
         }
         Ok(w)
@@ -66,8 +66,11 @@ impl RecordWriter {
     pub fn write(&mut self, r: &Record) -> io::Result<()> {
         match self.format {
             Format::Ndjson => {
-                serde_json::to_writer(&mut self.out, r).map_err(io::Error::other)?;
-                self.out.write_all(b"\n")?;
+                // Serialise first, so an I/O error (a closed pipe) reaches
+                // the caller as itself, not wrapped in a JSON error.
+                let mut line = serde_json::to_vec(r).map_err(io::Error::other)?;
+                line.push(b'\n');
+                self.out.write_all(&line)?;
                 self.out.flush()
             }
             Format::Csv => {
@@ -94,7 +97,7 @@ impl RecordWriter {
                     r.probe_set.clone(),
                     r.error.clone().unwrap_or_default(),
                 ])
-                .map_err(io::Error::other)?;
+                .map_err(csv_io)?;
                 c.flush()
             }
             Format::Text => {
@@ -103,6 +106,14 @@ impl RecordWriter {
                 self.out.flush()
             }
         }
+    }
+}
+
+/// A csv error as the I/O error underneath, when there is one.
+fn csv_io(e: csv::Error) -> io::Error {
+    match e.kind() {
+        csv::ErrorKind::Io(io) => io::Error::new(io.kind(), io.to_string()),
+        _ => io::Error::other(e),
     }
 }
 
