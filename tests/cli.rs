@@ -55,7 +55,7 @@ fn bad_db_file_names_file_and_line() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("x.toml"),
-        "id = \"x\"\nname = \"x\"\nlibrary = \"x\"\nlanguage = \"x\"\n[provenance]\ndate = \"d\"\nprobe_set = \"p\"\n[features]\n\"100.status\" = \"101\"\n\"1000.status\" = \"101\"\n",
+        "id = \"x\"\nname = \"x\"\nlibrary = \"x\"\nlanguage = \"x\"\n[provenance]\ndate = \"d\"\nprobe_set = \"p\"\n[features]\n\"100.status\" = \"101\"\n\"9999.status\" = \"101\"\n",
     )
     .unwrap();
     let (code, _, err) = wsfp(&[
@@ -68,7 +68,7 @@ fn bad_db_file_names_file_and_line() {
     ]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("x.toml:10: feature \"1000.status\": no probe \"1000\""),
+        err.contains("x.toml:10: feature \"9999.status\": no probe \"9999\""),
         "{err}"
     );
 }
@@ -87,9 +87,9 @@ fn bad_probe_file_names_file_and_line() {
 
 #[test]
 fn unknown_series_is_exit_2() {
-    let (code, _, err) = wsfp(&["scan", "-u", "127.0.0.1:1", "--series", "900"]);
+    let (code, _, err) = wsfp(&["scan", "-u", "127.0.0.1:1", "--series", "4242"]);
     assert_eq!(code, 2);
-    assert!(err.contains("--series 900: no such series"), "{err}");
+    assert!(err.contains("--series 4242: no such series"), "{err}");
 }
 
 #[test]
@@ -153,11 +153,11 @@ fn probes_lists_risk_and_layer() {
     let (code, out, _) = wsfp(&["probes"]);
     assert_eq!(code, 0);
     let safe = rows_of(&out);
-    assert_eq!(safe.len(), 13);
+    assert_eq!(safe.len(), 22);
     assert!(safe.iter().all(|r| r.contains(" safe ")), "{safe:?}");
     let (_, out, _) = wsfp(&["probes", "-a"]);
     let rows = rows_of(&out);
-    assert_eq!(rows.len(), 51);
+    assert_eq!(rows.len(), 83);
     assert!(
         rows.iter()
             .any(|r| r.starts_with("104") && r.contains("intrusive") && r.contains("frame"))
