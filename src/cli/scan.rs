@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::Args;
 use tokio::task::JoinSet;
@@ -113,7 +112,18 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
             set.spawn(async move {
                 match input {
                     Input::Target(t, line) => {
-                        let mut r = scanner.scan(&t).await;
+                        // A bug that panics inside one scan must not cost
+                        // the record: it becomes an `error` record.
+                        let (text, version) = (t.input.clone(), scanner.probes.version.clone());
+                        let inner = tokio::spawn(async move { scanner.scan(&t).await });
+                        let mut r = inner.await.unwrap_or_else(|e| {
+                            Record::failed(
+                                &text,
+                                Status::Error,
+                                format!("internal error: {e}"),
+                                &version,
+                            )
+                        });
                         r.line = line;
                         r
                     }
@@ -145,7 +155,6 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
         }
         writer.write(&rec)?;
     }
-    let _ = Arc::strong_count(&scanner);
     let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{k}: {v}")).collect();
     eprintln!("wsfp: done; {}", summary.join(", "));
     Ok(0)
