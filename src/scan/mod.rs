@@ -157,13 +157,13 @@ impl Scanner {
         rec.observations.insert(gate.id.clone(), go);
 
         // The rest, slowest first (silence-bound probes), under the cap.
-        let mut todo: Vec<&Probe> = self
-            .selected
-            .iter()
-            .filter(|id| id.as_str() != gate.id)
-            .filter_map(|id| self.probes.get(id))
+        // Indices into the shared probe set: tasks borrow the probes
+        // through the scanner's Arc instead of cloning them per target.
+        let all = &self.probes.probes;
+        let mut todo: Vec<usize> = (0..all.len())
+            .filter(|&i| all[i].id != gate.id && self.selected.contains(&all[i].id))
             .collect();
-        todo.sort_by_key(|p| expected_cost(p));
+        todo.sort_by_key(|&i| expected_cost(&all[i]));
         // A server that answered the gate in t needs far less than the
         // full handshake timeout to answer a probe; silence beyond
         // frame_timeout + 10 t is the server waiting for more (the signal
@@ -177,8 +177,7 @@ impl Scanner {
         let sem = Arc::new(Semaphore::new(self.per_host.max(1)));
         let pacer = Arc::new(Pacer::new(self.host_gap));
         let mut set = JoinSet::new();
-        for p in todo {
-            let p = p.clone();
+        for i in todo {
             let ep = ep.clone();
             let me = self.clone();
             let sem = sem.clone();
@@ -187,8 +186,9 @@ impl Scanner {
             set.spawn(async move {
                 let _permit = sem.acquire_owned().await.expect("semaphore open");
                 pacer.wait().await;
-                let r = run_probe(&p, &ep, &me.connector, &run, &me.payloads).await;
-                (p.id, r)
+                let p = &me.probes.probes[i];
+                let r = run_probe(p, &ep, &me.connector, &run, &me.payloads).await;
+                (p.id.clone(), r)
             });
         }
         let mut retry = Vec::new();
