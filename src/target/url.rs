@@ -67,8 +67,10 @@ impl Target {
         if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(err("contains whitespace or control characters"));
         }
-        let mut explicit = Explicit::default();
-        explicit.scheme = s.contains("://");
+        let mut explicit = Explicit {
+            scheme: s.contains("://"),
+            ..Explicit::default()
+        };
         let (tls, rest) = match s.split_once("://") {
             Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
                 "ws" | "http" => (false, rest),
