@@ -238,9 +238,9 @@ impl Space {
                 .split(['/', '-'])
                 .next()
                 .is_some_and(|a| a.parse::<IpAddr>().is_ok())
-            && !line
+            && line
                 .split_once('/')
-                .is_some_and(|(_, p)| p.parse::<u8>().is_err());
+                .is_none_or(|(_, p)| p.parse::<u8>().is_ok());
         if looks_like_range {
             let r = parse_addr_range(line).map_err(|m| err(format!("invalid range: {m}")))?;
             let tls = !x.plain;
