@@ -222,6 +222,11 @@ impl ProbeOpts {
 
     /// A scanner for these options and DB.
     pub fn scanner(&self, db: &DbOpts) -> Result<Arc<Scanner>, Box<dyn std::error::Error>> {
+        self.build_scanner(db).map(Arc::new)
+    }
+
+    /// [`ProbeOpts::scanner`], before it is shared (callers add limits).
+    pub fn build_scanner(&self, db: &DbOpts) -> Result<Scanner, Box<dyn std::error::Error>> {
         let set = self.probe_set()?;
         let selected = self.selected(&set)?;
         let db = match &db.db {
@@ -240,7 +245,7 @@ impl ProbeOpts {
         s.per_host = self.per_host.max(1);
         s.host_gap = Duration::from_millis(self.host_gap);
         s.origin = self.origin.clone();
-        Ok(Arc::new(s))
+        Ok(s)
     }
 }
 

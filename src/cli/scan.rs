@@ -1,86 +1,135 @@
-//! `wsfp scan`: fingerprint one or a few targets (the mass-scanning
-//! pipeline grows from here). Bad `-u` values are usage errors (exit 2);
-//! a bad line in a target file becomes an `invalid_target` record and the
-//! scan goes on.
+//! `wsfp scan`: from one URL to an internet-wide survey. Wires the target
+//! source (streamed, sharded, shuffled), the scan-wide limits, the
+//! resolver and exclusions into the survey loop, and the output.
+//!
+//! Bad `-u` values and options are usage errors (exit 2); a bad line in a
+//! target file becomes an `invalid_target` record and the scan goes on.
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
-use tokio::task::JoinSet;
+use sha1::{Digest, Sha1};
 
 use super::{DbOpts, ProbeOpts, usage};
-use crate::output::{Format, Record, RecordWriter, Status};
-use crate::target::Target;
+use crate::net::{Limits, Resolver};
+use crate::output::progress::Progress;
+use crate::output::{Format, RecordWriter};
+use crate::scan::resume::{Checkpointer, STATE_VERSION, Skip, State, recover};
+use crate::scan::survey::{self, SurveyOptions};
+use crate::target::source::count_units;
+use crate::target::spec::{parse_paths, parse_ports};
+use crate::target::{Exclusions, Expand, Plan, Shard, Source, Space, Unit};
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// Target: host[:port][/path], ws://..., wss://... (repeatable).
-    #[arg(short = 'u', long = "url", value_name = "URL")]
+    /// Target: URL, host[:port][/path], IP, CIDR or range (repeatable).
+    #[arg(short = 'u', long = "url", value_name = "TARGET")]
     pub urls: Vec<String>,
-    /// File of targets, one per line ('-' for stdin; '#' comments).
+    /// File of targets, one per line ('-' for stdin; '#' comments). Lines
+    /// take the forms of -u, or zgrab's CSV `ip,domain,tag,port,path`.
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
+    /// Ports for targets that name none (bare hosts, IPs, CIDRs): 80,8000-8010.
+    #[arg(short = 'p', long = "ports", value_name = "PORTS")]
+    pub ports: Option<String>,
+    /// Paths for targets that name none: a file (one per line) or /,/ws,...
+    #[arg(long = "paths", value_name = "FILE|LIST")]
+    pub paths: Option<String>,
+    /// Never connect here: CIDR, address, range, or a file of those (repeatable).
+    #[arg(long = "exclude", value_name = "CIDR|FILE")]
+    pub exclude: Vec<String>,
+    /// DNS server ip[:port] (default: the system's).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub resolver: Option<String>,
+    /// DNS lookup timeout, ms.
+    #[arg(long, default_value_t = 3000, value_name = "MS")]
+    pub dns_timeout: u64,
     #[command(flatten)]
     pub probes: ProbeOpts,
     #[command(flatten)]
     pub db: DbOpts,
+    /// Handshake only: does the target answer 101? (one connection each)
+    #[arg(long)]
+    pub discover: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Write records here instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Targets scanned at once.
-    #[arg(long, default_value_t = 8)]
+    /// Connections in flight, scan-wide (also caps targets in flight).
+    #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
+    /// New connections per second, scan-wide (default: unlimited).
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate: Option<u32>,
+    /// Extra attempts when a target's first connection fails to connect.
+    #[arg(long, default_value_t = 1)]
+    pub retries: u32,
+    /// Total time for one target, all probes included, ms.
+    #[arg(long, default_value_t = 60_000, value_name = "MS")]
+    pub target_timeout: u64,
+    /// Seed of the target order (default: random; kept in --resume state).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// This process's slice: i/N (0-based), or N with JOB_COMPLETION_INDEX.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Targets shuffled together from a file (1 = file order).
+    #[arg(long, default_value_t = 10_000)]
+    pub window: usize,
+    /// Checkpoint file: continue an interrupted scan (needs --out, ndjson).
+    #[arg(long, value_name = "STATE")]
+    pub resume: Option<PathBuf>,
+    /// Write NDJSON progress stats here every --stats-interval.
+    #[arg(long, value_name = "FILE")]
+    pub stats: Option<PathBuf>,
+    /// Seconds between stats lines.
+    #[arg(long, default_value_t = 1.0, value_name = "S")]
+    pub stats_interval: f64,
+    /// No progress bar and no summary on stderr.
+    #[arg(long)]
+    pub silent: bool,
     /// Print the probes this scan would run (id, series, risk, layer) and exit.
     #[arg(long)]
     pub list_probes: bool,
 }
 
-/// One unit of input: a parsed target or a bad line.
-enum Input {
-    Target(Target, Option<u64>),
-    Invalid(String, String, Option<u64>),
+fn input_reader(path: &PathBuf) -> Result<Box<dyn BufRead + Send>, Box<dyn std::error::Error>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(BufReader::new(std::io::stdin())));
+    }
+    let f = std::fs::File::open(path)
+        .map_err(|e| usage(format!("cannot read target file {}: {e}", path.display())))?;
+    Ok(Box::new(BufReader::with_capacity(1 << 16, f)))
 }
 
-fn read_inputs(a: &ScanArgs) -> Result<Vec<Input>, Box<dyn std::error::Error>> {
-    let mut inputs = Vec::new();
+/// What decides the unit order; a resumed scan must match it.
+fn config_hash(a: &ScanArgs, seed: u64, shard: Shard) -> String {
+    let mut h = Sha1::new();
     for u in &a.urls {
-        let t = Target::parse(u, a.probes.plain).map_err(|e| usage(e.to_string()))?;
-        inputs.push(Input::Target(t, None));
+        h.update(u.as_bytes());
+        h.update([0]);
     }
-    if let Some(path) = &a.file {
-        let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
-            Box::new(BufReader::new(std::io::stdin()))
-        } else {
-            Box::new(BufReader::new(std::fs::File::open(path).map_err(|e| {
-                usage(format!("cannot read target file {}: {e}", path.display()))
-            })?))
-        };
-        for (i, line) in reader.lines().enumerate() {
-            let n = i as u64 + 1;
-            let line =
-                line.map_err(|e| usage(format!("{}:{n}: cannot read: {e}", path.display())))?;
-            let t = line.trim();
-            if t.is_empty() || t.starts_with('#') {
-                continue;
-            }
-            match Target::parse(t, a.probes.plain) {
-                Ok(tg) => inputs.push(Input::Target(tg, Some(n))),
-                Err(e) => {
-                    eprintln!("wsfp: {}:{n}: {e}", path.display());
-                    inputs.push(Input::Invalid(t.to_string(), e.message, Some(n)));
-                }
-            }
+    if let Some(f) = &a.file {
+        h.update(f.to_string_lossy().as_bytes());
+        if let Ok(m) = std::fs::metadata(f) {
+            h.update(m.len().to_le_bytes());
         }
     }
-    if inputs.is_empty() {
-        return Err(usage("no targets: give -u URL or -f FILE"));
+    for part in [&a.ports, &a.paths] {
+        h.update(part.as_deref().unwrap_or("").as_bytes());
+        h.update([0]);
     }
-    Ok(inputs)
+    h.update(seed.to_le_bytes());
+    h.update(shard.index.to_le_bytes());
+    h.update(shard.count.to_le_bytes());
+    h.update((a.window as u64).to_le_bytes());
+    h.update([u8::from(a.probes.plain)]);
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
@@ -90,72 +139,248 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
             long: false,
         });
     }
-    let scanner = a.probes.scanner(&a.db)?;
-    let inputs = read_inputs(&a)?;
-    let out: Box<dyn std::io::Write + Send> = match &a.out {
-        Some(p) => Box::new(
-            std::fs::File::create(p)
-                .map_err(|e| usage(format!("cannot create {}: {e}", p.display())))?,
+    if a.urls.is_empty() && a.file.is_none() {
+        return Err(usage("no targets: give -u TARGET or -f FILE"));
+    }
+    let expand = Expand {
+        ports: Arc::from(match &a.ports {
+            Some(p) => parse_ports(p).map_err(|e| usage(format!("-p {p:?}: {e}")))?,
+            None => Vec::new(),
+        }),
+        paths: Arc::from(match &a.paths {
+            Some(p) => parse_paths(p).map_err(usage)?,
+            None => Vec::new(),
+        }),
+        plain: a.probes.plain,
+    };
+    // -u values are checked up front: a typo on the command line is a
+    // usage error, not a record.
+    for u in &a.urls {
+        Space::parse(u, &expand).map_err(|e| usage(format!("invalid target {u:?}: {e}")))?;
+    }
+    let shard = match &a.shard {
+        Some(s) => {
+            Shard::parse(s, std::env::var("JOB_COMPLETION_INDEX").ok().as_deref()).map_err(usage)?
+        }
+        None => Shard::default(),
+    };
+    let mut exclusions = Exclusions::default();
+    for e in &a.exclude {
+        exclusions.add_arg(e).map_err(usage)?;
+    }
+    let resolver_addr = match &a.resolver {
+        Some(r) => Some(Resolver::parse_server(r).map_err(usage)?),
+        None => None,
+    };
+    if a.stats_interval <= 0.0 || !a.stats_interval.is_finite() {
+        return Err(usage("--stats-interval must be > 0"));
+    }
+
+    // Resume: the state decides the seed; the output is appended to.
+    let mut seed = a.seed.unwrap_or_else(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        crate::target::permute::mix(t ^ u64::from(std::process::id()))
+    });
+    let mut skip = Skip::default();
+    let mut resumed: Option<State> = None;
+    if let Some(state_path) = &a.resume {
+        let Some(out) = &a.out else {
+            return Err(usage("--resume needs --out FILE"));
+        };
+        if a.format != Format::Ndjson {
+            return Err(usage("--resume needs --format ndjson"));
+        }
+        if let Some(st) = State::load(state_path).map_err(usage)? {
+            if a.seed.is_some_and(|s| s != st.seed) {
+                return Err(usage(format!(
+                    "--seed {} differs from the seed {} in {}",
+                    a.seed.unwrap_or(0),
+                    st.seed,
+                    state_path.display()
+                )));
+            }
+            seed = st.seed;
+            if st.config != config_hash(&a, seed, shard) {
+                return Err(usage(format!(
+                    "{}: the targets, ports, paths, shard or window differ from the \
+                     interrupted scan; resume with the same options",
+                    state_path.display()
+                )));
+            }
+            if st.finished {
+                if !a.silent {
+                    eprintln!(
+                        "wsfp: {} says this scan finished ({} records); nothing to do",
+                        state_path.display(),
+                        st.records
+                    );
+                }
+                return Ok(0);
+            }
+            let (s, tail) = recover(out, &st).map_err(usage)?;
+            skip = s;
+            let mut st = st;
+            st.records += tail;
+            resumed = Some(st);
+        }
+    }
+
+    let mut scanner = a.probes.build_scanner(&a.db)?;
+    scanner.connector.limits = Arc::new(Limits::new(a.concurrency.max(1), a.rate));
+    scanner.resolver = Arc::new(Resolver::new(
+        resolver_addr,
+        a.concurrency.clamp(1, 256),
+        Duration::from_millis(a.dns_timeout),
+    ));
+    scanner.exclusions = Arc::new(exclusions);
+    scanner.discover = a.discover;
+    scanner.retries = a.retries;
+    scanner.target_timeout = Duration::from_millis(a.target_timeout.max(1));
+    let scanner = Arc::new(scanner);
+
+    // Output: a new file, or the interrupted one continued.
+    let (out, out_file): (Box<dyn Write + Send>, Option<std::fs::File>) = match &a.out {
+        Some(p) => {
+            let f = if resumed.is_some() {
+                std::fs::OpenOptions::new().append(true).open(p)
+            } else {
+                std::fs::File::create(p)
+            }
+            .map_err(|e| usage(format!("cannot write {}: {e}", p.display())))?;
+            let handle = f.try_clone()?;
+            (
+                Box::new(std::io::BufWriter::with_capacity(1 << 16, f)),
+                Some(handle),
+            )
+        }
+        None => (
+            Box::new(std::io::BufWriter::with_capacity(
+                1 << 16,
+                std::io::stdout(),
+            )),
+            None,
         ),
-        None => Box::new(std::io::stdout()),
     };
     let mut writer = RecordWriter::new(out, a.format)?;
-    writer.detail = inputs.len() <= 3;
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    let mut set = JoinSet::new();
-    let mut iter = inputs.into_iter();
-    let limit = a.concurrency.max(1);
-    loop {
-        while set.len() < limit {
-            let Some(input) = iter.next() else { break };
-            let scanner = scanner.clone();
-            set.spawn(async move {
-                match input {
-                    Input::Target(t, line) => {
-                        // A bug that panics inside one scan must not cost
-                        // the record: it becomes an `error` record.
-                        let (text, version) = (t.input.clone(), scanner.probes.version.clone());
-                        let inner = tokio::spawn(async move { scanner.scan(&t).await });
-                        let mut r = inner.await.unwrap_or_else(|e| {
-                            Record::failed(
-                                &text,
-                                Status::Error,
-                                format!("internal error: {e}"),
-                                &version,
-                            )
-                        });
-                        r.line = line;
-                        r
-                    }
-                    Input::Invalid(text, msg, line) => {
-                        let mut r = Record::failed(
-                            &text,
-                            Status::InvalidTarget,
-                            msg,
-                            &scanner.probes.version,
-                        );
-                        r.line = line;
-                        r
-                    }
-                }
+    writer.detail = a.urls.len() <= 3 && a.file.is_none();
+    // A person watching a terminal sees each record as it completes; a
+    // file or pipe gets them in batches (flushed every 200 ms).
+    writer.flush_each = a.out.is_none() && std::io::stdout().is_terminal();
+
+    let mut checkpointer = match (&a.resume, out_file) {
+        (Some(path), Some(handle)) => {
+            let state = resumed.clone().unwrap_or(State {
+                version: STATE_VERSION,
+                config: config_hash(&a, seed, shard),
+                seed,
+                watermark: 0,
+                done: Vec::new(),
+                out_len: 0,
+                records: 0,
+                finished: false,
             });
+            let mut c = Checkpointer::new(path.clone(), handle, state);
+            c.save(&mut writer, false)?;
+            Some(c)
         }
-        let Some(done) = set.join_next().await else {
-            break;
-        };
-        let rec = done.map_err(|e| format!("scan task failed: {e}"))?;
-        *counts.entry(rec.status.as_str().to_string()).or_default() += 1;
-        if rec.target_down_after.is_some() {
-            *counts.entry("target_down".into()).or_default() += 1;
+        _ => None,
+    };
+
+    // Total for the progress bar: a cheap second pass over a regular file.
+    let total = match &a.file {
+        Some(p) if p.as_os_str() != "-" => {
+            let (expand, urls, p) = (expand.clone(), a.urls.clone(), p.clone());
+            tokio::task::spawn_blocking(move || {
+                let r = input_reader(&p).ok()?;
+                Some(count_units(&expand, &urls, Some(r), shard))
+            })
+            .await
+            .ok()
+            .flatten()
         }
-        if rec.status == Status::Ok {
-            *counts
-                .entry(format!("implementation={}", rec.implementation))
-                .or_default() += 1;
+        None => Some(count_units(&expand, &a.urls, None, shard)),
+        _ => None,
+    };
+    let show_bar = !a.silent && std::io::stderr().is_terminal();
+    let stats_out: Option<Box<dyn Write + Send>> = match &a.stats {
+        Some(p) => Some(Box::new(std::fs::File::create(p).map_err(|e| {
+            usage(format!("cannot write --stats {}: {e}", p.display()))
+        })?)),
+        None => None,
+    };
+    let mut progress = Progress::new(
+        show_bar,
+        total.map(|t| t.saturating_sub(skip_len(&resumed))),
+        stats_out,
+    );
+
+    // The source runs on a blocking thread (file and stdin reads block)
+    // and feeds a bounded channel: memory is the window plus the channel.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Unit>(1024);
+    let plan = Plan {
+        expand,
+        seed,
+        shard,
+        window: a.window.max(1),
+    };
+    let reader = match &a.file {
+        Some(p) => Some((input_reader(p)?, p.display().to_string())),
+        None => None,
+    };
+    let urls = a.urls.clone();
+    let producer = tokio::task::spawn_blocking(move || {
+        let mut source = Source::new(plan, urls, reader);
+        for unit in source.by_ref() {
+            if !skip.is_empty() && skip.skips(unit.seq, || unit.key()) {
+                continue;
+            }
+            if tx.blocking_send(unit).is_err() {
+                break;
+            }
         }
-        writer.write(&rec)?;
+        source.error().map(str::to_string)
+    });
+
+    let opts = SurveyOptions {
+        targets_in_flight: a.concurrency.max(1),
+        total,
+        stats_interval: Duration::from_secs_f64(a.stats_interval),
+        ..SurveyOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let tally = survey::run(
+        scanner.clone(),
+        rx,
+        &mut writer,
+        &mut progress,
+        checkpointer.as_mut(),
+        &opts,
+    )
+    .await?;
+    progress.finish();
+    let input_error = producer.await.ok().flatten();
+    if !a.silent {
+        let conns = scanner
+            .connector
+            .limits
+            .attempts
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let mut line = format!("wsfp: done; {}", tally.summary(started.elapsed(), conns));
+        if shard.count > 1 {
+            line += &format!("\nshard {}/{} seed {seed}", shard.index, shard.count);
+        }
+        eprintln!("{line}");
     }
-    let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-    eprintln!("wsfp: done; {}", summary.join(", "));
+    if let Some(e) = input_error {
+        eprintln!("wsfp: {e}; records for the targets read before it were written");
+        return Ok(2);
+    }
     Ok(0)
+}
+
+fn skip_len(resumed: &Option<State>) -> u64 {
+    resumed.as_ref().map_or(0, |s| s.records)
 }

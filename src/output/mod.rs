@@ -1,6 +1,7 @@
 //! Output: the record model and its writers. Records stream out as they
 //! complete; progress and summaries go to stderr, never into the data.
 
+pub mod progress;
 pub mod read;
 pub mod record;
 
@@ -43,6 +44,9 @@ pub struct RecordWriter {
     csv: Option<csv::Writer<Box<dyn Write + Send>>>,
     /// Show every probe's observation in text mode.
     pub detail: bool,
+    /// Flush after every record (interactive use). A survey turns this off
+    /// and calls [`RecordWriter::flush`] on a timer and at checkpoints.
+    pub flush_each: bool,
 }
 
 impl RecordWriter {
@@ -52,6 +56,7 @@ impl RecordWriter {
             format,
             csv: None,
             detail: true,
+            flush_each: true,
         };
         if format == Format::Csv {
             let out = std::mem::replace(&mut w.out, Box::new(io::sink()));
@@ -71,7 +76,10 @@ impl RecordWriter {
                 let mut line = serde_json::to_vec(r).map_err(io::Error::other)?;
                 line.push(b'\n');
                 self.out.write_all(&line)?;
-                self.out.flush()
+                if self.flush_each {
+                    self.out.flush()?;
+                }
+                Ok(())
             }
             Format::Csv => {
                 let c = self.csv.as_mut().expect("csv writer");
@@ -98,13 +106,27 @@ impl RecordWriter {
                     r.error.clone().unwrap_or_default(),
                 ])
                 .map_err(csv_io)?;
-                c.flush()
+                if self.flush_each {
+                    c.flush()?;
+                }
+                Ok(())
             }
             Format::Text => {
                 let text = render_text(r, self.detail);
                 self.out.write_all(text.as_bytes())?;
-                self.out.flush()
+                if self.flush_each {
+                    self.out.flush()?;
+                }
+                Ok(())
             }
+        }
+    }
+
+    /// Push everything written so far to the underlying writer.
+    pub fn flush(&mut self) -> io::Result<()> {
+        match self.csv.as_mut() {
+            Some(c) => c.flush(),
+            None => self.out.flush(),
         }
     }
 }

@@ -94,6 +94,9 @@ pub struct Record {
     /// Input line number, for targets read from a file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u64>,
+    /// The tag column of zgrab-style CSV input, carried through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
 }
 
 impl Record {
@@ -127,6 +130,7 @@ impl Record {
             connections: 0,
             target_down_after: None,
             line: None,
+            tag: None,
         }
     }
 }

@@ -5,22 +5,25 @@
 //! times out or does not answer 101 gets its status from it and costs one
 //! connection, not fifty.
 
+pub mod resume;
+pub mod survey;
+
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::fingerprint::score::Scorer;
-use crate::net::Connector;
+use crate::net::{Connector, Resolver};
 use crate::output::{Record, SCHEMA_VERSION, Status};
 use crate::probe::build::{PayloadCache, TargetCtx};
 use crate::probe::observation::features;
 use crate::probe::runner::{Endpoint, RunConfig, run_probe};
 use crate::probe::{End, Observation, Outcome, Probe, ProbeSet};
-use crate::target::Target;
+use crate::target::{Exclusions, Target};
 
 /// The probe used as the gate, also recorded as an observation.
 pub const GATE_PROBE: &str = "309";
@@ -37,8 +40,15 @@ pub struct Scanner {
     pub host_gap: Duration,
     pub origin: Option<String>,
     pub scorer: Scorer,
-    pub dns_timeout: Duration,
-    resolver: OnceCell<Option<hickory_resolver::TokioResolver>>,
+    pub resolver: Arc<Resolver>,
+    /// Never connected to, also when a name resolves into them.
+    pub exclusions: Arc<Exclusions>,
+    /// `--discover`: the gate handshake only (does it answer 101?).
+    pub discover: bool,
+    /// Extra attempts for a gate connection that failed to connect.
+    pub retries: u32,
+    /// Total time one target may take, all probes included.
+    pub target_timeout: Duration,
 }
 
 impl Scanner {
@@ -59,36 +69,11 @@ impl Scanner {
             host_gap: Duration::ZERO,
             origin: None,
             scorer,
-            dns_timeout: Duration::from_secs(5),
-            resolver: OnceCell::new(),
-        }
-    }
-
-    async fn resolve(&self, host: &str) -> Result<IpAddr, String> {
-        if let Ok(ip) = host.parse::<IpAddr>() {
-            return Ok(ip);
-        }
-        let resolver = self
-            .resolver
-            .get_or_init(|| async {
-                hickory_resolver::Resolver::builder_tokio()
-                    .ok()
-                    .and_then(|b| b.build().ok())
-            })
-            .await
-            .as_ref()
-            .ok_or_else(|| "no DNS resolver configuration".to_string())?;
-        match tokio::time::timeout(self.dns_timeout, resolver.lookup_ip(host)).await {
-            Err(_) => Err(format!("DNS lookup of {host} timed out")),
-            Ok(Err(e)) => Err(format!("DNS lookup of {host}: {e}")),
-            Ok(Ok(l)) => {
-                let ips: Vec<IpAddr> = l.iter().collect();
-                ips.iter()
-                    .find(|i| i.is_ipv4())
-                    .or(ips.first())
-                    .copied()
-                    .ok_or_else(|| format!("no address for {host}"))
-            }
+            resolver: Arc::new(Resolver::new(None, 64, Duration::from_secs(5))),
+            exclusions: Arc::new(Exclusions::default()),
+            discover: false,
+            retries: 0,
+            target_timeout: Duration::from_secs(120),
         }
     }
 
@@ -108,8 +93,22 @@ impl Scanner {
         rec.error = None;
         rec.ts = ts;
         rec.url = Some(ctx.url());
-        let ip = match self.resolve(&target.host).await {
-            Ok(ip) => ip,
+        let deadline = tokio::time::Instant::now() + self.target_timeout;
+        let ips = match target.addr {
+            Some(ip) => Ok(vec![ip]),
+            None => self.resolver.resolve(&target.host).await,
+        };
+        let ip = match ips {
+            Ok(ips) => match ips.iter().find(|ip| !self.exclusions.contains(**ip)) {
+                Some(ip) => *ip,
+                None => {
+                    rec.status = Status::Excluded;
+                    rec.ip = Some(ips[0].to_string());
+                    rec.error = Some(format!("{} is excluded (--exclude)", ips[0]));
+                    rec.elapsed_ms = started.elapsed().as_millis() as u64;
+                    return rec;
+                }
+            },
             Err(e) => {
                 rec.status = Status::DnsError;
                 rec.error = Some(e);
@@ -135,8 +134,40 @@ impl Scanner {
                 &default_gate
             }
         };
-        let gate_started = Instant::now();
-        let g = run_probe(gate, &ep, &self.connector, &self.run, &self.payloads).await;
+        let mut gate_started = Instant::now();
+        let mut attempt = 0;
+        let g = loop {
+            let g = match tokio::time::timeout_at(
+                deadline,
+                run_probe(gate, &ep, &self.connector, &self.run, &self.payloads),
+            )
+            .await
+            {
+                Ok(g) => g,
+                Err(_) => {
+                    rec.status = Status::Timeout;
+                    rec.error = Some(format!(
+                        "target deadline ({} ms) passed during the gate handshake",
+                        self.target_timeout.as_millis()
+                    ));
+                    rec.elapsed_ms = started.elapsed().as_millis() as u64;
+                    return rec;
+                }
+            };
+            // Connection failures (not answers) are retried with jittered
+            // backoff: a lost SYN or a full accept queue is not a verdict.
+            if g.connected || attempt >= self.retries {
+                break g;
+            }
+            rec.add_costs(&g);
+            attempt += 1;
+            let base = 100u64 << attempt.min(6);
+            let jitter = crate::target::permute::mix(
+                started.elapsed().as_nanos() as u64 ^ u64::from(attempt),
+            ) % base;
+            tokio::time::sleep(Duration::from_millis(base / 2 + jitter)).await;
+            gate_started = Instant::now();
+        };
         let gate_time = gate_started.elapsed();
         rec.add_costs(&g);
         let go = g.observation;
@@ -155,6 +186,12 @@ impl Scanner {
             return rec;
         }
         rec.observations.insert(gate.id.clone(), go);
+        if self.discover {
+            let features = self.features(&rec.observations);
+            rec.rescore(&self.scorer, &features);
+            rec.elapsed_ms = started.elapsed().as_millis() as u64;
+            return rec;
+        }
 
         // The rest, slowest first (silence-bound probes), under the cap.
         // Indices into the shared probe set: tasks borrow the probes
@@ -195,7 +232,22 @@ impl Scanner {
         // (id, start, end, ended badly, risky) of every finished probe.
         let mut timeline: Vec<(String, Instant, Instant, bool, bool)> = Vec::new();
         let mut down_at: Option<Instant> = None;
-        while let Some(res) = set.join_next().await {
+        let mut overdue = false;
+        loop {
+            let res = match tokio::time::timeout_at(deadline, set.join_next()).await {
+                Ok(Some(res)) => res,
+                Ok(None) => break,
+                Err(_) => {
+                    overdue = true;
+                    let left = set.len();
+                    set.abort_all();
+                    rec.error = Some(format!(
+                        "target deadline ({} ms) passed; {left} probes unfinished",
+                        self.target_timeout.as_millis()
+                    ));
+                    break;
+                }
+            };
             let (id, r) = match res {
                 Ok(x) => x,
                 Err(e) if e.is_cancelled() => continue,
@@ -259,9 +311,23 @@ impl Scanner {
         // queued probes unanswered under concurrency. A timeout seen under
         // concurrency is confirmed alone, once, before it is believed.
         retry.sort();
+        if overdue {
+            retry.clear();
+        }
         for id in retry {
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
             if let Some(p) = self.probes.get(&id) {
-                let r = run_probe(p, &ep, &self.connector, &run, &self.payloads).await;
+                let r = match tokio::time::timeout_at(
+                    deadline,
+                    run_probe(p, &ep, &self.connector, &run, &self.payloads),
+                )
+                .await
+                {
+                    Ok(r) => r,
+                    Err(_) => break,
+                };
                 rec.add_costs(&r);
                 rec.observations.insert(id, r.observation);
             }

@@ -1,0 +1,176 @@
+//! Connecting: a slot from the scan-wide [`Limits`], TCP with a timeout,
+//! then TLS (rustls, ring provider) with SNI. Nothing here knows about
+//! WebSocket.
+//!
+//! One [`Connector`] is shared by every probe of a scan, so its rustls
+//! client config (and its session cache) resumes TLS sessions across the
+//! many connections made to one host.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ClientConfig;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use super::limit::{Limited, Limits};
+
+/// A byte stream to a target, plain or TLS.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// Why a connection could not be made. Mapped to record statuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectError {
+    Refused,
+    Timeout,
+    Reset,
+    Tls(String),
+    Other(String),
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectError::Refused => f.write_str("connection refused"),
+            ConnectError::Timeout => f.write_str("timed out"),
+            ConnectError::Reset => f.write_str("connection reset"),
+            ConnectError::Tls(e) => write!(f, "TLS: {e}"),
+            ConnectError::Other(e) => f.write_str(e),
+        }
+    }
+}
+
+/// Classify an I/O error the way records report it.
+pub fn classify(e: &io::Error) -> ConnectError {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => ConnectError::Refused,
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe => ConnectError::Reset,
+        io::ErrorKind::TimedOut => ConnectError::Timeout,
+        _ => ConnectError::Other(e.to_string()),
+    }
+}
+
+#[derive(Clone)]
+pub struct Connector {
+    tls: TlsConnector,
+    pub connect_timeout: Duration,
+    /// Shared by every clone: one budget for the whole scan.
+    pub limits: Arc<Limits>,
+}
+
+impl Connector {
+    /// `insecure`: accept any certificate (STEWS's `-k`).
+    pub fn new(insecure: bool, connect_timeout: Duration) -> Self {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions");
+        let mut config = if insecure {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
+                .with_no_client_auth()
+        } else {
+            let roots = rustls::RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            };
+            builder.with_root_certificates(roots).with_no_client_auth()
+        };
+        // WebSocket upgrades are HTTP/1.1 only.
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Connector {
+            tls: TlsConnector::from(Arc::new(config)),
+            connect_timeout,
+            limits: Arc::new(Limits::unlimited()),
+        }
+    }
+
+    /// Connect to `addr`; with `tls_name`, run TLS with that SNI name (an
+    /// IP address name sends no SNI, as RFC 6066 requires).
+    pub async fn connect(
+        &self,
+        addr: SocketAddr,
+        tls_name: Option<&str>,
+    ) -> Result<Box<dyn Stream>, ConnectError> {
+        let permit = self.limits.admit().await;
+        let tcp = match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
+            Err(_) => return Err(ConnectError::Timeout),
+            Ok(Err(e)) => return Err(classify(&e)),
+            Ok(Ok(s)) => s,
+        };
+        let _ = tcp.set_nodelay(true);
+        let Some(name) = tls_name else {
+            return Ok(Box::new(Limited::new(tcp, Some(permit))));
+        };
+        let server_name = ServerName::try_from(name.trim_matches(['[', ']']).to_string())
+            .map_err(|e| ConnectError::Tls(format!("bad server name {name:?}: {e}")))?;
+        match tokio::time::timeout(self.connect_timeout, self.tls.connect(server_name, tcp)).await {
+            Err(_) => Err(ConnectError::Timeout),
+            Ok(Err(e)) => Err(match classify(&e) {
+                ConnectError::Other(m) => ConnectError::Tls(m),
+                ConnectError::Reset => ConnectError::Tls("reset during TLS handshake".into()),
+                other => other,
+            }),
+            Ok(Ok(s)) => Ok(Box::new(Limited::new(s, Some(permit)))),
+        }
+    }
+}
+
+/// `-k`: certificates are not checked, signatures still are (so the
+/// handshake is a real one).
+#[derive(Debug)]
+struct AcceptAnyCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

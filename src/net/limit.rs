@@ -1,0 +1,111 @@
+//! Scan-wide limits on new connections: how many may be open at once
+//! (`--concurrency`, a semaphore whose permit lives as long as the
+//! connection) and how many may start per second (`--rate`, governor's
+//! GCRA). Every connection of every probe of every target passes here, so
+//! the limits hold for the whole scan, which zgrab2 cannot promise.
+//!
+//! governor keeps its own clock (quanta), not tokio's: tests that pause
+//! tokio time cannot drive it, so rate tests run in real time.
+
+use std::num::NonZeroU32;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+pub struct Limits {
+    in_flight: Arc<Semaphore>,
+    max_in_flight: usize,
+    rate: Option<DefaultDirectRateLimiter>,
+    /// Connection attempts started (for stats and the rate check).
+    pub attempts: AtomicU64,
+}
+
+impl Limits {
+    /// `rate`: new connections per second (None = unlimited).
+    pub fn new(max_in_flight: usize, rate: Option<u32>) -> Self {
+        let rate = rate.and_then(NonZeroU32::new).map(|r| {
+            // A burst of 1% of a second keeps the start smooth and lets the
+            // limiter catch up after timer granularity (1 ms in tokio).
+            let burst = NonZeroU32::new((r.get() / 100).max(1)).expect("non-zero");
+            RateLimiter::direct(Quota::per_second(r).allow_burst(burst))
+        });
+        Limits {
+            in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            max_in_flight: max_in_flight.max(1),
+            rate,
+            attempts: AtomicU64::new(0),
+        }
+    }
+
+    pub fn unlimited() -> Self {
+        Limits::new(Semaphore::MAX_PERMITS, None)
+    }
+
+    /// Wait for a connection slot, then for the rate limiter.
+    pub async fn admit(&self) -> OwnedSemaphorePermit {
+        let permit = self
+            .in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the limits' semaphore is never closed");
+        if let Some(r) = &self.rate {
+            r.until_ready().await;
+        }
+        self.attempts.fetch_add(1, Ordering::Relaxed);
+        permit
+    }
+
+    /// Connections open right now.
+    pub fn in_flight(&self) -> usize {
+        self.max_in_flight - self.in_flight.available_permits().min(self.max_in_flight)
+    }
+}
+
+/// A stream that holds its connection slot until dropped.
+pub struct Limited<S> {
+    inner: S,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl<S> Limited<S> {
+    pub fn new(inner: S, permit: Option<OwnedSemaphorePermit>) -> Self {
+        Limited {
+            inner,
+            _permit: permit,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Limited<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Limited<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,135 @@
+//! Name resolution for a scan: hickory-resolver (async), at most
+//! `concurrency` lookups at once, A and AAAA, and a bounded cache of
+//! answers and failures, so a target list with one name on ten thousand
+//! ports asks once. `--resolver ip[:port]` replaces the system's resolver
+//! (tests use one on loopback, never the machine's).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{
+    ConnectionConfig, LookupIpStrategy, NameServerConfig, ResolverConfig,
+};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use tokio::sync::{OnceCell, Semaphore};
+
+/// Entries kept; past this the cache is emptied (a survey of distinct
+/// names gains nothing from keeping them).
+const CACHE_MAX: usize = 65_536;
+/// How long a failure is remembered.
+const NEGATIVE_TTL: Duration = Duration::from_secs(60);
+/// Upper bound on how long an answer is reused.
+const POSITIVE_TTL: Duration = Duration::from_secs(300);
+
+type Answer = Result<Vec<IpAddr>, String>;
+
+pub struct Resolver {
+    server: Option<SocketAddr>,
+    timeout: Duration,
+    inner: OnceCell<Result<TokioResolver, String>>,
+    sem: Semaphore,
+    cache: Mutex<HashMap<String, (Answer, Instant)>>,
+}
+
+impl Resolver {
+    /// `server`: `--resolver` (None = the system configuration).
+    pub fn new(server: Option<SocketAddr>, concurrency: usize, timeout: Duration) -> Self {
+        Resolver {
+            server,
+            timeout,
+            inner: OnceCell::new(),
+            sem: Semaphore::new(concurrency.max(1)),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `ip` or `ip:port` (port 53 by default; IPv6 as `[::1]:53`).
+    pub fn parse_server(s: &str) -> Result<SocketAddr, String> {
+        if let Ok(ip) = s.parse::<IpAddr>() {
+            return Ok(SocketAddr::new(ip, 53));
+        }
+        s.parse::<SocketAddr>()
+            .map_err(|_| format!("--resolver {s:?}: expected ip or ip:port"))
+    }
+
+    async fn client(&self) -> Result<&TokioResolver, String> {
+        let r = self
+            .inner
+            .get_or_init(|| async {
+                let mut b = match self.server {
+                    None => TokioResolver::builder_tokio()
+                        .map_err(|e| format!("no DNS resolver configuration: {e}"))?,
+                    Some(addr) => {
+                        let mut udp = ConnectionConfig::udp();
+                        udp.port = addr.port();
+                        let mut tcp = ConnectionConfig::tcp();
+                        tcp.port = addr.port();
+                        let ns = NameServerConfig::new(addr.ip(), true, vec![udp, tcp]);
+                        TokioResolver::builder_with_config(
+                            ResolverConfig::from_parts(None, vec![], vec![ns]),
+                            TokioRuntimeProvider::default(),
+                        )
+                    }
+                };
+                let o = b.options_mut();
+                o.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
+                o.timeout = self.timeout;
+                o.attempts = 1;
+                o.cache_size = 0;
+                b.build().map_err(|e| format!("DNS resolver: {e}"))
+            })
+            .await;
+        r.as_ref().map_err(Clone::clone)
+    }
+
+    /// All addresses of `host`, IPv4 first. An IP literal is returned as is.
+    pub async fn resolve(&self, host: &str) -> Answer {
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return Ok(vec![ip]);
+        }
+        let key = host.to_ascii_lowercase();
+        if let Some((a, until)) = self.cache.lock().expect("cache lock").get(&key)
+            && *until > Instant::now()
+        {
+            return a.clone();
+        }
+        let answer = {
+            let _permit = self.sem.acquire().await.expect("semaphore open");
+            self.lookup(&key).await
+        };
+        let ttl = if answer.is_ok() {
+            POSITIVE_TTL
+        } else {
+            NEGATIVE_TTL
+        };
+        let mut cache = self.cache.lock().expect("cache lock");
+        if cache.len() >= CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(key, (answer.clone(), Instant::now() + ttl));
+        answer
+    }
+
+    async fn lookup(&self, host: &str) -> Answer {
+        let client = self.client().await?;
+        // The resolver's own timeout covers one server; this bounds the
+        // whole lookup (A and AAAA, retries).
+        match tokio::time::timeout(self.timeout * 2, client.lookup_ip(host)).await {
+            Err(_) => Err(format!("DNS lookup of {host} timed out")),
+            Ok(Err(e)) => Err(format!("DNS lookup of {host}: {e}")),
+            Ok(Ok(l)) => {
+                let mut ips: Vec<IpAddr> = l.iter().collect();
+                ips.sort_by_key(|i| i.is_ipv6());
+                ips.dedup();
+                if ips.is_empty() {
+                    Err(format!("no address for {host}"))
+                } else {
+                    Ok(ips)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! What a running survey tells its operator, on stderr and never in the
+//! data: an indicatif bar on a terminal (done/total, rate, ETA), periodic
+//! NDJSON stats lines for `--stats FILE`, and the closing summary.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+/// Running counts of a survey.
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    pub records: u64,
+    pub by_status: BTreeMap<String, u64>,
+    pub by_implementation: BTreeMap<String, u64>,
+    pub target_down: u64,
+}
+
+impl Tally {
+    pub fn add(&mut self, r: &super::Record) {
+        self.records += 1;
+        *self
+            .by_status
+            .entry(r.status.as_str().to_string())
+            .or_default() += 1;
+        if r.target_down_after.is_some() {
+            self.target_down += 1;
+        }
+        if r.status == super::Status::Ok {
+            *self
+                .by_implementation
+                .entry(r.implementation.clone())
+                .or_default() += 1;
+        }
+    }
+
+    /// One line for stderr at the end.
+    pub fn summary(&self, elapsed: Duration, connections: u64) -> String {
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        let status: Vec<String> = self
+            .by_status
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let mut s = format!(
+            "{} records in {:.1} s ({:.0}/s), {} connections ({:.0}/s); {}",
+            self.records,
+            secs,
+            self.records as f64 / secs,
+            connections,
+            connections as f64 / secs,
+            status.join(", ")
+        );
+        if self.target_down > 0 {
+            s += &format!("; target_down {}", self.target_down);
+        }
+        if !self.by_implementation.is_empty() {
+            let mut imps: Vec<(&String, &u64)> = self.by_implementation.iter().collect();
+            imps.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let ok = self.by_status.get("ok").copied().unwrap_or(0).max(1);
+            let list: Vec<String> = imps
+                .iter()
+                .take(12)
+                .map(|(k, v)| format!("{k} {v} ({:.0}%)", **v as f64 * 100.0 / ok as f64))
+                .collect();
+            s += &format!("\nprevalence among ok: {}", list.join(", "));
+        }
+        s
+    }
+}
+
+/// One `--stats` line.
+#[derive(Debug, Serialize)]
+pub struct StatsLine<'a> {
+    pub ts: f64,
+    pub elapsed_s: f64,
+    pub done: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    pub targets_in_flight: usize,
+    pub connections_in_flight: usize,
+    pub connections: u64,
+    /// New connections per second over the last interval.
+    pub connection_rate: f64,
+    /// Records per second over the last interval.
+    pub record_rate: f64,
+    pub status: &'a BTreeMap<String, u64>,
+    #[serde(rename = "final")]
+    pub last: bool,
+}
+
+/// Progress bar plus stats writer.
+pub struct Progress {
+    bar: ProgressBar,
+    stats: Option<Box<dyn Write + Send>>,
+    started: Instant,
+    last: (Instant, u64, u64),
+}
+
+impl Progress {
+    /// `show`: draw a bar (a terminal, and not `--silent`).
+    pub fn new(show: bool, total: Option<u64>, stats: Option<Box<dyn Write + Send>>) -> Self {
+        let bar = if show {
+            let b = match total {
+                Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr()),
+                None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+            };
+            let tpl = if total.is_some() {
+                "{elapsed_precise} [{bar:30}] {pos}/{len} {per_sec} ETA {eta} {msg}"
+            } else {
+                "{elapsed_precise} {spinner} {pos} targets {per_sec} {msg}"
+            };
+            if let Ok(style) = ProgressStyle::with_template(tpl) {
+                b.set_style(style.progress_chars("=> "));
+            }
+            b
+        } else {
+            ProgressBar::hidden()
+        };
+        let now = Instant::now();
+        Progress {
+            bar,
+            stats,
+            started: now,
+            last: (now, 0, 0),
+        }
+    }
+
+    pub fn inc(&self) {
+        self.bar.inc(1);
+    }
+
+    pub fn message(&self, m: String) {
+        self.bar.set_message(m);
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+
+    /// Print a line above the bar (or plainly when there is none).
+    pub fn println(&self, line: &str) {
+        if self.bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.bar.println(line);
+        }
+    }
+
+    /// Write one stats line (when `--stats` was given).
+    pub fn stats(
+        &mut self,
+        tally: &Tally,
+        total: Option<u64>,
+        targets_in_flight: usize,
+        connections_in_flight: usize,
+        connections: u64,
+        last: bool,
+    ) -> std::io::Result<()> {
+        let Some(out) = self.stats.as_mut() else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let dt = now.duration_since(self.last.0).as_secs_f64().max(1e-9);
+        let line = StatsLine {
+            ts: super::record::now_unix(),
+            elapsed_s: (now - self.started).as_secs_f64(),
+            done: tally.records,
+            total,
+            targets_in_flight,
+            connections_in_flight,
+            connections,
+            connection_rate: (connections - self.last.2) as f64 / dt,
+            record_rate: (tally.records - self.last.1) as f64 / dt,
+            status: &tally.by_status,
+            last,
+        };
+        let mut bytes = serde_json::to_vec(&line).map_err(std::io::Error::other)?;
+        bytes.push(b'\n');
+        out.write_all(&bytes)?;
+        out.flush()?;
+        self.last = (now, tally.records, connections);
+        Ok(())
+    }
+}

@@ -1,0 +1,154 @@
+//! Many targets: units stream in from the target source, at most
+//! `targets_in_flight` are scanned at once (each under the scan-wide
+//! connection limits of [`crate::net::Limits`]), and records stream out
+//! as they complete: one per unit, whatever happened to it.
+//!
+//! Around the loop, on a timer: flush the output, write a `--stats` line,
+//! and checkpoint for `--resume` (only after the output is durable).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::Scanner;
+use super::resume::Checkpointer;
+use crate::output::progress::{Progress, Tally};
+use crate::output::{Record, RecordWriter, Status};
+use crate::target::{Item, Unit};
+
+pub struct SurveyOptions {
+    pub targets_in_flight: usize,
+    pub total: Option<u64>,
+    pub flush_interval: Duration,
+    pub stats_interval: Duration,
+    pub checkpoint_interval: Duration,
+}
+
+impl Default for SurveyOptions {
+    fn default() -> Self {
+        SurveyOptions {
+            targets_in_flight: 64,
+            total: None,
+            flush_interval: Duration::from_millis(200),
+            stats_interval: Duration::from_secs(1),
+            checkpoint_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The record of one unit; never fails (a panic in a scan becomes an
+/// `error` record).
+pub async fn scan_unit(scanner: Arc<Scanner>, unit: Unit) -> Record {
+    let version = scanner.probes.version.clone();
+    let mut r = match unit.item {
+        Item::Target(t) => {
+            let text = t.input.clone();
+            let inner = tokio::spawn(async move { scanner.scan(&t).await });
+            inner.await.unwrap_or_else(|e| {
+                Record::failed(
+                    &text,
+                    Status::Error,
+                    format!("internal error: {e}"),
+                    &version,
+                )
+            })
+        }
+        Item::Invalid { text, message } => {
+            Record::failed(&text, Status::InvalidTarget, message, &version)
+        }
+    };
+    r.line = unit.line;
+    r.tag = unit.tag;
+    r
+}
+
+/// Run the survey to the end of `units`. Returns the tally; an error is
+/// an output error (a full disk), after which nothing more is written.
+pub async fn run(
+    scanner: Arc<Scanner>,
+    mut units: mpsc::Receiver<Unit>,
+    writer: &mut RecordWriter,
+    progress: &mut Progress,
+    mut checkpoint: Option<&mut Checkpointer>,
+    opts: &SurveyOptions,
+) -> std::io::Result<Tally> {
+    let limits = scanner.connector.limits.clone();
+    let mut tally = Tally::default();
+    let mut set: JoinSet<(u64, Record)> = JoinSet::new();
+    let limit = opts.targets_in_flight.max(1);
+    let mut input_done = false;
+    let mut tick = tokio::time::interval(opts.flush_interval.min(opts.stats_interval));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let now = Instant::now();
+    let (mut last_flush, mut last_stats, mut last_ck) = (now, now, now);
+    let mut dirty = false;
+    loop {
+        if input_done && set.is_empty() {
+            break;
+        }
+        tokio::select! {
+            biased;
+            Some(done) = set.join_next(), if !set.is_empty() => {
+                let (seq, rec) = done.map_err(|e| std::io::Error::other(format!("scan task: {e}")))?;
+                writer.write(&rec)?;
+                tally.add(&rec);
+                if let Some(c) = checkpoint.as_deref_mut() {
+                    c.mark(seq);
+                }
+                progress.inc();
+                dirty = true;
+            }
+            u = units.recv(), if !input_done && set.len() < limit => match u {
+                Some(u) => {
+                    let s = scanner.clone();
+                    set.spawn(async move {
+                        let seq = u.seq;
+                        (seq, scan_unit(s, u).await)
+                    });
+                }
+                None => input_done = true,
+            },
+            _ = tick.tick() => {
+                let now = Instant::now();
+                if dirty && now - last_flush >= opts.flush_interval {
+                    writer.flush()?;
+                    last_flush = now;
+                    dirty = false;
+                }
+                if let Some(c) = checkpoint.as_deref_mut()
+                    && now - last_ck >= opts.checkpoint_interval
+                {
+                    c.save(writer, false)?;
+                    last_ck = now;
+                }
+                if now - last_stats >= opts.stats_interval {
+                    progress.stats(
+                        &tally,
+                        opts.total,
+                        set.len(),
+                        limits.in_flight(),
+                        limits.attempts.load(Ordering::Relaxed),
+                        false,
+                    )?;
+                    last_stats = now;
+                }
+            }
+        }
+    }
+    writer.flush()?;
+    if let Some(c) = checkpoint {
+        c.save(writer, true)?;
+    }
+    progress.stats(
+        &tally,
+        opts.total,
+        0,
+        limits.in_flight(),
+        limits.attempts.load(Ordering::Relaxed),
+        true,
+    )?;
+    Ok(tally)
+}
