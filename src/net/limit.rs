@@ -21,6 +21,9 @@ pub struct Limits {
     in_flight: Arc<Semaphore>,
     max_in_flight: usize,
     rate: Option<DefaultDirectRateLimiter>,
+    /// governor wakes its waiters in no particular order; queueing them
+    /// behind a fair (FIFO) lock keeps one target from starving.
+    rate_queue: tokio::sync::Mutex<()>,
     /// Connection attempts started (for stats and the rate check).
     pub attempts: AtomicU64,
 }
@@ -38,6 +41,7 @@ impl Limits {
             in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
             max_in_flight: max_in_flight.max(1),
             rate,
+            rate_queue: tokio::sync::Mutex::new(()),
             attempts: AtomicU64::new(0),
         }
     }
@@ -55,6 +59,7 @@ impl Limits {
             .await
             .expect("the limits' semaphore is never closed");
         if let Some(r) = &self.rate {
+            let _turn = self.rate_queue.lock().await;
             r.until_ready().await;
         }
         self.attempts.fetch_add(1, Ordering::Relaxed);
