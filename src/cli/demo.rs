@@ -1,17 +1,27 @@
 //! `wsfp demo`: start the in-process loopback farm and scan it through the
-//! whole pipeline.
+//! whole survey pipeline (target source, scan-wide limits, survey loop,
+//! record writer, progress, prevalence summary).
+
+use std::io::IsTerminal;
+use std::sync::Arc;
 
 use clap::Args;
 
 use super::{DbOpts, ProbeOpts};
 use crate::demo::Farm;
+use crate::net::Limits;
+use crate::output::progress::Progress;
 use crate::output::{Format, RecordWriter};
+use crate::scan::survey::{self, SurveyOptions};
+use crate::target::{Expand, Plan, Shard, Source};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Output format for the records.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    #[command(flatten)]
+    pub probes: ProbeOpts,
 }
 
 pub async fn run(a: DemoArgs) -> Result<i32, Box<dyn std::error::Error>> {
@@ -23,36 +33,44 @@ pub async fn run(a: DemoArgs) -> Result<i32, Box<dyn std::error::Error>> {
     for e in &farm.endpoints {
         eprintln!("  {:<28} {}", e.url, e.what);
     }
-    let opts = ProbeOpts::parse_default();
-    let scanner = opts.scanner(&DbOpts { db: None })?;
+    let mut scanner = a.probes.build_scanner(&DbOpts { db: None })?;
+    scanner.connector.limits = Arc::new(Limits::new(64, None));
+    scanner.retries = 0;
+    let scanner = Arc::new(scanner);
+
+    let urls: Vec<String> = farm.endpoints.iter().map(|e| e.url.clone()).collect();
+    let total = urls.len() as u64;
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let plan = Plan {
+        expand: Expand::default(),
+        seed: 0,
+        shard: Shard::default(),
+        window: 1,
+    };
+    for unit in Source::new(plan, urls, None) {
+        tx.send(unit).await?;
+    }
+    drop(tx);
+
     let mut writer = RecordWriter::new(Box::new(std::io::stdout()), a.format)?;
     writer.detail = false;
-    let mut tally: std::collections::BTreeMap<String, u32> = Default::default();
-    let mut handles = Vec::new();
+    let mut progress = Progress::new(std::io::stderr().is_terminal(), Some(total), None);
+    let started = std::time::Instant::now();
+    let opts = SurveyOptions {
+        total: Some(total),
+        ..SurveyOptions::default()
+    };
+    let tally = survey::run(scanner.clone(), rx, &mut writer, &mut progress, None, &opts).await?;
+    progress.finish();
+    let conns = scanner
+        .connector
+        .limits
+        .attempts
+        .load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("\n{}", tally.summary(started.elapsed(), conns));
+    eprintln!("\nexpected per endpoint (fingerprint id or status):");
     for e in &farm.endpoints {
-        let t = crate::target::Target::parse(&e.url, true)?;
-        let s = scanner.clone();
-        handles.push(tokio::spawn(async move { s.scan(&t).await }));
-    }
-    for h in handles {
-        let r = h.await?;
-        let key = if r.status == crate::output::Status::Ok {
-            r.implementation.clone()
-        } else {
-            r.status.as_str().to_string()
-        };
-        *tally.entry(key).or_default() += 1;
-        writer.write(&r)?;
-    }
-    eprintln!("\nprevalence:");
-    let total: u32 = tally.values().sum();
-    for (k, v) in &tally {
-        eprintln!(
-            "  {:<28} {:>3}  {:>5.1}%",
-            k,
-            v,
-            100.0 * f64::from(*v) / f64::from(total)
-        );
+        eprintln!("  {:<28} {}", e.url, e.expect);
     }
     farm.stop();
     Ok(0)
