@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -246,7 +247,8 @@ async fn failures_are_statuses_not_crashes() {
     farm.stop();
 }
 
-async fn tls_tungstenite() -> SocketAddr {
+/// A TLS tokio-tungstenite server; the counter is (handshakes, resumed).
+async fn tls_tungstenite() -> (SocketAddr, Arc<(AtomicU64, AtomicU64)>) {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/");
@@ -266,15 +268,22 @@ async fn tls_tungstenite() -> SocketAddr {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
+    let counts = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+    let c2 = counts.clone();
     tokio::spawn(async move {
         loop {
             let (s, _) = l.accept().await.unwrap();
             let acceptor = acceptor.clone();
+            let counts = c2.clone();
             tokio::spawn(async move {
                 use futures_util::{SinkExt, StreamExt};
                 let Ok(tls) = acceptor.accept(s).await else {
                     return;
                 };
+                counts.0.fetch_add(1, Ordering::SeqCst);
+                if tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
+                    counts.1.fetch_add(1, Ordering::SeqCst);
+                }
                 let Ok(mut ws) = tokio_tungstenite::accept_async(tls).await else {
                     return;
                 };
@@ -286,12 +295,12 @@ async fn tls_tungstenite() -> SocketAddr {
             });
         }
     });
-    addr
+    (addr, counts)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wss_with_and_without_certificate_checks() {
-    let addr = tls_tungstenite().await;
+    let (addr, counts) = tls_tungstenite().await;
     let url = format!("wss://localhost:{}/", addr.port());
     let insecure = opts(&["-k", "-1", "-3"])
         .scanner(&DbOpts { db: None })
@@ -303,6 +312,14 @@ async fn wss_with_and_without_certificate_checks() {
         serde_json::to_value(r.observations["104"].end).unwrap(),
         "eof"
     );
+    // One connector per scan: its session cache resumes TLS sessions
+    // across the probes of a target (tickets from earlier connections).
+    let (full, resumed) = (
+        counts.0.load(Ordering::SeqCst),
+        counts.1.load(Ordering::SeqCst),
+    );
+    eprintln!("TLS handshakes: {full}, resumed: {resumed}");
+    assert!(full >= 10 && resumed >= 2, "{resumed} of {full} resumed");
     let strict = opts(&["-1"]).scanner(&DbOpts { db: None }).unwrap();
     let r = strict.scan(&Target::parse(&url, false).unwrap()).await;
     assert_eq!(r.status, Status::TlsError, "{r:?}");

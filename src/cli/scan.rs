@@ -348,6 +348,10 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
         targets_in_flight: a.concurrency.max(1),
         total,
         stats_interval: Duration::from_secs_f64(a.stats_interval),
+        input_label: a
+            .file
+            .as_ref()
+            .map_or("targets".into(), |p| p.display().to_string()),
         ..SurveyOptions::default()
     };
     let started = std::time::Instant::now();

@@ -254,7 +254,8 @@ async fn fastws(s: TcpStream) {
                 match frame.opcode {
                     OpCode::Close => break,
                     OpCode::Text | OpCode::Binary => {
-                        if ws.write_frame(frame).await.is_err() {
+                        let sent = ws.write_frame(frame).await;
+                        if sent.is_err() {
                             break;
                         }
                     }

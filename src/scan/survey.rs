@@ -25,7 +25,12 @@ pub struct SurveyOptions {
     pub flush_interval: Duration,
     pub stats_interval: Duration,
     pub checkpoint_interval: Duration,
+    /// Name of the target file, for warnings about its bad lines.
+    pub input_label: String,
 }
+
+/// Bad lines named on stderr before the rest are only counted.
+const MAX_WARNINGS: u64 = 20;
 
 impl Default for SurveyOptions {
     fn default() -> Self {
@@ -35,6 +40,7 @@ impl Default for SurveyOptions {
             flush_interval: Duration::from_millis(200),
             stats_interval: Duration::from_secs(1),
             checkpoint_interval: Duration::from_secs(1),
+            input_label: "targets".into(),
         }
     }
 }
@@ -85,6 +91,7 @@ pub async fn run(
     let now = Instant::now();
     let (mut last_flush, mut last_stats, mut last_ck) = (now, now, now);
     let mut dirty = false;
+    let mut invalid = 0u64;
     loop {
         if input_done && set.is_empty() {
             break;
@@ -95,6 +102,17 @@ pub async fn run(
                 let (seq, rec) = done.map_err(|e| std::io::Error::other(format!("scan task: {e}")))?;
                 writer.write(&rec)?;
                 tally.add(&rec);
+                if rec.status == Status::InvalidTarget {
+                    invalid += 1;
+                    if invalid <= MAX_WARNINGS {
+                        let at = rec.line.map(|l| format!("{}:{l}: ", opts.input_label)).unwrap_or_default();
+                        progress.println(&format!(
+                            "wsfp: {at}invalid target {:?}: {}",
+                            rec.target,
+                            rec.error.as_deref().unwrap_or("")
+                        ));
+                    }
+                }
                 if let Some(c) = checkpoint.as_deref_mut() {
                     c.mark(seq);
                 }
@@ -139,6 +157,12 @@ pub async fn run(
         }
     }
     writer.flush()?;
+    if invalid > MAX_WARNINGS {
+        progress.println(&format!(
+            "wsfp: {} more invalid lines (see the invalid_target records)",
+            invalid - MAX_WARNINGS
+        ));
+    }
     if let Some(c) = checkpoint {
         c.save(writer, true)?;
     }
