@@ -217,6 +217,7 @@ fn main() {
         );
     }
     let _ = child.kill();
+    let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
 
