@@ -76,8 +76,46 @@ impl Verdict {
 #[derive(Debug, Clone)]
 pub struct Scorer {
     db: Arc<Db>,
-    /// Per fingerprint: key → weight.
-    weights: Vec<BTreeMap<String, f64>>,
+    /// Per fingerprint, its expectations grouped by probe (keys sort by
+    /// probe id, so each group is contiguous): a probe that did not run
+    /// skips its whole group with one lookup. Scoring a discovery record
+    /// (one probe) then touches a few features per fingerprint, not all.
+    prepared: Vec<Vec<Group>>,
+}
+
+#[derive(Debug, Clone)]
+struct Group {
+    probe: String,
+    entries: Vec<Entry>,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    key: String,
+    weight: f64,
+    layer: Layer,
+    matcher: Match,
+}
+
+/// Matched and compared weight of one fingerprint, for one slice of the
+/// evidence.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    compared_w: f64,
+    matched_w: f64,
+    compared: usize,
+    matched: usize,
+}
+
+impl Tally {
+    fn add(&mut self, w: f64, hit: bool) {
+        self.compared += 1;
+        self.compared_w += w;
+        if hit {
+            self.matched += 1;
+            self.matched_w += w;
+        }
+    }
 }
 
 /// A representative value a matcher accepts, used to ask whether another
@@ -121,14 +159,100 @@ impl Scorer {
                         };
                         (k.clone(), w.max(WEIGHT_FLOOR) * e.weight)
                     })
-                    .collect()
+                    .collect::<BTreeMap<String, f64>>()
+            })
+            .collect::<Vec<_>>();
+        let prepared = fps
+            .iter()
+            .zip(&weights)
+            .map(|(fp, w)| {
+                let mut groups: Vec<Group> = Vec::new();
+                for (k, e) in &fp.features {
+                    let probe = k.split_once('.').map_or(k.as_str(), |(p, _)| p);
+                    if groups.last().is_none_or(|g| g.probe != probe) {
+                        groups.push(Group {
+                            probe: probe.to_string(),
+                            entries: Vec::new(),
+                        });
+                    }
+                    groups.last_mut().expect("pushed").entries.push(Entry {
+                        key: k.clone(),
+                        weight: w[k],
+                        layer: e.layer,
+                        matcher: e.matcher.clone(),
+                    });
+                }
+                groups
             })
             .collect();
-        Scorer { db, weights }
+        Scorer { db, prepared }
+    }
+
+    /// Tallies per fingerprint for all evidence, handshake only, frame only.
+    fn tallies(&self, features: &BTreeMap<String, String>) -> Vec<[Tally; 3]> {
+        // Probes that ran: every connection probe yields `<id>.status`, a
+        // URL probe `<id>.url_match`. Expectations of probes that did not
+        // run are skipped; of probes that ran, a missing feature is a
+        // mismatch (expected a close, got none).
+        let ran: std::collections::HashSet<&str> = features
+            .keys()
+            .filter_map(|k| k.split_once('.').map(|(p, _)| p))
+            .collect();
+        self.prepared
+            .iter()
+            .map(|groups| {
+                let mut t = [Tally::default(); 3];
+                for g in groups.iter().filter(|g| ran.contains(g.probe.as_str())) {
+                    for e in &g.entries {
+                        let hit = features.get(&e.key).is_some_and(|o| e.matcher.matches(o));
+                        t[0].add(e.weight, hit);
+                        let slot = if e.layer == Layer::Handshake { 1 } else { 2 };
+                        t[slot].add(e.weight, hit);
+                    }
+                }
+                t
+            })
+            .collect()
+    }
+
+    /// The overall verdict, and (front, backend) when the handshake is a
+    /// reverse proxy's: what [`Scorer::score`] and [`Scorer::layers`] give,
+    /// in one pass over the DB.
+    pub fn score_all(
+        &self,
+        features: &BTreeMap<String, String>,
+    ) -> (Verdict, Option<(Verdict, Verdict)>) {
+        let t = self.tallies(features);
+        let all = self.verdict(&t, 0);
+        let front = self.verdict(&t, 1);
+        let layers = self
+            .is_proxy_front(&front)
+            .then(|| (front, self.verdict(&t, 2)));
+        (all, layers)
+    }
+
+    fn is_proxy_front(&self, front: &Verdict) -> bool {
+        front.implementation != "unknown"
+            && self
+                .db
+                .fingerprints
+                .iter()
+                .find(|f| f.id == front.implementation)
+                .is_some_and(|f| f.features.values().all(|e| e.layer == Layer::Handshake))
     }
 
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// The discrimination weight of fingerprint `i`'s feature `key`.
+    pub fn weight(&self, i: usize, key: &str) -> Option<f64> {
+        self.prepared
+            .get(i)?
+            .iter()
+            .flat_map(|g| &g.entries)
+            .find(|e| e.key == key)
+            .map(|e| e.weight)
     }
 
     pub fn score(&self, features: &BTreeMap<String, String>) -> Verdict {
@@ -145,55 +269,38 @@ impl Scorer {
     /// Both layers, when the handshake is a reverse proxy's (a fingerprint
     /// with handshake features only): `(front, backend)`.
     pub fn layers(&self, features: &BTreeMap<String, String>) -> Option<(Verdict, Verdict)> {
-        let front = self.score_layer(features, Layer::Handshake);
-        let back = self.score_layer(features, Layer::Frame);
-        let known = |v: &Verdict| v.implementation != "unknown";
         // A handshake-only fingerprint (a reverse proxy) names the front
-        // even when the frames alone cannot name the backend.
-        let proxy_front = self
-            .db
-            .fingerprints
-            .iter()
-            .find(|f| f.id == front.implementation)
-            .is_some_and(|f| f.features.values().all(|e| e.layer == Layer::Handshake));
-        // Only a proxy fingerprint splits the verdict: when a server's own
-        // fingerprint is missing, its handshake and its frames may each
-        // resemble a different neighbour, and splitting then would turn two
-        // weak resemblances into a confident wrong backend (leave-one-out
-        // on the lab showed exactly that).
-        (known(&front) && proxy_front).then_some((front, back))
+        // even when the frames alone cannot name the backend. Only a proxy
+        // fingerprint splits the verdict: when a server's own fingerprint
+        // is missing, its handshake and its frames may each resemble a
+        // different neighbour, and splitting then would turn two weak
+        // resemblances into a confident wrong backend (leave-one-out on
+        // the lab showed exactly that).
+        self.score_all(features).1
     }
 
     fn score_in(&self, features: &BTreeMap<String, String>, layer: Option<Layer>) -> Verdict {
-        // Probes that ran: every connection probe yields `<id>.status`, a
-        // URL probe `<id>.url_match`. Expectations of probes that did not
-        // run are skipped; of probes that ran, a missing feature is a
-        // mismatch (expected a close, got none).
-        let ran: std::collections::BTreeSet<&str> = features
-            .keys()
-            .filter_map(|k| k.split_once('.').map(|(p, _)| p))
-            .collect();
+        let slot = match layer {
+            None => 0,
+            Some(Layer::Handshake) => 1,
+            Some(Layer::Frame) => 2,
+        };
+        self.verdict(&self.tallies(features), slot)
+    }
+
+    fn verdict(&self, tallies: &[[Tally; 3]], slot: usize) -> Verdict {
         let mut scored: Vec<(Candidate, f64, &str)> = self
             .db
             .fingerprints
             .iter()
-            .zip(&self.weights)
-            .map(|(fp, w)| {
-                let (mut compared_w, mut matched_w) = (0.0, 0.0);
-                let (mut compared, mut matched) = (0, 0);
-                for (k, e) in &fp.features {
-                    let probe = k.split_once('.').map_or(k.as_str(), |(p, _)| p);
-                    if !ran.contains(probe) || layer.is_some_and(|l| l != e.layer) {
-                        continue;
-                    }
-                    let wk = w[k];
-                    compared += 1;
-                    compared_w += wk;
-                    if features.get(k).is_some_and(|obs| e.matcher.matches(obs)) {
-                        matched += 1;
-                        matched_w += wk;
-                    }
-                }
+            .zip(tallies)
+            .map(|(fp, t)| {
+                let Tally {
+                    compared_w,
+                    matched_w,
+                    compared,
+                    matched,
+                } = t[slot];
                 let score = if compared_w >= MIN_EVIDENCE {
                     matched_w / compared_w
                 } else {
@@ -369,8 +476,8 @@ mod tests {
     fn shared_features_weigh_little() {
         let db = db();
         let s = Scorer::new(db.clone());
-        assert!(s.weights[0]["309.status"] < 0.1);
-        assert!((s.weights[0]["104.close_reason"] - 1.0).abs() < 1e-9);
+        assert!(s.weight(0, "309.status").unwrap() < 0.1);
+        assert!((s.weight(0, "104.close_reason").unwrap() - 1.0).abs() < 1e-9);
         // Only the shared feature observed: no verdict.
         let v = s.score(&obs(&[("309.status", "101")]));
         assert_eq!(v.implementation, "unknown");

@@ -144,16 +144,16 @@ impl Record {
         scorer: &crate::fingerprint::score::Scorer,
         features: &BTreeMap<String, String>,
     ) {
-        match scorer.layers(features) {
-            Some((front, back)) => {
+        match scorer.score_all(features) {
+            (_, Some((front, back))) => {
                 self.front = Some(front.implementation);
                 self.backend = Some(back.implementation.clone());
                 self.set_verdict(back);
             }
-            None => {
+            (all, None) => {
                 self.front = None;
                 self.backend = None;
-                self.set_verdict(scorer.score(features));
+                self.set_verdict(all);
             }
         }
     }
