@@ -81,11 +81,14 @@ pub struct Scorer {
     /// skips its whole group with one lookup. Scoring a discovery record
     /// (one probe) then touches a few features per fingerprint, not all.
     prepared: Vec<Vec<Group>>,
+    /// Probe id → small index (what [`Group::probe`] holds), so the
+    /// "did this probe run" test is an array lookup, not a string hash.
+    probe_index: std::collections::HashMap<String, usize>,
 }
 
 #[derive(Debug, Clone)]
 struct Group {
-    probe: String,
+    probe: usize,
     entries: Vec<Entry>,
 }
 
@@ -162,6 +165,7 @@ impl Scorer {
                     .collect::<BTreeMap<String, f64>>()
             })
             .collect::<Vec<_>>();
+        let mut probe_index = std::collections::HashMap::new();
         let prepared = fps
             .iter()
             .zip(&weights)
@@ -169,9 +173,11 @@ impl Scorer {
                 let mut groups: Vec<Group> = Vec::new();
                 for (k, e) in &fp.features {
                     let probe = k.split_once('.').map_or(k.as_str(), |(p, _)| p);
+                    let n = probe_index.len();
+                    let probe = *probe_index.entry(probe.to_string()).or_insert(n);
                     if groups.last().is_none_or(|g| g.probe != probe) {
                         groups.push(Group {
-                            probe: probe.to_string(),
+                            probe,
                             entries: Vec::new(),
                         });
                     }
@@ -185,7 +191,11 @@ impl Scorer {
                 groups
             })
             .collect();
-        Scorer { db, prepared }
+        Scorer {
+            db,
+            prepared,
+            probe_index,
+        }
     }
 
     /// Tallies per fingerprint for all evidence, handshake only, frame only.
@@ -194,15 +204,22 @@ impl Scorer {
         // URL probe `<id>.url_match`. Expectations of probes that did not
         // run are skipped; of probes that ran, a missing feature is a
         // mismatch (expected a close, got none).
-        let ran: std::collections::HashSet<&str> = features
-            .keys()
-            .filter_map(|k| k.split_once('.').map(|(p, _)| p))
-            .collect();
+        let mut ran = vec![false; self.probe_index.len()];
+        let mut last = "";
+        for k in features.keys() {
+            let p = k.split_once('.').map_or(k.as_str(), |(p, _)| p);
+            if p != last {
+                if let Some(&i) = self.probe_index.get(p) {
+                    ran[i] = true;
+                }
+                last = p;
+            }
+        }
         self.prepared
             .iter()
             .map(|groups| {
                 let mut t = [Tally::default(); 3];
-                for g in groups.iter().filter(|g| ran.contains(g.probe.as_str())) {
+                for g in groups.iter().filter(|g| ran[g.probe]) {
                     for e in &g.entries {
                         let hit = features.get(&e.key).is_some_and(|o| e.matcher.matches(o));
                         t[0].add(e.weight, hit);
