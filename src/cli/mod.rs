@@ -116,6 +116,10 @@ pub struct ProbeOpts {
     /// Connections in flight per target.
     #[arg(long, default_value_t = 16)]
     pub per_host: usize,
+    /// One connection per probe (no chaining of frame probes on a
+    /// connection the previous probe left alive).
+    #[arg(long)]
+    pub no_chain: bool,
     /// Minimum gap between new connections to one target, ms (politeness).
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub host_gap: u64,
@@ -245,6 +249,7 @@ impl ProbeOpts {
         s.per_host = self.per_host.max(1);
         s.host_gap = Duration::from_millis(self.host_gap);
         s.origin = self.origin.clone();
+        s.chain = !self.no_chain;
         Ok(s)
     }
 }

@@ -63,6 +63,8 @@ impl Default for RunConfig {
 /// Everything one probe produced.
 #[derive(Debug, Clone)]
 pub struct ProbeRun {
+    /// The probe this run is of.
+    pub id: String,
     pub observation: Observation,
     pub bytes_sent: u64,
     pub bytes_received: u64,
@@ -90,7 +92,54 @@ pub async fn run_probe(
     cfg: &RunConfig,
     payloads: &PayloadCache,
 ) -> ProbeRun {
+    let mut first = Some(probe);
+    run_chain(&mut || first.take(), ep, connector, cfg, payloads)
+        .await
+        .pop()
+        .expect("a chain runs its first probe")
+}
+
+/// Whether `probe` can run on a connection that an earlier probe left
+/// open: a frame probe behind the standard handshake whose script ends on
+/// a message boundary and is answered by the liveness pong. After such a
+/// probe ends `alive`, the connection is as fresh as a new one.
+pub fn chainable(probe: &Probe, cfg: &RunConfig) -> bool {
+    probe.kind == Kind::Connect
+        && probe.handshake.is_standard()
+        && !probe.frames.is_empty()
+        && probe.observe.liveness_ping
+        && probe
+            .frames
+            .iter()
+            .all(|f| !f.is_long() || cfg.payload_mode == PayloadMode::Full)
+        && probe.frames.iter().all(|f| f.declared_len.is_none())
+        && probe
+            .frames
+            .iter()
+            .rev()
+            .find(|f| f.opcode <= 2)
+            .is_none_or(|f| f.fin)
+}
+
+/// Run probes on one connection: the first opens it (with its own
+/// handshake), and while each probe ends `alive` (our liveness ping was
+/// answered), `next` gives another [`chainable`] probe to run on it.
+/// Every probe run gets its own [`ProbeRun`]; chained ones carry the
+/// opening handshake's observation (the same standard request) and no
+/// connection of their own.
+pub async fn run_chain<'p>(
+    next: &mut (dyn FnMut() -> Option<&'p Probe> + Send),
+    ep: &Endpoint,
+    connector: &Connector,
+    cfg: &RunConfig,
+    payloads: &PayloadCache,
+) -> Vec<ProbeRun> {
+    let mut runs = Vec::new();
+    let Some(probe) = next() else {
+        return runs;
+    };
     let mut run = ProbeRun {
+        id: probe.id.clone(),
         observation: Observation::new(Outcome::Skipped),
         bytes_sent: 0,
         bytes_received: 0,
@@ -108,14 +157,16 @@ pub async fn run_probe(
                 .any(|s| url.contains(&s.to_ascii_lowercase())),
         );
         run.observation = o;
-        return run;
+        runs.push(run);
+        return runs;
     }
     let mut io = match connector.connect(ep.addr, ep.tls_name.as_deref()).await {
         Ok(io) => io,
         Err(e) => {
             run.observation = Observation::failed(outcome_of(&e), e.to_string());
             run.ended = Instant::now();
-            return run;
+            runs.push(run);
+            return runs;
         }
     };
     run.connected = true;
@@ -126,13 +177,82 @@ pub async fn run_probe(
         cfg,
         probe_id: &probe.id,
     };
-    run.observation = exchange(&mut conn, probe, ep, payloads).await;
+    let mut chain = match handshake(&mut conn, probe, ep).await {
+        Err(o) => {
+            run.observation = o;
+            None
+        }
+        Ok((o, buf, head)) => {
+            let (o, buf) = frames(&mut conn, probe, o, buf, payloads).await;
+            run.observation = o;
+            (run.observation.end == End::Alive).then_some((buf, head))
+        }
+    };
     run.ended = Instant::now();
-    run.bytes_sent = conn.sent;
-    run.bytes_received = conn.received;
+    (run.bytes_sent, run.bytes_received) = (conn.sent, conn.received);
+    runs.push(run);
+    while let Some((buf, head)) = chain.take() {
+        let Some(p) = next() else {
+            break;
+        };
+        let (sent, received) = (conn.sent, conn.received);
+        let started = Instant::now();
+        conn.probe_id = &p.id;
+        let o = head.observation(p);
+        let (o, buf) = frames(&mut conn, p, o, buf, payloads).await;
+        if o.end == End::Alive {
+            chain = Some((buf, head));
+        }
+        runs.push(ProbeRun {
+            id: p.id.clone(),
+            observation: o,
+            bytes_sent: conn.sent - sent,
+            bytes_received: conn.received - received,
+            connected: false,
+            started,
+            ended: Instant::now(),
+        });
+    }
+    if runs.last().is_some_and(|r| r.observation.end == End::Alive) {
+        let polite_close = encode_frame(&FrameSpec::new(8).masked(rand::random()), b"\x03\xe8");
+        let _ = conn.write(&polite_close).await;
+    }
     // Best effort, bounded: a server that does not read cannot hold us.
     let _ = tokio::time::timeout(Duration::from_millis(100), io.shutdown()).await;
-    run
+    runs
+}
+
+/// The opening 101 of a chain, kept to describe the chained probes.
+struct Head {
+    status: u16,
+    reason: String,
+    accept: Option<crate::wire::response::AcceptCheck>,
+    headers: Vec<(String, String)>,
+    names: Vec<String>,
+}
+
+impl Head {
+    fn observation(&self, p: &Probe) -> Observation {
+        let mut o = Observation::new(Outcome::Upgraded);
+        o.status = Some(self.status);
+        o.reason = Some(self.reason.clone());
+        o.accept = self.accept;
+        for name in &p.observe.headers {
+            let vals: Vec<&str> = self
+                .headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+                .collect();
+            if !vals.is_empty() {
+                o.headers.insert(name.to_ascii_lowercase(), vals.join(", "));
+            }
+        }
+        if p.observe.header_order {
+            o.header_order = Some(self.names.clone());
+        }
+        o
+    }
 }
 
 fn outcome_of(e: &ConnectError) -> Outcome {
@@ -215,16 +335,18 @@ fn stop_of(e: &std::io::Error) -> ReadStop {
     }
 }
 
-async fn exchange(
+/// Send `probe`'s request and read the response head (and, for a
+/// non-101, the body). `Ok` for a 101: the observation so far, the bytes
+/// read past the head, and the head for chained probes.
+async fn handshake(
     conn: &mut Conn<'_>,
     probe: &Probe,
     ep: &Endpoint,
-    payloads: &PayloadCache,
-) -> Observation {
+) -> Result<(Observation, BytesMut, Head), Observation> {
     let key = random_key();
     let request = request_bytes(probe, &ep.ctx, &key);
     if let Err(stop) = conn.write(&request).await {
-        return failed_before_head(stop, "writing the request");
+        return Err(failed_before_head(stop, "writing the request"));
     }
 
     // Response head.
@@ -238,7 +360,7 @@ async fn exchange(
             Err(e @ ResponseError::TooLarge(_)) | Err(e @ ResponseError::Malformed(_)) => {
                 let mut o = Observation::failed(Outcome::Malformed, e.to_string());
                 o.body_tail = Some(preview(&buf));
-                return o;
+                return Err(o);
             }
         }
         let room = cfg.max_head.saturating_sub(buf.len());
@@ -247,7 +369,7 @@ async fn exchange(
             if !buf.is_empty() {
                 o.body_tail = Some(preview(&buf));
             }
-            return o;
+            return Err(o);
         }
     };
     buf.advance(head.head_len);
@@ -281,14 +403,37 @@ async fn exchange(
         let (tail, head_line) = read_body(conn, &mut buf, head.content_length()).await;
         o.body_tail = Some(tail);
         o.body_head = head_line;
-        return o;
+        return Err(o);
     }
     o.accept = Some(head.accept_check(&key));
+    let kept = Head {
+        status: head.status,
+        reason: head.reason.to_string(),
+        accept: o.accept,
+        headers: head
+            .headers
+            .iter()
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect(),
+        names: head.header_names().iter().map(|s| s.to_string()).collect(),
+    };
+    Ok((o, buf, kept))
+}
 
+/// Run `probe`'s frame script on an upgraded connection and wait for the
+/// reaction; returns the observation and the bytes read past its end.
+async fn frames(
+    conn: &mut Conn<'_>,
+    probe: &Probe,
+    mut o: Observation,
+    mut buf: BytesMut,
+    payloads: &PayloadCache,
+) -> (Observation, BytesMut) {
+    let cfg = conn.cfg;
     let polite_close = encode_frame(&FrameSpec::new(8).masked(rand::random()), b"\x03\xe8");
     if probe.frames.is_empty() {
         let _ = conn.write(&polite_close).await;
-        return o;
+        return (o, buf);
     }
 
     // Frames: send the script, then the liveness ping.
@@ -366,9 +511,7 @@ async fn exchange(
             );
             let _ = conn.write(&reply).await;
         }
-        End::Alive => {
-            let _ = conn.write(&polite_close).await;
-        }
+        // Alive: the caller closes politely, or chains the next probe.
         _ => {}
     }
     if cfg.trace >= 1 {
@@ -383,7 +526,7 @@ async fn exchange(
             o.latency_ms
         );
     }
-    o
+    (o, buf)
 }
 
 /// How many frames of each kind were kept so far.

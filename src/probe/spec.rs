@@ -102,6 +102,13 @@ pub struct HandshakeSpec {
     pub body: Option<String>,
 }
 
+impl HandshakeSpec {
+    /// The standard handshake, unchanged.
+    pub fn is_standard(&self) -> bool {
+        *self == HandshakeSpec::default()
+    }
+}
+
 /// One frame of a probe's script.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]

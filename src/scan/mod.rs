@@ -21,9 +21,12 @@ use crate::net::{Connector, Resolver};
 use crate::output::{Record, SCHEMA_VERSION, Status};
 use crate::probe::build::{PayloadCache, TargetCtx};
 use crate::probe::observation::features;
-use crate::probe::runner::{Endpoint, RunConfig, run_probe};
+use crate::probe::runner::{Endpoint, ProbeRun, RunConfig, chainable, run_chain, run_probe};
 use crate::probe::{End, Observation, Outcome, Probe, ProbeSet};
 use crate::target::{Exclusions, Target};
+
+/// Connections running chains of frame probes at once, per target.
+const CHAIN_WORKERS: usize = 4;
 
 /// The probe used as the gate, also recorded as an observation.
 pub const GATE_PROBE: &str = "309";
@@ -49,6 +52,8 @@ pub struct Scanner {
     pub retries: u32,
     /// Total time one target may take, all probes included.
     pub target_timeout: Duration,
+    /// Run chainable probes one after another on shared connections.
+    pub chain: bool,
 }
 
 impl Scanner {
@@ -74,6 +79,7 @@ impl Scanner {
             discover: false,
             retries: 0,
             target_timeout: Duration::from_secs(120),
+            chain: true,
         }
     }
 
@@ -213,20 +219,70 @@ impl Scanner {
         let run = Arc::new(run);
         let sem = Arc::new(Semaphore::new(self.per_host.max(1)));
         let pacer = Arc::new(Pacer::new(self.host_gap));
+        // Chainable probes (standard handshake, frames that end on a
+        // message boundary) share connections: a task opens one with the
+        // next probe in the queue and keeps taking probes while the
+        // server answers our liveness ping. The rest get a connection
+        // each, as their requests differ.
+        let (chained, single): (Vec<usize>, Vec<usize>) = todo
+            .into_iter()
+            .partition(|&i| self.chain && chainable(&all[i], &run));
+        let queue = Arc::new(std::sync::Mutex::new(
+            chained
+                .iter()
+                .copied()
+                .collect::<std::collections::VecDeque<usize>>(),
+        ));
         let mut set = JoinSet::new();
-        for i in todo {
+        let spawn = |set: &mut JoinSet<Vec<(String, ProbeRun)>>, first: Option<usize>| {
             let ep = ep.clone();
             let me = self.clone();
             let sem = sem.clone();
             let run = run.clone();
             let pacer = pacer.clone();
+            let queue = queue.clone();
             set.spawn(async move {
-                let _permit = sem.acquire_owned().await.expect("semaphore open");
-                pacer.wait().await;
-                let p = &me.probes.probes[i];
-                let r = run_probe(p, &ep, &me.connector, &run, &me.payloads).await;
-                (p.id.clone(), r)
+                let all = &me.probes.probes;
+                let mut out = Vec::new();
+                // A single probe, or a chain worker: open a connection
+                // with the next queued probe, run the chain, repeat until
+                // the queue is empty.
+                let mut first = first;
+                loop {
+                    let _permit = sem.clone().acquire_owned().await.expect("semaphore open");
+                    let single = first.take();
+                    if single.is_none() && queue.lock().expect("queue lock").is_empty() {
+                        break;
+                    }
+                    pacer.wait().await;
+                    let mut once = single;
+                    let mut next = || match once.take() {
+                        Some(i) => Some(&all[i]),
+                        None if single.is_none() => queue
+                            .lock()
+                            .expect("queue lock")
+                            .pop_front()
+                            .map(|i| &all[i]),
+                        None => None,
+                    };
+                    let runs = run_chain(&mut next, &ep, &me.connector, &run, &me.payloads).await;
+                    out.extend(runs.into_iter().map(|r| (r.id.clone(), r)));
+                    if single.is_some() {
+                        break;
+                    }
+                }
+                out
             });
+        };
+        for i in single {
+            spawn(&mut set, Some(i));
+        }
+        // Few chain workers: each connection ends at the first probe that
+        // does not end alive, and every worker's last chain may end alive
+        // with nothing left to run, so fewer workers spend fewer
+        // connections (at the price of running chained probes in series).
+        for _ in 0..CHAIN_WORKERS.min(chained.len()) {
+            spawn(&mut set, None);
         }
         let mut retry = Vec::new();
         // (id, start, end, ended badly, risky) of every finished probe.
@@ -248,7 +304,7 @@ impl Scanner {
                     break;
                 }
             };
-            let (id, r) = match res {
+            let runs = match res {
                 Ok(x) => x,
                 Err(e) if e.is_cancelled() => continue,
                 Err(e) => {
@@ -256,28 +312,30 @@ impl Scanner {
                     continue;
                 }
             };
-            rec.add_costs(&r);
-            let o = &r.observation;
-            if o.outcome == Outcome::Refused
-                && down_at.is_none()
-                && self.confirm_down(gate, &ep).await
-            {
-                // The target accepted the gate and now refuses: it went
-                // down. Stop probing it at once.
-                down_at = Some(r.started);
-                set.abort_all();
+            for (id, r) in runs {
+                rec.add_costs(&r);
+                let o = &r.observation;
+                if o.outcome == Outcome::Refused
+                    && down_at.is_none()
+                    && self.confirm_down(gate, &ep).await
+                {
+                    // The target accepted the gate and now refuses: it went
+                    // down. Stop probing it at once.
+                    down_at = Some(r.started);
+                    set.abort_all();
+                }
+                let risky = self
+                    .probes
+                    .get(&id)
+                    .is_some_and(|p| p.risk != crate::probe::Risk::Safe);
+                let badly = o.outcome != Outcome::Upgraded && o.outcome != Outcome::Http
+                    || matches!(o.end, End::Eof | End::Reset | End::Close);
+                timeline.push((id.clone(), r.started, r.ended, badly, risky));
+                if o.outcome == Outcome::Timeout && self.per_host > 1 {
+                    retry.push(id.clone());
+                }
+                rec.observations.insert(id, r.observation);
             }
-            let risky = self
-                .probes
-                .get(&id)
-                .is_some_and(|p| p.risk != crate::probe::Risk::Safe);
-            let badly = o.outcome != Outcome::Upgraded && o.outcome != Outcome::Http
-                || matches!(o.end, End::Eof | End::Reset | End::Close);
-            timeline.push((id.clone(), r.started, r.ended, badly, risky));
-            if o.outcome == Outcome::Timeout && self.per_host > 1 {
-                retry.push(id.clone());
-            }
-            rec.observations.insert(id, r.observation);
         }
         // Every probe may have connected before a crash, so none was
         // refused: after risky probes that ended badly, check once more.
