@@ -501,18 +501,15 @@ async fn frames(
         }
     };
     o.latency_ms = Some((sent_at.elapsed().as_secs_f64() * 1e4).round() / 10.0);
-    match o.end {
-        End::Close => {
-            // Answer the close with the same code, as a client should.
-            let code = o.frames.last().and_then(|f| f.close_code).unwrap_or(1000);
-            let reply = encode_frame(
-                &FrameSpec::new(8).masked(rand::random()),
-                &code.to_be_bytes(),
-            );
-            let _ = conn.write(&reply).await;
-        }
-        // Alive: the caller closes politely, or chains the next probe.
-        _ => {}
+    // Answer a close with the same code, as a client should. (Alive: the
+    // caller closes politely, or chains the next probe.)
+    if o.end == End::Close {
+        let code = o.frames.last().and_then(|f| f.close_code).unwrap_or(1000);
+        let reply = encode_frame(
+            &FrameSpec::new(8).masked(rand::random()),
+            &code.to_be_bytes(),
+        );
+        let _ = conn.write(&reply).await;
     }
     if cfg.trace >= 1 {
         eprintln!(
