@@ -13,7 +13,7 @@
 //! Issue #3 calibrates these thresholds on the whole lab; the constants
 //! below are the first, documented choice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -72,12 +72,54 @@ impl Verdict {
     }
 }
 
-/// Discrimination weights, computed once per DB.
+/// Discrimination weights, computed once per DB, and the DB compiled for
+/// scoring: every feature key and every distinct (key, expectation) pair
+/// numbered, so scoring a record evaluates each distinct expectation once
+/// and then only adds weights, instead of looking strings up per
+/// fingerprint (`wsfp match` over a survey scores millions of records).
 #[derive(Debug, Clone)]
 pub struct Scorer {
     db: Arc<Db>,
     /// Per fingerprint: key → weight.
     weights: Vec<BTreeMap<String, f64>>,
+    /// Every feature key the DB expects, sorted (merge-joined with a
+    /// record's sorted feature map).
+    keys: Vec<String>,
+    /// Distinct expectations: (index into `keys`, matcher).
+    matchers: Vec<(usize, Match)>,
+    /// Probe id → index, for "which probes ran".
+    probes: HashMap<String, usize>,
+    /// Per fingerprint, its features in key order (the order the weights
+    /// are summed in, so scores are bit-for-bit those of a plain loop).
+    compiled: Vec<Vec<Feat>>,
+}
+
+#[derive(Debug, Clone)]
+struct Feat {
+    matcher: usize,
+    probe: usize,
+    layer: Layer,
+    weight: f64,
+}
+
+/// Compared and matched weight and count of one fingerprint, for one
+/// evidence slot: all layers, handshake only, frame only.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    compared_w: f64,
+    matched_w: f64,
+    compared: usize,
+    matched: usize,
+}
+
+const SLOT_ALL: usize = 0;
+
+fn slot(layer: Option<Layer>) -> usize {
+    match layer {
+        None => SLOT_ALL,
+        Some(Layer::Handshake) => 1,
+        Some(Layer::Frame) => 2,
+    }
 }
 
 /// A representative value a matcher accepts, used to ask whether another
@@ -102,7 +144,7 @@ impl Scorer {
             }
         }
         let others = fps.len().saturating_sub(1);
-        let weights = fps
+        let weights: Vec<BTreeMap<String, f64>> = fps
             .iter()
             .enumerate()
             .map(|(i, fp)| {
@@ -124,29 +166,86 @@ impl Scorer {
                     .collect()
             })
             .collect();
-        Scorer { db, weights }
+        let keys: Vec<String> = index.keys().map(|k| k.to_string()).collect();
+        let key_ix: HashMap<&str, usize> = index.keys().enumerate().map(|(i, k)| (*k, i)).collect();
+        let mut matchers: Vec<(usize, Match)> = Vec::new();
+        let mut matcher_ix: HashMap<(usize, &Match), usize> = HashMap::new();
+        let mut probes: HashMap<String, usize> = HashMap::new();
+        let compiled = fps
+            .iter()
+            .zip(&weights)
+            .map(|(fp, w)| {
+                fp.features
+                    .iter()
+                    .map(|(k, e)| {
+                        let key = key_ix[k.as_str()];
+                        let matcher = *matcher_ix.entry((key, &e.matcher)).or_insert_with(|| {
+                            matchers.push((key, e.matcher.clone()));
+                            matchers.len() - 1
+                        });
+                        let p = k.split_once('.').map_or(k.as_str(), |(p, _)| p);
+                        let n = probes.len();
+                        let probe = *probes.entry(p.to_string()).or_insert(n);
+                        Feat {
+                            matcher,
+                            probe,
+                            layer: e.layer,
+                            weight: w[k],
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        Scorer {
+            db,
+            weights,
+            keys,
+            matchers,
+            probes,
+            compiled,
+        }
     }
 
     pub fn db(&self) -> &Db {
         &self.db
     }
 
+    /// The discrimination weight of fingerprint `fp`'s feature `key` (for
+    /// explaining a verdict: which features counted).
+    pub fn weight(&self, fp: usize, key: &str) -> Option<f64> {
+        self.weights.get(fp)?.get(key).copied()
+    }
+
     pub fn score(&self, features: &BTreeMap<String, String>) -> Verdict {
-        self.score_in(features, None)
+        self.verdict(&self.tallies(features), SLOT_ALL)
     }
 
     /// Score one layer's evidence only (handshake or frame), for targets
     /// behind a reverse proxy: the handshake is the proxy's, the frames
     /// after it the backend's.
     pub fn score_layer(&self, features: &BTreeMap<String, String>, layer: Layer) -> Verdict {
-        self.score_in(features, Some(layer))
+        self.verdict(&self.tallies(features), slot(Some(layer)))
     }
 
     /// Both layers, when the handshake is a reverse proxy's (a fingerprint
     /// with handshake features only): `(front, backend)`.
     pub fn layers(&self, features: &BTreeMap<String, String>) -> Option<(Verdict, Verdict)> {
-        let front = self.score_layer(features, Layer::Handshake);
-        let back = self.score_layer(features, Layer::Frame);
+        self.split(&self.tallies(features))
+    }
+
+    /// The verdict for a record: `(Some(front), backend)` behind a reverse
+    /// proxy (see [`Scorer::layers`]), else `(None, verdict)`. One pass
+    /// over the evidence serves all three scorings.
+    pub fn verdicts(&self, features: &BTreeMap<String, String>) -> (Option<Verdict>, Verdict) {
+        let t = self.tallies(features);
+        match self.split(&t) {
+            Some((front, back)) => (Some(front), back),
+            None => (None, self.verdict(&t, SLOT_ALL)),
+        }
+    }
+
+    fn split(&self, t: &[[Tally; 3]]) -> Option<(Verdict, Verdict)> {
+        let front = self.verdict(t, slot(Some(Layer::Handshake)));
         let known = |v: &Verdict| v.implementation != "unknown";
         // A handshake-only fingerprint (a reverse proxy) names the front
         // even when the frames alone cannot name the backend.
@@ -161,41 +260,77 @@ impl Scorer {
         // resemble a different neighbour, and splitting then would turn two
         // weak resemblances into a confident wrong backend (leave-one-out
         // on the lab showed exactly that).
-        (known(&front) && proxy_front).then_some((front, back))
+        if !(known(&front) && proxy_front) {
+            return None;
+        }
+        Some((front, self.verdict(t, slot(Some(Layer::Frame)))))
     }
 
-    fn score_in(&self, features: &BTreeMap<String, String>, layer: Option<Layer>) -> Verdict {
+    /// Per fingerprint and slot, the compared and matched weights.
+    fn tallies(&self, features: &BTreeMap<String, String>) -> Vec<[Tally; 3]> {
         // Probes that ran: every connection probe yields `<id>.status`, a
         // URL probe `<id>.url_match`. Expectations of probes that did not
         // run are skipped; of probes that ran, a missing feature is a
         // mismatch (expected a close, got none).
-        let ran: std::collections::BTreeSet<&str> = features
-            .keys()
-            .filter_map(|k| k.split_once('.').map(|(p, _)| p))
-            .collect();
-        let mut scored: Vec<(Candidate, f64, &str)> = self
-            .db
-            .fingerprints
+        let mut ran = vec![false; self.probes.len()];
+        let mut observed: Vec<Option<&str>> = vec![None; self.keys.len()];
+        let mut keys = self.keys.iter().enumerate().peekable();
+        let mut last_probe = None;
+        for (k, v) in features {
+            if let Some((p, _)) = k.split_once('.')
+                && last_probe != Some(p)
+            {
+                last_probe = Some(p);
+                if let Some(&i) = self.probes.get(p) {
+                    ran[i] = true;
+                }
+            }
+            // Both sides are sorted: a merge join, no lookups.
+            while keys.next_if(|(_, dk)| dk.as_str() < k.as_str()).is_some() {}
+            if let Some((i, _)) = keys.next_if(|(_, dk)| *dk == k) {
+                observed[i] = Some(v.as_str());
+            }
+        }
+        let hit: Vec<bool> = self
+            .matchers
             .iter()
-            .zip(&self.weights)
-            .map(|(fp, w)| {
-                let (mut compared_w, mut matched_w) = (0.0, 0.0);
-                let (mut compared, mut matched) = (0, 0);
-                for (k, e) in &fp.features {
-                    let probe = k.split_once('.').map_or(k.as_str(), |(p, _)| p);
-                    if !ran.contains(probe) || layer.is_some_and(|l| l != e.layer) {
+            .map(|(k, m)| observed[*k].is_some_and(|o| m.matches(o)))
+            .collect();
+        self.compiled
+            .iter()
+            .map(|feats| {
+                let mut t = [Tally::default(); 3];
+                for f in feats {
+                    if !ran[f.probe] {
                         continue;
                     }
-                    let wk = w[k];
-                    compared += 1;
-                    compared_w += wk;
-                    if features.get(k).is_some_and(|obs| e.matcher.matches(obs)) {
-                        matched += 1;
-                        matched_w += wk;
+                    let hit = hit[f.matcher];
+                    for s in [SLOT_ALL, slot(Some(f.layer))] {
+                        let t = &mut t[s];
+                        t.compared += 1;
+                        t.compared_w += f.weight;
+                        if hit {
+                            t.matched += 1;
+                            t.matched_w += f.weight;
+                        }
                     }
                 }
-                let score = if compared_w >= MIN_EVIDENCE {
-                    matched_w / compared_w
+                t
+            })
+            .collect()
+    }
+
+    fn verdict(&self, tallies: &[[Tally; 3]], slot: usize) -> Verdict {
+        let fps = &self.db.fingerprints;
+        // (fingerprint, rounded score, log-likelihood, tally)
+        let mut scored: Vec<(usize, f64, f64, Tally)> = tallies
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let t = t[slot];
+                let enough = t.compared_w >= MIN_EVIDENCE;
+                let score = if enough {
+                    t.matched_w / t.compared_w
                 } else {
                     0.0
                 };
@@ -203,58 +338,65 @@ impl Scorer {
                 // Without enough evidence a candidate is not in the running
                 // at all (a proxy's handshake-only fingerprint, scored on
                 // frames, must not tie with everything).
-                let ll = if compared_w >= MIN_EVIDENCE {
-                    (compared_w - matched_w) * MISMATCH_LN
+                let ll = if enough {
+                    (t.compared_w - t.matched_w) * MISMATCH_LN
                 } else {
                     f64::NEG_INFINITY
                 };
-                let c = Candidate {
-                    id: fp.id.clone(),
-                    name: fp.name.clone(),
-                    score: round3(score),
-                    compared,
-                    matched,
-                };
-                (c, ll, fp.library.as_str())
+                (i, round3(score), ll, t)
             })
             .collect();
         scored.sort_by(|a, b| {
-            b.1.total_cmp(&a.1)
-                .then_with(|| b.0.score.total_cmp(&a.0.score))
-                .then_with(|| a.0.id.cmp(&b.0.id))
+            b.2.total_cmp(&a.2)
+                .then_with(|| b.1.total_cmp(&a.1))
+                .then_with(|| fps[a.0].id.cmp(&fps[b.0].id))
         });
-        let Some((best, best_ll, best_lib)) = scored.first().cloned() else {
+        let candidates = || -> Vec<Candidate> {
+            scored
+                .iter()
+                .take(TOP_K)
+                .map(|&(i, score, _, t)| Candidate {
+                    id: fps[i].id.clone(),
+                    name: fps[i].name.clone(),
+                    score,
+                    compared: t.compared,
+                    matched: t.matched,
+                })
+                .collect()
+        };
+        let Some(&(best, best_score, best_ll, _)) = scored.first() else {
             return Verdict::unknown();
         };
         if !best_ll.is_finite() {
             let mut v = Verdict::unknown();
-            v.candidates = scored.into_iter().take(TOP_K).map(|(c, _, _)| c).collect();
+            v.candidates = candidates();
             return v;
         }
+        let best_lib = fps[best].library.as_str();
         // Posterior over the DB with a uniform prior.
-        let norm: f64 = scored.iter().map(|(_, ll, _)| (ll - best_ll).exp()).sum();
+        let norm: f64 = scored.iter().map(|s| (s.2 - best_ll).exp()).sum();
         let posterior = |ll: f64| (ll - best_ll).exp() / norm;
         // Candidates the evidence cannot tell from the best.
-        let tied: Vec<&(Candidate, f64, &str)> = scored
+        let tied: Vec<&(usize, f64, f64, Tally)> = scored
             .iter()
-            .take_while(|(_, ll, _)| best_ll - ll < TIE_LN)
+            .take_while(|s| best_ll - s.2 < TIE_LN)
             .collect();
-        let (implementation, library, confidence) = if best.score < MIN_SCORE {
-            ("unknown".to_string(), None, round3(1.0 - best.score))
+        let (implementation, library, confidence) = if best_score < MIN_SCORE {
+            ("unknown".to_string(), None, round3(1.0 - best_score))
         } else if tied.len() == 1 {
             (
-                best.id.clone(),
+                fps[best].id.clone(),
                 Some(best_lib.to_string()),
-                round3(posterior(best_ll) * best.score),
+                round3(posterior(best_ll) * best_score),
             )
-        } else if tied.iter().all(|(_, _, lib)| *lib == best_lib) {
+        } else if tied.iter().all(|s| fps[s.0].library == best_lib) {
             // Wire-identical implementations of one library (a framework
             // that adds nothing visible): name the library.
-            let p: f64 = tied.iter().map(|(_, ll, _)| posterior(*ll)).sum();
+            let p: f64 = tied.iter().map(|s| posterior(s.2)).sum();
             (
                 best_lib.to_string(),
                 Some(best_lib.to_string()),
-                round3(p * best.score),
+                round3(p * best_score),
             )
         } else {
             (
@@ -267,7 +409,7 @@ impl Scorer {
             implementation,
             library,
             confidence,
-            candidates: scored.into_iter().take(TOP_K).map(|(c, _, _)| c).collect(),
+            candidates: candidates(),
         }
     }
 }
@@ -369,8 +511,8 @@ mod tests {
     fn shared_features_weigh_little() {
         let db = db();
         let s = Scorer::new(db.clone());
-        assert!(s.weights[0]["309.status"] < 0.1);
-        assert!((s.weights[0]["104.close_reason"] - 1.0).abs() < 1e-9);
+        assert!(s.weight(0, "309.status").unwrap() < 0.1);
+        assert!((s.weight(0, "104.close_reason").unwrap() - 1.0).abs() < 1e-9);
         // Only the shared feature observed: no verdict.
         let v = s.score(&obs(&[("309.status", "101")]));
         assert_eq!(v.implementation, "unknown");

@@ -140,16 +140,16 @@ impl Record {
         scorer: &crate::fingerprint::score::Scorer,
         features: &BTreeMap<String, String>,
     ) {
-        match scorer.layers(features) {
-            Some((front, back)) => {
+        match scorer.verdicts(features) {
+            (Some(front), back) => {
                 self.front = Some(front.implementation);
                 self.backend = Some(back.implementation.clone());
                 self.set_verdict(back);
             }
-            None => {
+            (None, v) => {
                 self.front = None;
                 self.backend = None;
-                self.set_verdict(scorer.score(features));
+                self.set_verdict(v);
             }
         }
     }
