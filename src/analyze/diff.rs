@@ -13,8 +13,8 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{DbIndex, endpoint};
-use crate::output::{Record, Status};
+use super::{DbIndex, Summary, endpoint};
+use crate::output::Status;
 
 /// Bumped on any incompatible change to the diff NDJSON.
 pub const DIFF_VERSION: u32 = 1;
@@ -109,7 +109,7 @@ impl Differ {
         }
     }
 
-    fn state(&self, r: &Record) -> State {
+    fn state(&self, r: &Summary) -> State {
         State {
             status: r.status,
             implementation: r.implementation.clone(),
@@ -118,7 +118,7 @@ impl Differ {
     }
 
     /// Remember one record of the OLD scan.
-    pub fn add_old(&mut self, r: &Record) {
+    pub fn add_old(&mut self, r: &Summary) {
         let s = self.state(r);
         if self
             .old
@@ -130,7 +130,7 @@ impl Differ {
     }
 
     /// Compare one record of the NEW scan; `Some` when it is a change.
-    pub fn add_new(&mut self, r: &Record) -> Option<Change> {
+    pub fn add_new(&mut self, r: &Summary) -> Option<Change> {
         let key = endpoint(r);
         if !self.seen_new.insert(key.to_string()) {
             self.tally.duplicates += 1;
@@ -198,12 +198,13 @@ impl Differ {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output::Record;
 
-    fn rec(url: &str, status: Status, imp: &str) -> Record {
+    fn rec(url: &str, status: Status, imp: &str) -> Summary {
         let mut r = Record::failed(url, status, "x", "p");
         r.url = Some(url.into());
         r.implementation = imp.into();
-        r
+        Summary::from(&r)
     }
 
     #[test]

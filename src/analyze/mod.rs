@@ -10,7 +10,10 @@ pub mod report;
 
 use std::collections::HashMap;
 
+use serde::Deserialize;
+
 use crate::fingerprint::Db;
+use crate::output::{Record, Status};
 
 /// What the DB says about a verdict. A record stores only the
 /// implementation id (and its library); family, language and versions live
@@ -100,8 +103,37 @@ impl DbIndex {
 /// The key for "no verdict" / "not known", as records spell it.
 pub const UNKNOWN: &str = "unknown";
 
+/// The fields of a record that `report` and `diff` use. Reading this
+/// instead of a full [`Record`] skips the observations and candidates
+/// (most of a record's bytes) without building them, which is most of the
+/// cost of a report over a large survey.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Summary {
+    pub target: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    pub status: Status,
+    pub implementation: String,
+    #[serde(default)]
+    pub library: Option<String>,
+    pub confidence: f64,
+}
+
+impl From<&Record> for Summary {
+    fn from(r: &Record) -> Summary {
+        Summary {
+            target: r.target.clone(),
+            url: r.url.clone(),
+            status: r.status,
+            implementation: r.implementation.clone(),
+            library: r.library.clone(),
+            confidence: r.confidence,
+        }
+    }
+}
+
 /// The endpoint a record is about: its normalised URL, or the input as
 /// given when it never got one (an invalid target). `diff` keys on it.
-pub fn endpoint(r: &crate::output::Record) -> &str {
+pub fn endpoint(r: &Summary) -> &str {
     r.url.as_deref().unwrap_or(&r.target)
 }

@@ -16,8 +16,8 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use super::{DbIndex, UNKNOWN};
-use crate::output::{Record, Status};
+use super::{DbIndex, Summary, UNKNOWN};
+use crate::output::Status;
 
 /// Bumped on any incompatible change to the report JSON.
 pub const REPORT_VERSION: u32 = 1;
@@ -101,7 +101,7 @@ fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
 
 /// The port and the path (query dropped: it often carries per-client
 /// tokens) of a record's URL, or of its input when it has none.
-pub fn port_and_path(r: &Record) -> (String, String) {
+pub fn port_and_path(r: &Summary) -> (String, String) {
     let spec = r.url.as_deref().unwrap_or(&r.target);
     match crate::target::Target::parse(spec, false) {
         Ok(t) => {
@@ -120,7 +120,7 @@ impl Prevalence {
         }
     }
 
-    pub fn add(&mut self, r: &Record) {
+    pub fn add(&mut self, r: &Summary) {
         self.records += 1;
         bump(&mut self.status, r.status.as_str());
         let (port, path) = port_and_path(r);
@@ -312,14 +312,15 @@ impl Report {
 mod tests {
     use super::*;
     use crate::fingerprint::Db;
+    use crate::output::Record;
     use crate::probe::ProbeSet;
 
-    fn rec(url: &str, status: Status, imp: &str, conf: f64) -> Record {
+    fn rec(url: &str, status: Status, imp: &str, conf: f64) -> Summary {
         let mut r = Record::failed(url, status, "x", "p");
         r.url = Some(url.into());
         r.implementation = imp.into();
         r.confidence = conf;
-        r
+        Summary::from(&r)
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::DbOpts;
 use super::rematch::load;
 use crate::analyze::DbIndex;
 use crate::analyze::diff::{Change, Differ};
-use crate::output::read::for_each_record;
+use crate::output::read::for_each_line;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DiffFormat {
@@ -39,7 +39,7 @@ pub fn run(a: DiffArgs) -> Result<i32, Box<dyn std::error::Error>> {
     let (_, db) = load(&a.db, &a.probe_files, &[])?;
     let mut differ = Differ::new(DbIndex::new(&db));
     let mut errors = Vec::new();
-    if let Err(e) = for_each_record(&a.old, &mut errors, |r| differ.add_old(&r)) {
+    if let Err(e) = for_each_line(&a.old, &mut errors, |r| differ.add_old(&r)) {
         eprintln!("wsfp: cannot read {}: {e}", a.old.display());
         return Ok(2);
     }
@@ -55,7 +55,7 @@ pub fn run(a: DiffArgs) -> Result<i32, Box<dyn std::error::Error>> {
             }
         }
     };
-    let res = for_each_record(&a.new, &mut errors, |r| {
+    let res = for_each_line(&a.new, &mut errors, |r| {
         if let Some(c) = differ.add_new(&r)
             && let Err(e) = emit(&c, &mut out)
         {

@@ -13,7 +13,7 @@ use super::{DbOpts, usage};
 use crate::analyze::DbIndex;
 use crate::analyze::report::Prevalence;
 use crate::output::manifest::{ShardManifest, check_merge};
-use crate::output::read::for_each_record;
+use crate::output::read::for_each_line;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReportFormat {
@@ -59,7 +59,7 @@ pub fn run(a: ReportArgs) -> Result<i32, Box<dyn std::error::Error>> {
     let mut errors = Vec::new();
     let mut unreadable = false;
     for f in &a.files {
-        if let Err(e) = for_each_record(f, &mut errors, |r| prevalence.add(&r)) {
+        if let Err(e) = for_each_line(f, &mut errors, |r| prevalence.add(&r)) {
             eprintln!("wsfp: cannot read {}: {e}", f.display());
             unreadable = true;
         }
