@@ -85,13 +85,22 @@ pub struct Scorer {
     /// Every feature key the DB expects, sorted (merge-joined with a
     /// record's sorted feature map).
     keys: Vec<String>,
-    /// Distinct expectations: (index into `keys`, matcher).
-    matchers: Vec<(usize, Match)>,
+    /// Number of distinct (key, expectation) pairs.
+    matchers: usize,
+    /// Per key: its exact expectations by value (one lookup finds the only
+    /// one that can hit), and its other expectations (evaluated in turn).
+    by_key: Vec<KeyMatchers>,
     /// Probe id → index, for "which probes ran".
     probes: HashMap<String, usize>,
     /// Per fingerprint, its features in key order (the order the weights
     /// are summed in, so scores are bit-for-bit those of a plain loop).
     compiled: Vec<Vec<Feat>>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct KeyMatchers {
+    exact: HashMap<String, usize>,
+    other: Vec<(usize, Match)>,
 }
 
 #[derive(Debug, Clone)]
@@ -168,7 +177,7 @@ impl Scorer {
             .collect();
         let keys: Vec<String> = index.keys().map(|k| k.to_string()).collect();
         let key_ix: HashMap<&str, usize> = index.keys().enumerate().map(|(i, k)| (*k, i)).collect();
-        let mut matchers: Vec<(usize, Match)> = Vec::new();
+        let mut by_key: Vec<KeyMatchers> = vec![KeyMatchers::default(); keys.len()];
         let mut matcher_ix: HashMap<(usize, &Match), usize> = HashMap::new();
         let mut probes: HashMap<String, usize> = HashMap::new();
         let compiled = fps
@@ -179,9 +188,16 @@ impl Scorer {
                     .iter()
                     .map(|(k, e)| {
                         let key = key_ix[k.as_str()];
+                        let n = matcher_ix.len();
                         let matcher = *matcher_ix.entry((key, &e.matcher)).or_insert_with(|| {
-                            matchers.push((key, e.matcher.clone()));
-                            matchers.len() - 1
+                            let km = &mut by_key[key];
+                            match &e.matcher {
+                                Match::Exact(v) => {
+                                    km.exact.insert(v.clone(), n);
+                                }
+                                m => km.other.push((n, m.clone())),
+                            }
+                            n
                         });
                         let p = k.split_once('.').map_or(k.as_str(), |(p, _)| p);
                         let n = probes.len();
@@ -196,11 +212,14 @@ impl Scorer {
                     .collect()
             })
             .collect();
+        let matchers = matcher_ix.len();
+        drop(matcher_ix);
         Scorer {
             db,
             weights,
             keys,
             matchers,
+            by_key,
             probes,
             compiled,
         }
@@ -291,11 +310,18 @@ impl Scorer {
                 observed[i] = Some(v.as_str());
             }
         }
-        let hit: Vec<bool> = self
-            .matchers
-            .iter()
-            .map(|(k, m)| observed[*k].is_some_and(|o| m.matches(o)))
-            .collect();
+        // Which expectations the observed values meet; an unobserved key
+        // meets none.
+        let mut hit = vec![false; self.matchers];
+        for (km, o) in self.by_key.iter().zip(&observed) {
+            let Some(o) = o else { continue };
+            if let Some(&m) = km.exact.get(*o) {
+                hit[m] = true;
+            }
+            for (m, matcher) in &km.other {
+                hit[*m] = matcher.matches(o);
+            }
+        }
         self.compiled
             .iter()
             .map(|feats| {
@@ -304,15 +330,16 @@ impl Scorer {
                     if !ran[f.probe] {
                         continue;
                     }
-                    let hit = hit[f.matcher];
-                    for s in [SLOT_ALL, slot(Some(f.layer))] {
-                        let t = &mut t[s];
-                        t.compared += 1;
-                        t.compared_w += f.weight;
-                        if hit {
-                            t.matched += 1;
-                            t.matched_w += f.weight;
-                        }
+                    let layer = slot(Some(f.layer));
+                    t[SLOT_ALL].compared += 1;
+                    t[SLOT_ALL].compared_w += f.weight;
+                    t[layer].compared += 1;
+                    t[layer].compared_w += f.weight;
+                    if hit[f.matcher] {
+                        t[SLOT_ALL].matched += 1;
+                        t[SLOT_ALL].matched_w += f.weight;
+                        t[layer].matched += 1;
+                        t[layer].matched_w += f.weight;
                     }
                 }
                 t
