@@ -6,6 +6,7 @@
 //! scoring) → `output` (one record per target). `cli` wires them into
 //! subcommands; `demo` is an in-process farm of real servers.
 
+pub mod analyze;
 pub mod cli;
 pub mod demo;
 pub mod error;

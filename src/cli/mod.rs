@@ -3,10 +3,12 @@
 //! files, DB), 1 other failures.
 
 pub mod demo;
+pub mod diff;
 pub mod evaluate;
 pub mod generate;
 pub mod probes;
 pub mod rematch;
+pub mod report;
 pub mod scan;
 
 use std::path::PathBuf;
@@ -44,6 +46,10 @@ pub enum Command {
     Match(rematch::MatchArgs),
     /// Confusion summary and leave-one-out check on labelled results.
     Evaluate(evaluate::EvaluateArgs),
+    /// Prevalence tables (text, CSV, JSON, self-contained HTML) over results.
+    Report(report::ReportArgs),
+    /// What changed between two scans (exit 0 none, 1 changes, 2 trouble).
+    Diff(diff::DiffArgs),
 }
 
 /// A user error: printed as `wsfp: <message>`, exit code 2.
@@ -275,6 +281,8 @@ pub fn main() -> i32 {
             Command::Probes(a) => probes::run(a),
             Command::Match(a) => rematch::run(a),
             Command::Evaluate(a) => evaluate::run(a),
+            Command::Report(a) => report::run(a),
+            Command::Diff(a) => diff::run(a),
         }
     });
     match result {

@@ -32,7 +32,7 @@ pub struct Provenance {
 }
 
 /// How an expected value is compared with an observed one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Match {
     Exact(String),

@@ -13,7 +13,7 @@
 //! Issue #3 calibrates these thresholds on the whole lab; the constants
 //! below are the first, documented choice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -72,36 +72,47 @@ impl Verdict {
     }
 }
 
-/// Discrimination weights, computed once per DB.
+/// Discrimination weights, computed once per DB, and the DB compiled for
+/// scoring: every feature key and every distinct (key, expectation) pair
+/// numbered, so scoring a record evaluates each distinct expectation once
+/// and then only adds weights, instead of looking strings up per
+/// fingerprint (`wsfp match` over a survey scores millions of records).
 #[derive(Debug, Clone)]
 pub struct Scorer {
     db: Arc<Db>,
-    /// Per fingerprint, its expectations grouped by probe (keys sort by
-    /// probe id, so each group is contiguous): a probe that did not run
-    /// skips its whole group with one lookup. Scoring a discovery record
-    /// (one probe) then touches a few features per fingerprint, not all.
-    prepared: Vec<Vec<Group>>,
-    /// Probe id → small index (what [`Group::probe`] holds), so the
-    /// "did this probe run" test is an array lookup, not a string hash.
-    probe_index: std::collections::HashMap<String, usize>,
+    /// Per fingerprint: key → weight.
+    weights: Vec<BTreeMap<String, f64>>,
+    /// Every feature key the DB expects, sorted (merge-joined with a
+    /// record's sorted feature map).
+    keys: Vec<String>,
+    /// Number of distinct (key, expectation) pairs.
+    matchers: usize,
+    /// Per key: its exact expectations by value (one lookup finds the only
+    /// one that can hit), and its other expectations (evaluated in turn).
+    by_key: Vec<KeyMatchers>,
+    /// Probe id → index, for "which probes ran".
+    probes: HashMap<String, usize>,
+    /// Per fingerprint, its features in key order (the order the weights
+    /// are summed in, so scores are bit-for-bit those of a plain loop).
+    compiled: Vec<Vec<Feat>>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct KeyMatchers {
+    exact: HashMap<String, usize>,
+    other: Vec<(usize, Match)>,
 }
 
 #[derive(Debug, Clone)]
-struct Group {
+struct Feat {
+    matcher: usize,
     probe: usize,
-    entries: Vec<Entry>,
-}
-
-#[derive(Debug, Clone)]
-struct Entry {
-    key: String,
-    weight: f64,
     layer: Layer,
-    matcher: Match,
+    weight: f64,
 }
 
-/// Matched and compared weight of one fingerprint, for one slice of the
-/// evidence.
+/// Compared and matched weight and count of one fingerprint, for one
+/// evidence slot: all layers, handshake only, frame only.
 #[derive(Debug, Clone, Copy, Default)]
 struct Tally {
     compared_w: f64,
@@ -110,14 +121,13 @@ struct Tally {
     matched: usize,
 }
 
-impl Tally {
-    fn add(&mut self, w: f64, hit: bool) {
-        self.compared += 1;
-        self.compared_w += w;
-        if hit {
-            self.matched += 1;
-            self.matched_w += w;
-        }
+const SLOT_ALL: usize = 0;
+
+fn slot(layer: Option<Layer>) -> usize {
+    match layer {
+        None => SLOT_ALL,
+        Some(Layer::Handshake) => 1,
+        Some(Layer::Frame) => 2,
     }
 }
 
@@ -143,7 +153,7 @@ impl Scorer {
             }
         }
         let others = fps.len().saturating_sub(1);
-        let weights = fps
+        let weights: Vec<BTreeMap<String, f64>> = fps
             .iter()
             .enumerate()
             .map(|(i, fp)| {
@@ -162,69 +172,174 @@ impl Scorer {
                         };
                         (k.clone(), w.max(WEIGHT_FLOOR) * e.weight)
                     })
-                    .collect::<BTreeMap<String, f64>>()
+                    .collect()
             })
-            .collect::<Vec<_>>();
-        let mut probe_index = std::collections::HashMap::new();
-        let prepared = fps
+            .collect();
+        let keys: Vec<String> = index.keys().map(|k| k.to_string()).collect();
+        let key_ix: HashMap<&str, usize> = index.keys().enumerate().map(|(i, k)| (*k, i)).collect();
+        let mut by_key: Vec<KeyMatchers> = vec![KeyMatchers::default(); keys.len()];
+        let mut matcher_ix: HashMap<(usize, &Match), usize> = HashMap::new();
+        let mut probes: HashMap<String, usize> = HashMap::new();
+        let compiled = fps
             .iter()
             .zip(&weights)
             .map(|(fp, w)| {
-                let mut groups: Vec<Group> = Vec::new();
-                for (k, e) in &fp.features {
-                    let probe = k.split_once('.').map_or(k.as_str(), |(p, _)| p);
-                    let n = probe_index.len();
-                    let probe = *probe_index.entry(probe.to_string()).or_insert(n);
-                    if groups.last().is_none_or(|g| g.probe != probe) {
-                        groups.push(Group {
-                            probe,
-                            entries: Vec::new(),
+                fp.features
+                    .iter()
+                    .map(|(k, e)| {
+                        let key = key_ix[k.as_str()];
+                        let n = matcher_ix.len();
+                        let matcher = *matcher_ix.entry((key, &e.matcher)).or_insert_with(|| {
+                            let km = &mut by_key[key];
+                            match &e.matcher {
+                                Match::Exact(v) => {
+                                    km.exact.insert(v.clone(), n);
+                                }
+                                m => km.other.push((n, m.clone())),
+                            }
+                            n
                         });
-                    }
-                    groups.last_mut().expect("pushed").entries.push(Entry {
-                        key: k.clone(),
-                        weight: w[k],
-                        layer: e.layer,
-                        matcher: e.matcher.clone(),
-                    });
-                }
-                groups
+                        let p = k.split_once('.').map_or(k.as_str(), |(p, _)| p);
+                        let n = probes.len();
+                        let probe = *probes.entry(p.to_string()).or_insert(n);
+                        Feat {
+                            matcher,
+                            probe,
+                            layer: e.layer,
+                            weight: w[k],
+                        }
+                    })
+                    .collect()
             })
             .collect();
+        let matchers = matcher_ix.len();
+        drop(matcher_ix);
         Scorer {
             db,
-            prepared,
-            probe_index,
+            weights,
+            keys,
+            matchers,
+            by_key,
+            probes,
+            compiled,
         }
     }
 
-    /// Tallies per fingerprint for all evidence, handshake only, frame only.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The discrimination weight of fingerprint `fp`'s feature `key` (for
+    /// explaining a verdict: which features counted).
+    pub fn weight(&self, fp: usize, key: &str) -> Option<f64> {
+        self.weights.get(fp)?.get(key).copied()
+    }
+
+    pub fn score(&self, features: &BTreeMap<String, String>) -> Verdict {
+        self.verdict(&self.tallies(features), SLOT_ALL)
+    }
+
+    /// Score one layer's evidence only (handshake or frame), for targets
+    /// behind a reverse proxy: the handshake is the proxy's, the frames
+    /// after it the backend's.
+    pub fn score_layer(&self, features: &BTreeMap<String, String>, layer: Layer) -> Verdict {
+        self.verdict(&self.tallies(features), slot(Some(layer)))
+    }
+
+    /// Both layers, when the handshake is a reverse proxy's (a fingerprint
+    /// with handshake features only): `(front, backend)`.
+    pub fn layers(&self, features: &BTreeMap<String, String>) -> Option<(Verdict, Verdict)> {
+        self.split(&self.tallies(features))
+    }
+
+    /// The verdict for a record: `(Some(front), backend)` behind a reverse
+    /// proxy (see [`Scorer::layers`]), else `(None, verdict)`. One pass
+    /// over the evidence serves all three scorings.
+    pub fn verdicts(&self, features: &BTreeMap<String, String>) -> (Option<Verdict>, Verdict) {
+        let t = self.tallies(features);
+        match self.split(&t) {
+            Some((front, back)) => (Some(front), back),
+            None => (None, self.verdict(&t, SLOT_ALL)),
+        }
+    }
+
+    fn split(&self, t: &[[Tally; 3]]) -> Option<(Verdict, Verdict)> {
+        let front = self.verdict(t, slot(Some(Layer::Handshake)));
+        let known = |v: &Verdict| v.implementation != "unknown";
+        // A handshake-only fingerprint (a reverse proxy) names the front
+        // even when the frames alone cannot name the backend.
+        let proxy_front = self
+            .db
+            .fingerprints
+            .iter()
+            .find(|f| f.id == front.implementation)
+            .is_some_and(|f| f.features.values().all(|e| e.layer == Layer::Handshake));
+        // Only a proxy fingerprint splits the verdict: when a server's own
+        // fingerprint is missing, its handshake and its frames may each
+        // resemble a different neighbour, and splitting then would turn two
+        // weak resemblances into a confident wrong backend (leave-one-out
+        // on the lab showed exactly that).
+        if !(known(&front) && proxy_front) {
+            return None;
+        }
+        Some((front, self.verdict(t, slot(Some(Layer::Frame)))))
+    }
+
+    /// Per fingerprint and slot, the compared and matched weights.
     fn tallies(&self, features: &BTreeMap<String, String>) -> Vec<[Tally; 3]> {
         // Probes that ran: every connection probe yields `<id>.status`, a
         // URL probe `<id>.url_match`. Expectations of probes that did not
         // run are skipped; of probes that ran, a missing feature is a
         // mismatch (expected a close, got none).
-        let mut ran = vec![false; self.probe_index.len()];
-        let mut last = "";
-        for k in features.keys() {
-            let p = k.split_once('.').map_or(k.as_str(), |(p, _)| p);
-            if p != last {
-                if let Some(&i) = self.probe_index.get(p) {
+        let mut ran = vec![false; self.probes.len()];
+        let mut observed: Vec<Option<&str>> = vec![None; self.keys.len()];
+        let mut keys = self.keys.iter().enumerate().peekable();
+        let mut last_probe = None;
+        for (k, v) in features {
+            if let Some((p, _)) = k.split_once('.')
+                && last_probe != Some(p)
+            {
+                last_probe = Some(p);
+                if let Some(&i) = self.probes.get(p) {
                     ran[i] = true;
                 }
-                last = p;
+            }
+            // Both sides are sorted: a merge join, no lookups.
+            while keys.next_if(|(_, dk)| dk.as_str() < k.as_str()).is_some() {}
+            if let Some((i, _)) = keys.next_if(|(_, dk)| *dk == k) {
+                observed[i] = Some(v.as_str());
             }
         }
-        self.prepared
+        // Which expectations the observed values meet; an unobserved key
+        // meets none.
+        let mut hit = vec![false; self.matchers];
+        for (km, o) in self.by_key.iter().zip(&observed) {
+            let Some(o) = o else { continue };
+            if let Some(&m) = km.exact.get(*o) {
+                hit[m] = true;
+            }
+            for (m, matcher) in &km.other {
+                hit[*m] = matcher.matches(o);
+            }
+        }
+        self.compiled
             .iter()
-            .map(|groups| {
+            .map(|feats| {
                 let mut t = [Tally::default(); 3];
-                for g in groups.iter().filter(|g| ran[g.probe]) {
-                    for e in &g.entries {
-                        let hit = features.get(&e.key).is_some_and(|o| e.matcher.matches(o));
-                        t[0].add(e.weight, hit);
-                        let slot = if e.layer == Layer::Handshake { 1 } else { 2 };
-                        t[slot].add(e.weight, hit);
+                for f in feats {
+                    if !ran[f.probe] {
+                        continue;
+                    }
+                    let layer = slot(Some(f.layer));
+                    t[SLOT_ALL].compared += 1;
+                    t[SLOT_ALL].compared_w += f.weight;
+                    t[layer].compared += 1;
+                    t[layer].compared_w += f.weight;
+                    if hit[f.matcher] {
+                        t[SLOT_ALL].matched += 1;
+                        t[SLOT_ALL].matched_w += f.weight;
+                        t[layer].matched += 1;
+                        t[layer].matched_w += f.weight;
                     }
                 }
                 t
@@ -232,94 +347,17 @@ impl Scorer {
             .collect()
     }
 
-    /// The overall verdict, and (front, backend) when the handshake is a
-    /// reverse proxy's: what [`Scorer::score`] and [`Scorer::layers`] give,
-    /// in one pass over the DB.
-    pub fn score_all(
-        &self,
-        features: &BTreeMap<String, String>,
-    ) -> (Verdict, Option<(Verdict, Verdict)>) {
-        let t = self.tallies(features);
-        let all = self.verdict(&t, 0);
-        let front = self.verdict(&t, 1);
-        let layers = self
-            .is_proxy_front(&front)
-            .then(|| (front, self.verdict(&t, 2)));
-        (all, layers)
-    }
-
-    fn is_proxy_front(&self, front: &Verdict) -> bool {
-        front.implementation != "unknown"
-            && self
-                .db
-                .fingerprints
-                .iter()
-                .find(|f| f.id == front.implementation)
-                .is_some_and(|f| f.features.values().all(|e| e.layer == Layer::Handshake))
-    }
-
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
-
-    /// The discrimination weight of fingerprint `i`'s feature `key`.
-    pub fn weight(&self, i: usize, key: &str) -> Option<f64> {
-        self.prepared
-            .get(i)?
-            .iter()
-            .flat_map(|g| &g.entries)
-            .find(|e| e.key == key)
-            .map(|e| e.weight)
-    }
-
-    pub fn score(&self, features: &BTreeMap<String, String>) -> Verdict {
-        self.score_in(features, None)
-    }
-
-    /// Score one layer's evidence only (handshake or frame), for targets
-    /// behind a reverse proxy: the handshake is the proxy's, the frames
-    /// after it the backend's.
-    pub fn score_layer(&self, features: &BTreeMap<String, String>, layer: Layer) -> Verdict {
-        self.score_in(features, Some(layer))
-    }
-
-    /// Both layers, when the handshake is a reverse proxy's (a fingerprint
-    /// with handshake features only): `(front, backend)`.
-    pub fn layers(&self, features: &BTreeMap<String, String>) -> Option<(Verdict, Verdict)> {
-        // A handshake-only fingerprint (a reverse proxy) names the front
-        // even when the frames alone cannot name the backend. Only a proxy
-        // fingerprint splits the verdict: when a server's own fingerprint
-        // is missing, its handshake and its frames may each resemble a
-        // different neighbour, and splitting then would turn two weak
-        // resemblances into a confident wrong backend (leave-one-out on
-        // the lab showed exactly that).
-        self.score_all(features).1
-    }
-
-    fn score_in(&self, features: &BTreeMap<String, String>, layer: Option<Layer>) -> Verdict {
-        let slot = match layer {
-            None => 0,
-            Some(Layer::Handshake) => 1,
-            Some(Layer::Frame) => 2,
-        };
-        self.verdict(&self.tallies(features), slot)
-    }
-
     fn verdict(&self, tallies: &[[Tally; 3]], slot: usize) -> Verdict {
-        let mut scored: Vec<(Candidate, f64, &str)> = self
-            .db
-            .fingerprints
+        let fps = &self.db.fingerprints;
+        // (fingerprint, rounded score, log-likelihood, tally)
+        let mut scored: Vec<(usize, f64, f64, Tally)> = tallies
             .iter()
-            .zip(tallies)
-            .map(|(fp, t)| {
-                let Tally {
-                    compared_w,
-                    matched_w,
-                    compared,
-                    matched,
-                } = t[slot];
-                let score = if compared_w >= MIN_EVIDENCE {
-                    matched_w / compared_w
+            .enumerate()
+            .map(|(i, t)| {
+                let t = t[slot];
+                let enough = t.compared_w >= MIN_EVIDENCE;
+                let score = if enough {
+                    t.matched_w / t.compared_w
                 } else {
                     0.0
                 };
@@ -327,58 +365,65 @@ impl Scorer {
                 // Without enough evidence a candidate is not in the running
                 // at all (a proxy's handshake-only fingerprint, scored on
                 // frames, must not tie with everything).
-                let ll = if compared_w >= MIN_EVIDENCE {
-                    (compared_w - matched_w) * MISMATCH_LN
+                let ll = if enough {
+                    (t.compared_w - t.matched_w) * MISMATCH_LN
                 } else {
                     f64::NEG_INFINITY
                 };
-                let c = Candidate {
-                    id: fp.id.clone(),
-                    name: fp.name.clone(),
-                    score: round3(score),
-                    compared,
-                    matched,
-                };
-                (c, ll, fp.library.as_str())
+                (i, round3(score), ll, t)
             })
             .collect();
         scored.sort_by(|a, b| {
-            b.1.total_cmp(&a.1)
-                .then_with(|| b.0.score.total_cmp(&a.0.score))
-                .then_with(|| a.0.id.cmp(&b.0.id))
+            b.2.total_cmp(&a.2)
+                .then_with(|| b.1.total_cmp(&a.1))
+                .then_with(|| fps[a.0].id.cmp(&fps[b.0].id))
         });
-        let Some((best, best_ll, best_lib)) = scored.first().cloned() else {
+        let candidates = || -> Vec<Candidate> {
+            scored
+                .iter()
+                .take(TOP_K)
+                .map(|&(i, score, _, t)| Candidate {
+                    id: fps[i].id.clone(),
+                    name: fps[i].name.clone(),
+                    score,
+                    compared: t.compared,
+                    matched: t.matched,
+                })
+                .collect()
+        };
+        let Some(&(best, best_score, best_ll, _)) = scored.first() else {
             return Verdict::unknown();
         };
         if !best_ll.is_finite() {
             let mut v = Verdict::unknown();
-            v.candidates = scored.into_iter().take(TOP_K).map(|(c, _, _)| c).collect();
+            v.candidates = candidates();
             return v;
         }
+        let best_lib = fps[best].library.as_str();
         // Posterior over the DB with a uniform prior.
-        let norm: f64 = scored.iter().map(|(_, ll, _)| (ll - best_ll).exp()).sum();
+        let norm: f64 = scored.iter().map(|s| (s.2 - best_ll).exp()).sum();
         let posterior = |ll: f64| (ll - best_ll).exp() / norm;
         // Candidates the evidence cannot tell from the best.
-        let tied: Vec<&(Candidate, f64, &str)> = scored
+        let tied: Vec<&(usize, f64, f64, Tally)> = scored
             .iter()
-            .take_while(|(_, ll, _)| best_ll - ll < TIE_LN)
+            .take_while(|s| best_ll - s.2 < TIE_LN)
             .collect();
-        let (implementation, library, confidence) = if best.score < MIN_SCORE {
-            ("unknown".to_string(), None, round3(1.0 - best.score))
+        let (implementation, library, confidence) = if best_score < MIN_SCORE {
+            ("unknown".to_string(), None, round3(1.0 - best_score))
         } else if tied.len() == 1 {
             (
-                best.id.clone(),
+                fps[best].id.clone(),
                 Some(best_lib.to_string()),
-                round3(posterior(best_ll) * best.score),
+                round3(posterior(best_ll) * best_score),
             )
-        } else if tied.iter().all(|(_, _, lib)| *lib == best_lib) {
+        } else if tied.iter().all(|s| fps[s.0].library == best_lib) {
             // Wire-identical implementations of one library (a framework
             // that adds nothing visible): name the library.
-            let p: f64 = tied.iter().map(|(_, ll, _)| posterior(*ll)).sum();
+            let p: f64 = tied.iter().map(|s| posterior(s.2)).sum();
             (
                 best_lib.to_string(),
                 Some(best_lib.to_string()),
-                round3(p * best.score),
+                round3(p * best_score),
             )
         } else {
             (
@@ -391,7 +436,7 @@ impl Scorer {
             implementation,
             library,
             confidence,
-            candidates: scored.into_iter().take(TOP_K).map(|(c, _, _)| c).collect(),
+            candidates: candidates(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Output: the record model and its writers. Records stream out as they
 //! complete; progress and summaries go to stderr, never into the data.
 
+pub mod manifest;
 pub mod progress;
 pub mod read;
 pub mod record;

@@ -5,6 +5,9 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
 use super::record::{Record, SCHEMA_VERSION};
 
 /// A problem with one input line.
@@ -25,8 +28,33 @@ impl std::fmt::Display for ReadError {
 /// so that a record from another version gets a clear message rather than
 /// a field error.
 pub fn parse_line(text: &str) -> Result<Record, String> {
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-    match v.get("schema_version").and_then(|s| s.as_u64()) {
+    parse_line_as(text)
+}
+
+/// Only the version, skipping everything else without building it.
+#[derive(Deserialize)]
+struct VersionOnly {
+    #[serde(default)]
+    schema_version: Option<u64>,
+}
+
+/// [`parse_line`] into any record view: the full [`Record`], or a
+/// smaller struct of the fields a reader needs (`report` and `diff` skip
+/// the observations, most of a record's bytes). Deserialises straight from
+/// the text (no intermediate `Value` tree): this is the hot path of
+/// `match`, `report` and `diff`.
+pub fn parse_line_as<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    let object = text.trim_start().starts_with('{');
+    let v: VersionOnly = match serde_json::from_str(text) {
+        Err(e) if !e.is_data() => return Err(format!("not JSON: {e}")),
+        Err(e) if object => return Err(format!("bad schema_version: {e}")),
+        // Valid JSON but no object (an array would even deserialise into
+        // the struct positionally).
+        _ if !object => return Err("not a JSON object: not a wsfp record".into()),
+        Err(e) => return Err(format!("bad schema_version: {e}")),
+        Ok(v) => v,
+    };
+    match v.schema_version {
         None => return Err("no schema_version: not a wsfp record".into()),
         Some(n) if n != u64::from(SCHEMA_VERSION) => {
             return Err(format!(
@@ -40,7 +68,7 @@ pub fn parse_line(text: &str) -> Result<Record, String> {
         }
         Some(_) => {}
     }
-    serde_json::from_value(v).map_err(|e| format!("bad record: {e}"))
+    serde_json::from_str(text).map_err(|e| format!("bad record: {e}"))
 }
 
 /// Call `each` for every record of `path` ('-' for stdin); bad lines go to
@@ -48,18 +76,35 @@ pub fn parse_line(text: &str) -> Result<Record, String> {
 pub fn for_each_record(
     path: &Path,
     errors: &mut Vec<ReadError>,
-    mut each: impl FnMut(Record),
+    each: impl FnMut(Record),
+) -> std::io::Result<()> {
+    for_each_line(path, errors, each)
+}
+
+/// [`for_each_record`] into any record view (see [`parse_line_as`]).
+pub fn for_each_line<T: DeserializeOwned>(
+    path: &Path,
+    errors: &mut Vec<ReadError>,
+    mut each: impl FnMut(T),
 ) -> std::io::Result<()> {
     let name = path.display().to_string();
-    let reader: Box<dyn BufRead> = if name == "-" {
+    let mut reader: Box<dyn BufRead> = if name == "-" {
         Box::new(BufReader::new(std::io::stdin()))
     } else {
-        Box::new(BufReader::new(std::fs::File::open(path)?))
+        Box::new(BufReader::with_capacity(
+            1 << 16,
+            std::fs::File::open(path)?,
+        ))
     };
-    for (i, line) in reader.lines().enumerate() {
-        let n = i as u64 + 1;
-        let line = match line {
-            Ok(l) => l,
+    // One buffer for every line: no allocation per record for the text.
+    let mut line = String::new();
+    let mut n = 0u64;
+    loop {
+        line.clear();
+        n += 1;
+        match reader.read_line(&mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
             Err(e) => {
                 errors.push(ReadError {
                     file: name.clone(),
@@ -68,11 +113,11 @@ pub fn for_each_record(
                 });
                 break;
             }
-        };
+        }
         if line.trim().is_empty() {
             continue;
         }
-        match parse_line(&line) {
+        match parse_line_as(&line) {
             Ok(r) => each(r),
             Err(message) => errors.push(ReadError {
                 file: name.clone(),
@@ -101,6 +146,16 @@ mod tests {
                 .unwrap_err()
                 .contains("not a wsfp record")
         );
+        for not_object in ["[1]", "3", "\"x\""] {
+            assert!(
+                parse_line(not_object)
+                    .unwrap_err()
+                    .contains("not a JSON object"),
+                "{not_object}"
+            );
+        }
+        let older = good.replace("\"schema_version\":1", "\"schema_version\":0");
+        assert!(parse_line(&older).unwrap_err().contains("older wsfp"));
         assert!(
             parse_line(&good[..good.len() / 2])
                 .unwrap_err()

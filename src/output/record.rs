@@ -144,16 +144,16 @@ impl Record {
         scorer: &crate::fingerprint::score::Scorer,
         features: &BTreeMap<String, String>,
     ) {
-        match scorer.score_all(features) {
-            (_, Some((front, back))) => {
+        match scorer.verdicts(features) {
+            (Some(front), back) => {
                 self.front = Some(front.implementation);
                 self.backend = Some(back.implementation.clone());
                 self.set_verdict(back);
             }
-            (all, None) => {
+            (None, v) => {
                 self.front = None;
                 self.backend = None;
-                self.set_verdict(all);
+                self.set_verdict(v);
             }
         }
     }
