@@ -168,14 +168,45 @@ async fn shards_are_disjoint_and_cover_the_input() {
     let all: BTreeSet<_> = records(&out).iter().map(key).collect();
     assert_eq!(all.len(), 16 + 1 + 1 + 6);
     let mut union = Vec::new();
+    let mut manifests = Vec::new();
+    let mut merged = String::new();
     for i in 0..3 {
-        let (code, out, err) = wsfp(base(&["--shard", &format!("{i}/3")])).await;
+        let m = dir.join(format!("shard-{i}.manifest.json"));
+        let (code, out, err) = wsfp(base(&[
+            "--shard",
+            &format!("{i}/3"),
+            "--manifest",
+            m.to_str().unwrap(),
+        ]))
+        .await;
         assert_eq!(code, 0, "{err}");
         union.extend(records(&out).iter().map(key));
+        merged += &out;
+        manifests.push(m.to_str().unwrap().to_string());
     }
     let set: BTreeSet<_> = union.iter().cloned().collect();
     assert_eq!(union.len(), set.len(), "a unit was scanned by two shards");
     assert_eq!(set, all, "the shards' union is the whole input");
+
+    // The manifests say the three belong together; a shard of another
+    // seed does not.
+    let merged_path = dir.join("merged.ndjson");
+    std::fs::write(&merged_path, &merged).unwrap();
+    let mut report = args(&["report", merged_path.to_str().unwrap(), "--manifests"]);
+    report.extend(manifests.iter().cloned());
+    let (code, out, err) = wsfp(report.clone()).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.is_empty());
+    let odd = dir.join("odd.manifest.json");
+    let mut other = base(&["--shard", "2/3", "--manifest", odd.to_str().unwrap()]);
+    let seed_at = other.iter().position(|a| a == "--seed").unwrap() + 1;
+    other[seed_at] = "43".into();
+    let (code, _, err) = wsfp(other).await;
+    assert_eq!(code, 0, "{err}");
+    report[3 + 2] = odd.to_str().unwrap().to_string();
+    let (code, _, err) = wsfp(report).await;
+    assert_eq!(code, 2, "a mismatched merge is refused");
+    assert!(err.contains("seed"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

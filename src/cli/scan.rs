@@ -5,9 +5,10 @@
 //! Bad `-u` values and options are usage errors (exit 2); a bad line in a
 //! target file becomes an `invalid_target` record and the scan goes on.
 
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use clap::Args;
@@ -15,6 +16,7 @@ use sha1::{Digest, Sha1};
 
 use super::{DbOpts, ProbeOpts, usage};
 use crate::net::{Limits, Resolver};
+use crate::output::manifest::{MANIFEST_VERSION, ShardManifest, db_version};
 use crate::output::progress::Progress;
 use crate::output::{Format, RecordWriter};
 use crate::scan::resume::{Checkpointer, STATE_VERSION, Skip, State, recover};
@@ -84,6 +86,11 @@ pub struct ScanArgs {
     /// Checkpoint file: continue an interrupted scan (needs --out, ndjson).
     #[arg(long, value_name = "STATE")]
     pub resume: Option<PathBuf>,
+    /// Write this shard's manifest here at the end (seed, shard, input
+    /// hash, DB version, records) so a merge can check the shards belong
+    /// together (`wsfp report --manifests`).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
     /// Write NDJSON progress stats here every --stats-interval.
     #[arg(long, value_name = "FILE")]
     pub stats: Option<PathBuf>,
@@ -99,12 +106,52 @@ pub struct ScanArgs {
 }
 
 fn input_reader(path: &PathBuf) -> Result<Box<dyn BufRead + Send>, Box<dyn std::error::Error>> {
+    Ok(Box::new(BufReader::with_capacity(
+        1 << 16,
+        raw_input(path)?,
+    )))
+}
+
+fn raw_input(path: &PathBuf) -> Result<Box<dyn Read + Send>, Box<dyn std::error::Error>> {
     if path.as_os_str() == "-" {
-        return Ok(Box::new(BufReader::new(std::io::stdin())));
+        return Ok(Box::new(std::io::stdin()));
     }
     let f = std::fs::File::open(path)
         .map_err(|e| usage(format!("cannot read target file {}: {e}", path.display())))?;
-    Ok(Box::new(BufReader::with_capacity(1 << 16, f)))
+    Ok(Box::new(f))
+}
+
+/// Hashes the input bytes as the source reads them (stdin included), for
+/// the shard manifest's `input_hash`.
+struct Hashing<R> {
+    inner: R,
+    hash: Arc<Mutex<Sha1>>,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.lock().expect("hash lock").update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// What every shard of one survey shares, hashed: options that shape the
+/// targets, the `-u` values, then (streamed in) the target file's bytes.
+fn input_hasher(a: &ScanArgs) -> Sha1 {
+    let mut h = Sha1::new();
+    for part in [&a.ports, &a.paths] {
+        h.update(part.as_deref().unwrap_or("").as_bytes());
+        h.update([0]);
+    }
+    h.update((a.window as u64).to_le_bytes());
+    h.update([u8::from(a.probes.plain)]);
+    for u in &a.urls {
+        h.update(u.as_bytes());
+        h.update(b"\n");
+    }
+    h.update(b"--\n");
+    h
 }
 
 /// What decides the unit order; a resumed scan must match it.
@@ -326,8 +373,18 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
         shard,
         window: a.window.max(1),
     };
-    let reader = match &a.file {
-        Some(p) => Some((input_reader(p)?, p.display().to_string())),
+    let hash = Arc::new(Mutex::new(input_hasher(&a)));
+    let reader: Option<(Box<dyn BufRead + Send>, String)> = match &a.file {
+        Some(p) => Some((
+            Box::new(BufReader::with_capacity(
+                1 << 16,
+                Hashing {
+                    inner: raw_input(p)?,
+                    hash: hash.clone(),
+                },
+            )),
+            p.display().to_string(),
+        )),
         None => None,
     };
     let urls = a.urls.clone();
@@ -355,6 +412,7 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
         ..SurveyOptions::default()
     };
     let started = std::time::Instant::now();
+    let started_unix = crate::output::record::now_unix();
     let tally = survey::run(
         scanner.clone(),
         rx,
@@ -366,6 +424,25 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
     .await?;
     progress.finish();
     let input_error = producer.await.ok().flatten();
+    if let Some(path) = &a.manifest {
+        let digest = hash.lock().expect("hash lock").clone().finalize();
+        let m = ShardManifest {
+            schema_version: MANIFEST_VERSION,
+            wsfp_version: env!("CARGO_PKG_VERSION").to_string(),
+            seed,
+            shard_index: shard.index as u32,
+            shard_count: shard.count as u32,
+            input_hash: digest.iter().map(|b| format!("{b:02x}")).collect(),
+            db_version: db_version(scanner.scorer.db()),
+            probe_set: scanner.probes.version.clone(),
+            started: format!("{started_unix:.3}"),
+            finished: format!("{:.3}", crate::output::record::now_unix()),
+            records: checkpointer
+                .as_ref()
+                .map_or(tally.records, |c| c.state.records),
+        };
+        m.write(path).map_err(|e| usage(e.to_string()))?;
+    }
     if !a.silent {
         let conns = scanner
             .connector
