@@ -55,6 +55,9 @@ pub async fn run(mut a: GenerateArgs) -> Result<i32, Box<dyn std::error::Error>>
     if a.probes.series.is_empty() && !a.probes.all {
         a.probes.all = true;
     }
+    // ...including probes the full set skips as `same_as` another: the
+    // DB keeps their evidence for `--exhaustive` scans.
+    a.probes.exhaustive = true;
     let target = Target::parse(&a.url, a.probes.plain).map_err(|e| usage(e.to_string()))?;
     // Generation does not need a DB; score against an empty one.
     let empty = tempdir_empty()?;

@@ -104,6 +104,10 @@ pub struct ProbeOpts {
     /// --series), as STEWS ran them.
     #[arg(long, value_enum)]
     pub safety: Option<Risk>,
+    /// Also run probes marked `same_as` another (they split the lab's
+    /// servers exactly as that one does; the full set skips them).
+    #[arg(long)]
+    pub exhaustive: bool,
     /// Extra probe file(s): add probes, or replace those with the same id.
     #[arg(long = "probes", value_name = "FILE")]
     pub probe_files: Vec<PathBuf>,
@@ -211,6 +215,9 @@ impl ProbeOpts {
             .iter()
             .filter(|p| all || series.contains(&p.series))
             .filter(|p| p.risk <= ceiling)
+            // Naming a series runs all of it; the full set leaves out
+            // probes that only repeat another's evidence.
+            .filter(|p| self.exhaustive || !series.is_empty() || p.same_as.is_none())
             .map(|p| p.id.clone())
             .collect())
     }

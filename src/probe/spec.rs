@@ -198,6 +198,13 @@ pub struct Probe {
     pub intent: String,
     pub risk: Risk,
     pub layer: Layer,
+    /// A probe that told the lab's servers apart exactly as this one
+    /// does (the same partition of every fingerprinted server): the full
+    /// set (`-a`, or no series named) skips this probe to save a
+    /// connection; `--exhaustive`, naming its series, and `wsfp generate`
+    /// run it. Safe probes are never marked, so the safe set is whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_as: Option<String>,
     #[serde(default)]
     pub kind: Kind,
     #[serde(default)]
@@ -271,6 +278,22 @@ impl ProbeSet {
                 return Err(err("duplicate id".into()));
             }
             validate(p).map_err(err)?;
+        }
+        for p in &parsed.probe {
+            if let Some(other) = &p.same_as {
+                let message = if !seen.contains_key(other) || other == &p.id {
+                    format!("probe {}: same_as = {other:?} names no other probe of this file", p.id)
+                } else if p.risk == Risk::Safe {
+                    format!("probe {}: a safe probe cannot be same_as another (the safe set stays whole)", p.id)
+                } else {
+                    continue;
+                };
+                return Err(ProbeError {
+                    file: file.to_string(),
+                    line: line_of_probe(text, &p.id),
+                    message,
+                });
+            }
         }
         Ok(ProbeSet {
             version: parsed.version,

@@ -367,8 +367,19 @@ impl Scanner {
         }
         // Servers that handle one connection at a time (or few) leave
         // queued probes unanswered under concurrency. A timeout seen under
-        // concurrency is confirmed alone, once, before it is believed.
+        // concurrency is confirmed alone, once, before it is believed --
+        // but silence after a malformed request is what many servers do
+        // (they wait for the rest of it), so those are retried only when a
+        // standard request timed out too: the sign of a saturated server.
         retry.sort();
+        let standard = |id: &String| {
+            self.probes
+                .get(id)
+                .is_some_and(|p| p.handshake.is_standard())
+        };
+        if !retry.iter().any(standard) {
+            retry.clear();
+        }
         if overdue {
             retry.clear();
         }
