@@ -41,6 +41,14 @@ pub struct EvaluateArgs {
     /// had run with --safety (measures what each level can tell apart).
     #[arg(long, value_enum)]
     pub safety: Option<crate::probe::Risk>,
+    /// Replay adaptive probing on each stored scan (the planner picks
+    /// probes from the stored observations) and score what it would have
+    /// seen; reports the probes it spent.
+    #[arg(long)]
+    pub adaptive: bool,
+    /// Adaptive intensity 0-9 (with --adaptive).
+    #[arg(long, default_value_t = 5)]
+    pub intensity: u8,
     /// Exit 1 when top-1 accuracy is below this share.
     #[arg(long, default_value_t = 1.0)]
     pub min_accuracy: f64,
@@ -92,6 +100,16 @@ pub fn run(a: EvaluateArgs) -> Result<i32, Box<dyn std::error::Error>> {
     let db = Arc::new(db);
     let scorer = Scorer::new(db.clone());
     let mut loo_scorers: BTreeMap<String, Scorer> = BTreeMap::new();
+    let budget = crate::fingerprint::adaptive::Budget::intensity(a.intensity);
+    let planned: Vec<&crate::probe::Probe> = set
+        .probes
+        .iter()
+        .filter(|p| p.id != crate::scan::GATE_PROBE)
+        .collect();
+    let planner = crate::fingerprint::adaptive::Planner::new(&db, &planned);
+    let mut loo_planners: BTreeMap<String, crate::fingerprint::adaptive::Planner> = BTreeMap::new();
+    let mut spent: Vec<usize> = Vec::new();
+    let mut loo_spent: Vec<usize> = Vec::new();
 
     println!(
         "{:<30} {:<26} {:<26} {:>5}  {:<4} {:<26} {:<4}",
@@ -106,6 +124,18 @@ pub fn run(a: EvaluateArgs) -> Result<i32, Box<dyn std::error::Error>> {
         let mut obs = r.observations.clone();
         if let Some(ceiling) = a.safety {
             obs.retain(|id, _| set.get(id).is_some_and(|p| p.risk <= ceiling));
+        }
+        let full_obs = obs.clone();
+        if a.adaptive && r.status == Status::Ok {
+            obs = crate::fingerprint::adaptive::replay(
+                &scorer,
+                &planner,
+                &set,
+                &full_obs,
+                crate::scan::GATE_PROBE,
+                budget,
+            );
+            spent.push(obs.len());
         }
         let feats = observations_to_features(&set, &obs);
         let v = if r.status == Status::Ok {
@@ -131,6 +161,23 @@ pub fn run(a: EvaluateArgs) -> Result<i32, Box<dyn std::error::Error>> {
                 d.fingerprints.retain(|f| &f.id != expected);
                 Scorer::new(Arc::new(d))
             });
+            let feats = if a.adaptive {
+                let p = loo_planners.entry(expected.clone()).or_insert_with(|| {
+                    crate::fingerprint::adaptive::Planner::new(s.db(), &planned)
+                });
+                let o = crate::fingerprint::adaptive::replay(
+                    s,
+                    p,
+                    &set,
+                    &full_obs,
+                    crate::scan::GATE_PROBE,
+                    budget,
+                );
+                loo_spent.push(o.len());
+                observations_to_features(&set, &o)
+            } else {
+                feats.clone()
+            };
             let lv = match s.layers(&feats) {
                 Some((_, back)) => back,
                 None => s.score(&feats),
@@ -179,6 +226,20 @@ pub fn run(a: EvaluateArgs) -> Result<i32, Box<dyn std::error::Error>> {
     }
     let acc = correct as f64 / n as f64;
     println!("\ntop-1: {correct}/{n} ({:.1}%)", acc * 100.0);
+    let median = |v: &mut Vec<usize>| {
+        v.sort_unstable();
+        v.get(v.len() / 2).copied().unwrap_or(0)
+    };
+    if a.adaptive {
+        println!(
+            "adaptive (intensity {}): connections (gate + probes, no chaining) median {}, max {}; leave-one-out median {}, max {}",
+            a.intensity,
+            median(&mut spent),
+            spent.iter().max().unwrap_or(&0),
+            median(&mut loo_spent),
+            loo_spent.iter().max().unwrap_or(&0)
+        );
+    }
     if loo_n > 0 {
         println!(
             "leave-one-out: {loo_ok}/{loo_n} ({:.1}%) unknown or same library; {} confident wrong name(s)",

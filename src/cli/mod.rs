@@ -104,6 +104,13 @@ pub struct ProbeOpts {
     /// --series), as STEWS ran them.
     #[arg(long, value_enum)]
     pub safety: Option<Risk>,
+    /// Adaptive probing: after the gate, run the most informative probes
+    /// (of the selected set) a round at a time, and stop once confident.
+    #[arg(long)]
+    pub adaptive: bool,
+    /// With --adaptive: 0 (cheapest) to 9 (most evidence before stopping).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(0..=9))]
+    pub intensity: u8,
     /// Also run probes marked `same_as` another (they split the lab's
     /// servers exactly as that one does; the full set skips them).
     #[arg(long)]
@@ -263,6 +270,19 @@ impl ProbeOpts {
         s.host_gap = Duration::from_millis(self.host_gap);
         s.origin = self.origin.clone();
         s.chain = !self.no_chain;
+        if self.adaptive {
+            let probes: Vec<&crate::probe::Probe> = s
+                .selected
+                .iter()
+                .filter(|id| id.as_str() != crate::scan::GATE_PROBE)
+                .filter_map(|id| s.probes.get(id))
+                .collect();
+            let planner = crate::fingerprint::adaptive::Planner::new(s.scorer.db(), &probes);
+            s.adaptive = Some((
+                crate::fingerprint::adaptive::Budget::intensity(self.intensity),
+                Arc::new(planner),
+            ));
+        }
         Ok(s)
     }
 }

@@ -3,6 +3,7 @@
 //! feature that silently never matches), then scored against the feature
 //! map of a scan (`score`). `docs/fingerprints.md` documents the format.
 
+pub mod adaptive;
 pub mod generate;
 pub mod score;
 

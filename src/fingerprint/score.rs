@@ -285,6 +285,19 @@ impl Scorer {
         Some((front, self.verdict(t, slot(Some(Layer::Frame)))))
     }
 
+    /// Per fingerprint (DB order), the log-likelihood of the evidence so
+    /// far (mismatched weight × ln ε) and the weight compared: what the
+    /// adaptive planner ranks candidates by.
+    pub fn log_likelihoods(&self, features: &BTreeMap<String, String>) -> Vec<(f64, f64)> {
+        self.tallies(features)
+            .iter()
+            .map(|t| {
+                let t = t[SLOT_ALL];
+                ((t.compared_w - t.matched_w) * MISMATCH_LN, t.compared_w)
+            })
+            .collect()
+    }
+
     /// Per fingerprint and slot, the compared and matched weights.
     fn tallies(&self, features: &BTreeMap<String, String>) -> Vec<[Tally; 3]> {
         // Probes that ran: every connection probe yields `<id>.status`, a

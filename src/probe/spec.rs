@@ -282,9 +282,15 @@ impl ProbeSet {
         for p in &parsed.probe {
             if let Some(other) = &p.same_as {
                 let message = if !seen.contains_key(other) || other == &p.id {
-                    format!("probe {}: same_as = {other:?} names no other probe of this file", p.id)
+                    format!(
+                        "probe {}: same_as = {other:?} names no other probe of this file",
+                        p.id
+                    )
                 } else if p.risk == Risk::Safe {
-                    format!("probe {}: a safe probe cannot be same_as another (the safe set stays whole)", p.id)
+                    format!(
+                        "probe {}: a safe probe cannot be same_as another (the safe set stays whole)",
+                        p.id
+                    )
                 } else {
                     continue;
                 };

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::fingerprint::adaptive::{Budget, Planner};
 use crate::fingerprint::score::Scorer;
 use crate::net::{Connector, Resolver};
 use crate::output::{Record, SCHEMA_VERSION, Status};
@@ -54,6 +55,9 @@ pub struct Scanner {
     pub target_timeout: Duration,
     /// Run chainable probes one after another on shared connections.
     pub chain: bool,
+    /// `--adaptive`: after the gate, run the planner's most informative
+    /// probes a round at a time until the verdict is confident.
+    pub adaptive: Option<(Budget, Arc<Planner>)>,
 }
 
 impl Scanner {
@@ -80,6 +84,7 @@ impl Scanner {
             retries: 0,
             target_timeout: Duration::from_secs(120),
             chain: true,
+            adaptive: None,
         }
     }
 
@@ -195,6 +200,15 @@ impl Scanner {
         if self.discover {
             let features = self.features(&rec.observations);
             rec.rescore(&self.scorer, &features);
+            rec.elapsed_ms = started.elapsed().as_millis() as u64;
+            return rec;
+        }
+        if let Some((budget, planner)) = &self.adaptive {
+            self.adaptive_rounds(&mut rec, &ep, *budget, planner, deadline)
+                .await;
+            let features = self.features(&rec.observations);
+            rec.rescore(&self.scorer, &features);
+            rec.schema_version = SCHEMA_VERSION;
             rec.elapsed_ms = started.elapsed().as_millis() as u64;
             return rec;
         }
@@ -459,6 +473,67 @@ impl Pacer {
 }
 
 impl Scanner {
+    /// Adaptive probing: rounds of the planner's picks (run concurrently)
+    /// until the verdict satisfies the budget, nothing separates the
+    /// candidates any more, the budget is spent, or the deadline passes.
+    async fn adaptive_rounds(
+        self: &Arc<Self>,
+        rec: &mut Record,
+        ep: &Arc<Endpoint>,
+        budget: Budget,
+        planner: &Planner,
+        deadline: tokio::time::Instant,
+    ) {
+        let mut done: std::collections::HashSet<String> =
+            rec.observations.keys().cloned().collect();
+        let mut spent = 0;
+        while spent < budget.max_probes {
+            let features = self.features(&rec.observations);
+            let (_, v) = self.scorer.verdicts(&features);
+            if budget.satisfied(&v) {
+                break;
+            }
+            let k = budget.per_round.min(budget.max_probes - spent);
+            let next = planner.next(&self.scorer, &features, &done, k);
+            if next.is_empty() {
+                break;
+            }
+            let mut set = JoinSet::new();
+            for id in next {
+                done.insert(id.clone());
+                spent += 1;
+                let (me, ep) = (self.clone(), ep.clone());
+                set.spawn(async move {
+                    let r = match me.probes.get(&id) {
+                        Some(p) => {
+                            Some(run_probe(p, &ep, &me.connector, &me.run, &me.payloads).await)
+                        }
+                        None => None,
+                    };
+                    (id, r)
+                });
+            }
+            loop {
+                match tokio::time::timeout_at(deadline, set.join_next()).await {
+                    Ok(Some(Ok((id, Some(r))))) => {
+                        rec.add_costs(&r);
+                        rec.observations.insert(id, r.observation);
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(_) => {
+                        set.abort_all();
+                        rec.error = Some(format!(
+                            "target deadline ({} ms) passed during adaptive probing",
+                            self.target_timeout.as_millis()
+                        ));
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
     /// A refused probe after a successful gate: is the target really down?
     /// One fresh handshake decides (a busy server may refuse one connection).
     async fn confirm_down(&self, gate: &Probe, ep: &Endpoint) -> bool {
