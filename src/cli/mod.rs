@@ -5,6 +5,7 @@
 pub mod demo;
 pub mod evaluate;
 pub mod generate;
+pub mod pcap;
 pub mod probes;
 pub mod rematch;
 pub mod scan;
@@ -44,6 +45,8 @@ pub enum Command {
     Match(rematch::MatchArgs),
     /// Confusion summary and leave-one-out check on labelled results.
     Evaluate(evaluate::EvaluateArgs),
+    /// Passive analysis of WebSocket traffic in pcap/pcapng captures.
+    Pcap(pcap::PcapArgs),
 }
 
 /// A user error: printed as `wsfp: <message>`, exit code 2.
@@ -265,6 +268,7 @@ pub fn main() -> i32 {
             Command::Probes(a) => probes::run(a),
             Command::Match(a) => rematch::run(a),
             Command::Evaluate(a) => evaluate::run(a),
+            Command::Pcap(a) => pcap::run(a),
         }
     });
     match result {

@@ -132,14 +132,28 @@ impl Scorer {
     }
 
     pub fn score(&self, features: &BTreeMap<String, String>) -> Verdict {
-        self.score_in(features, None)
+        self.score_in(features, None, false)
+    }
+
+    /// Score only the expectations whose feature was observed, for thin
+    /// evidence that covers part of a probe (passive capture analysis: a
+    /// capture shows a handshake's headers but no reaction to a probe). A
+    /// missing feature is then unknown rather than a mismatch, and the
+    /// usual evidence floor still applies, so a single header never names
+    /// an implementation.
+    pub fn score_observed(
+        &self,
+        features: &BTreeMap<String, String>,
+        layer: Option<Layer>,
+    ) -> Verdict {
+        self.score_in(features, layer, true)
     }
 
     /// Score one layer's evidence only (handshake or frame), for targets
     /// behind a reverse proxy: the handshake is the proxy's, the frames
     /// after it the backend's.
     pub fn score_layer(&self, features: &BTreeMap<String, String>, layer: Layer) -> Verdict {
-        self.score_in(features, Some(layer))
+        self.score_in(features, Some(layer), false)
     }
 
     /// Both layers, when the handshake is a reverse proxy's (a fingerprint
@@ -164,7 +178,12 @@ impl Scorer {
         (known(&front) && proxy_front).then_some((front, back))
     }
 
-    fn score_in(&self, features: &BTreeMap<String, String>, layer: Option<Layer>) -> Verdict {
+    fn score_in(
+        &self,
+        features: &BTreeMap<String, String>,
+        layer: Option<Layer>,
+        only_observed: bool,
+    ) -> Verdict {
         // Probes that ran: every connection probe yields `<id>.status`, a
         // URL probe `<id>.url_match`. Expectations of probes that did not
         // run are skipped; of probes that ran, a missing feature is a
@@ -183,7 +202,10 @@ impl Scorer {
                 let (mut compared, mut matched) = (0, 0);
                 for (k, e) in &fp.features {
                     let probe = k.split_once('.').map_or(k.as_str(), |(p, _)| p);
-                    if !ran.contains(probe) || layer.is_some_and(|l| l != e.layer) {
+                    if !ran.contains(probe)
+                        || layer.is_some_and(|l| l != e.layer)
+                        || (only_observed && !features.contains_key(k))
+                    {
                         continue;
                     }
                     let wk = w[k];

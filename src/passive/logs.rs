@@ -1,0 +1,311 @@
+//! The log records and where they go.
+//!
+//! Records are NDJSON objects with Zeek's connection naming (`ts`, `uid`,
+//! `id.orig_h`, `id.orig_p`, `id.resp_h`, `id.resp_p`), so a SIEM that maps
+//! Zeek logs joins these on `uid` without a new parser. Every record also
+//! says which log it belongs to in `log`, so one stream can carry all four.
+//! `docs/passive.md` documents every field.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::net::IpAddr;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::wire::deflate::PmdParams;
+
+/// The fields every record starts with.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Head {
+    pub ts: f64,
+    pub uid: String,
+    #[serde(rename = "id.orig_h")]
+    pub orig_h: IpAddr,
+    #[serde(rename = "id.orig_p")]
+    pub orig_p: u16,
+    #[serde(rename = "id.resp_h")]
+    pub resp_h: IpAddr,
+    #[serde(rename = "id.resp_p")]
+    pub resp_p: u16,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    C2s,
+    S2c,
+}
+
+impl Direction {
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// `websocket_handshake`: one per upgrade request, written when its
+/// response is seen (or when the connection ends without one).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct HandshakeLog {
+    #[serde(flatten)]
+    pub head: Head,
+    pub log: &'static str,
+    pub method: String,
+    pub host: Option<String>,
+    pub uri: String,
+    pub origin: Option<String>,
+    pub user_agent: Option<String>,
+    /// `Sec-WebSocket-Version` sent by the client.
+    pub version: Option<String>,
+    pub client_protocols: Vec<String>,
+    pub client_extensions: Vec<String>,
+    /// The response status, `null` if no response was seen.
+    pub status: Option<u16>,
+    pub reason: Option<String>,
+    pub server: Option<String>,
+    pub subprotocol: Option<String>,
+    pub server_extensions: Vec<String>,
+    /// `valid`, `mismatch` or `missing`; `null` without a response.
+    pub accept: Option<&'static str>,
+    pub key: Option<String>,
+    pub server_accept: Option<String>,
+    /// The negotiated permessage-deflate parameters, if any.
+    pub permessage_deflate: Option<PmdParams>,
+    pub anomalies: Vec<String>,
+}
+
+/// `websocket_message`: one per reassembled message (data messages across
+/// their fragments; each control frame is a message of its own).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MessageLog {
+    #[serde(flatten)]
+    pub head: Head,
+    pub log: &'static str,
+    pub direction: Direction,
+    pub opcode: u8,
+    /// Payload bytes on the wire (after unmasking, before inflation).
+    pub length: u64,
+    pub compressed: bool,
+    /// Inflated length when compressed (up to the cap).
+    pub inflated_length: Option<u64>,
+    pub frames: u32,
+    /// The first `--payload-bytes` bytes of the (inflated) payload.
+    pub payload: Option<String>,
+    /// `text` or `base64`.
+    pub payload_encoding: Option<&'static str>,
+    /// The preview is shorter than the payload, or the payload itself is
+    /// incomplete (gap, cap, end of capture).
+    pub truncated: bool,
+    pub close_code: Option<u16>,
+    pub close_reason: Option<String>,
+    pub anomalies: Vec<String>,
+}
+
+/// `websocket_frame` (with `--frames`): one per frame.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FrameLog {
+    #[serde(flatten)]
+    pub head: Head,
+    pub log: &'static str,
+    pub direction: Direction,
+    pub fin: bool,
+    pub rsv: u8,
+    pub opcode: u8,
+    pub masked: bool,
+    pub length: u64,
+    /// Unmasked payload (first `frame_payload_keep` bytes); for tests and
+    /// library users, never logged.
+    #[serde(skip)]
+    pub payload: Option<Vec<u8>>,
+}
+
+/// Per-direction counters of the connection summary.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct DirSummary {
+    pub frames: u64,
+    pub messages: u64,
+    /// Payload bytes on the wire.
+    pub bytes: u64,
+    /// Messages and payload bytes per opcode (keys are opcode numbers).
+    pub opcodes: BTreeMap<u8, OpcodeCount>,
+    pub pings: u64,
+    /// Seconds between consecutive pings of this direction.
+    pub ping_interval: Option<IntervalStats>,
+    pub gap_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct OpcodeCount {
+    pub messages: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct IntervalStats {
+    pub count: u64,
+    pub min: f64,
+    pub mean: f64,
+    pub max: f64,
+}
+
+/// The passive fingerprint hint.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Hint {
+    pub implementation: String,
+    pub confidence: f64,
+    /// The probe whose request the captured handshake resembles.
+    pub probe: Option<String>,
+    /// How many features the capture provided.
+    pub features: usize,
+    pub candidates: Vec<String>,
+}
+
+/// `websocket_connection`: the summary, when the connection ends (FIN/RST
+/// seen in both directions, timeout, or end of capture).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ConnectionLog {
+    #[serde(flatten)]
+    pub head: Head,
+    pub log: &'static str,
+    pub duration: f64,
+    /// Whether a 101 was seen.
+    pub upgraded: bool,
+    pub c2s: DirSummary,
+    pub s2c: DirSummary,
+    pub close_code: Option<u16>,
+    pub close_reason: Option<String>,
+    /// Which side closed first.
+    pub close_from: Option<Direction>,
+    /// How it ended: `fin`, `rst`, `timeout`, `end_of_capture`.
+    pub end: &'static str,
+    /// Anomaly labels with how often each was seen.
+    pub anomalies: BTreeMap<String, u64>,
+    pub fingerprint: Option<Hint>,
+}
+
+/// One record of any log.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Handshake(HandshakeLog),
+    Message(MessageLog),
+    Frame(FrameLog),
+    Connection(ConnectionLog),
+}
+
+impl Record {
+    pub fn log_name(&self) -> &'static str {
+        match self {
+            Record::Handshake(_) => "websocket_handshake",
+            Record::Message(_) => "websocket_message",
+            Record::Frame(_) => "websocket_frame",
+            Record::Connection(_) => "websocket_connection",
+        }
+    }
+
+    pub fn head(&self) -> &Head {
+        match self {
+            Record::Handshake(r) => &r.head,
+            Record::Message(r) => &r.head,
+            Record::Frame(r) => &r.head,
+            Record::Connection(r) => &r.head,
+        }
+    }
+
+    pub fn to_json(&self, w: &mut impl Write) -> io::Result<()> {
+        match self {
+            Record::Handshake(r) => serde_json::to_writer(&mut *w, r),
+            Record::Message(r) => serde_json::to_writer(&mut *w, r),
+            Record::Frame(r) => serde_json::to_writer(&mut *w, r),
+            Record::Connection(r) => serde_json::to_writer(&mut *w, r),
+        }
+        .map_err(io::Error::other)?;
+        w.write_all(b"\n")
+    }
+}
+
+/// Where records go.
+pub trait Sink {
+    fn record(&mut self, r: Record);
+}
+
+/// Collects records in memory (tests, library users).
+impl Sink for Vec<Record> {
+    fn record(&mut self, r: Record) {
+        self.push(r);
+    }
+}
+
+/// NDJSON to one writer, or to one file per log in a directory. Keeps the
+/// first write error (a closed pipe, a full disk) for the caller.
+pub struct NdjsonSink {
+    out: Outputs,
+    pub error: Option<io::Error>,
+    pub written: u64,
+}
+
+enum Outputs {
+    One(BufWriter<Box<dyn Write>>),
+    PerLog(Vec<(&'static str, BufWriter<File>)>),
+}
+
+impl NdjsonSink {
+    pub fn to_writer(w: Box<dyn Write>) -> Self {
+        NdjsonSink {
+            out: Outputs::One(BufWriter::with_capacity(256 * 1024, w)),
+            error: None,
+            written: 0,
+        }
+    }
+
+    /// `<dir>/<log>.ndjson` for each of the four logs (created empty, so
+    /// a missing file never means "not run").
+    pub fn to_dir(dir: &Path) -> io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let mut files = Vec::new();
+        for name in [
+            "websocket_handshake",
+            "websocket_message",
+            "websocket_frame",
+            "websocket_connection",
+        ] {
+            let f = File::create(dir.join(format!("{name}.ndjson")))?;
+            files.push((name, BufWriter::with_capacity(64 * 1024, f)));
+        }
+        Ok(NdjsonSink {
+            out: Outputs::PerLog(files),
+            error: None,
+            written: 0,
+        })
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        match &mut self.out {
+            Outputs::One(w) => w.flush(),
+            Outputs::PerLog(v) => v.iter_mut().try_for_each(|(_, w)| w.flush()),
+        }
+    }
+}
+
+impl Sink for NdjsonSink {
+    fn record(&mut self, r: Record) {
+        if self.error.is_some() {
+            return;
+        }
+        let res = match &mut self.out {
+            Outputs::One(w) => r.to_json(w),
+            Outputs::PerLog(v) => {
+                let name = r.log_name();
+                let (_, w) = v
+                    .iter_mut()
+                    .find(|(n, _)| *n == name)
+                    .expect("a file per log");
+                r.to_json(w)
+            }
+        };
+        match res {
+            Ok(()) => self.written += 1,
+            Err(e) => self.error = Some(e),
+        }
+    }
+}
