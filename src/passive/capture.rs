@@ -266,7 +266,16 @@ pub fn linktype_supported(linktype: i32) -> bool {
 pub fn tcp_segment(linktype: i32, data: &[u8]) -> Result<Segment<'_>, Skip> {
     let sliced = match linktype {
         LINKTYPE_ETHERNET => SlicedPacket::from_ethernet(data),
-        LINKTYPE_LINUX_SLL => SlicedPacket::from_linux_sll(data),
+        LINKTYPE_LINUX_SLL => {
+            // 16-byte header; the protocol (an EtherType) is last. Parsed
+            // here rather than by etherparse, which rejects some ARPHRD
+            // types (loopback captures, for one).
+            if data.len() < 16 {
+                return Err(Skip::Malformed);
+            }
+            let et = EtherType(u16::from_be_bytes([data[14], data[15]]));
+            SlicedPacket::from_ether_type(et, &data[16..])
+        }
         LINKTYPE_LINUX_SLL2 => {
             // 20-byte header; the protocol (an EtherType) comes first.
             if data.len() < 20 {

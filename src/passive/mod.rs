@@ -16,6 +16,7 @@ pub mod fingerprint;
 pub mod logs;
 pub mod reassembly;
 pub mod session;
+pub mod synth;
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};

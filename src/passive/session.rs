@@ -110,6 +110,7 @@ struct Ctrl {
     opcode: u8,
     data: Vec<u8>,
     len: u64,
+    anomalies: Vec<String>,
 }
 
 const CTRL_KEEP: usize = 256;
@@ -657,6 +658,7 @@ impl WsDir {
                 opcode: h.opcode.0,
                 data: Vec::new(),
                 len: 0,
+                anomalies: a.labels().into_iter().map(str::to_string).collect(),
             });
             return;
         }
@@ -664,6 +666,11 @@ impl WsDir {
             && let Some(m) = &mut self.msg
         {
             m.frames += 1;
+            for l in a.labels() {
+                if !m.anomalies.iter().any(|x| x == l) {
+                    m.anomalies.push(l.to_string());
+                }
+            }
             return;
         }
         if self.msg.is_some() {
@@ -674,7 +681,6 @@ impl WsDir {
         if compressed && let Some(inf) = &mut self.inflater {
             inf.begin();
         }
-        a.0 &= Anomalies::ORPHAN_CONTINUATION.0 | Anomalies::DATA_INSIDE_MESSAGE.0;
         self.msg = Some(Msg {
             opcode: h.opcode.0,
             compressed,
@@ -764,8 +770,8 @@ impl WsDir {
         partial: bool,
     ) {
         let head = Head { ts, ..head.clone() };
-        if let Some(c) = self.ctrl.take() {
-            let mut anomalies = Vec::new();
+        if let Some(mut c) = self.ctrl.take() {
+            let mut anomalies = std::mem::take(&mut c.anomalies);
             let (mut close_code, mut close_reason) = (None, None);
             if c.opcode == 8 {
                 let body = CloseBody::parse(&c.data[..c.data.len().min(125)]);
