@@ -114,6 +114,8 @@ pub struct FrameLog {
     pub opcode: u8,
     pub masked: bool,
     pub length: u64,
+    /// The stream ended or broke (gap) before the frame's payload did.
+    pub truncated: bool,
     /// Unmasked payload (first `frame_payload_keep` bytes); for tests and
     /// library users, never logged.
     #[serde(skip)]

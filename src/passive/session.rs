@@ -637,7 +637,7 @@ impl WsDir {
         self.summary.frames += 1;
         self.summary.bytes += h.payload_len;
         self.masked.get_or_insert(h.mask.is_some());
-        let mut a = h.anomalies;
+        let a = h.anomalies;
         // A frame after our own close frame is a protocol error (§5.5.1).
         if self.close.is_some() {
             flags.push(label::DATA_AFTER_CLOSE);
@@ -738,7 +738,7 @@ impl WsDir {
         ts: f64,
         cfg: &Config,
         sink: &mut dyn Sink,
-        _partial: bool,
+        partial: bool,
     ) {
         let Some(f) = self.frame.take() else { return };
         if !cfg.frames {
@@ -754,6 +754,7 @@ impl WsDir {
             opcode: h.opcode.0,
             masked: h.mask.is_some(),
             length: h.payload_len,
+            truncated: partial,
             payload: f.payload,
         }));
     }
