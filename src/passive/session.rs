@@ -228,13 +228,12 @@ impl Session {
             Phase::Ignored => {}
             Phase::Http => match chunk {
                 Chunk::Gap(n) => {
+                    // A hole in a handshake: the heads cannot be trusted,
+                    // give up on this connection.
                     self.gap_bytes[side] += n;
                     self.flag(label::TCP_GAP);
-                    // A hole in a handshake: give up on this connection.
-                    if self.request.is_none() || side != self.client {
-                        self.finish_handshake_early(cfg, sink);
-                        self.phase = Phase::Ignored;
-                    }
+                    self.finish_handshake_early(cfg, sink);
+                    self.phase = Phase::Ignored;
                 }
                 Chunk::Data(d) => {
                     if self.pending[side].len() + d.len() > cfg.max_pending {
@@ -484,9 +483,9 @@ impl Session {
         cfg: &Config,
         sink: &mut dyn Sink,
     ) {
-        let head = self.head.clone();
-        let ws = self.ws.as_mut().expect("websocket phase");
-        let d = &mut ws[dir.index()];
+        let Session { head, ws, .. } = self;
+        let head = &*head;
+        let d = &mut ws.as_mut().expect("websocket phase")[dir.index()];
         let mut flags: Vec<&'static str> = Vec::new();
         match chunk {
             Chunk::Gap(n) => {
@@ -509,8 +508,8 @@ impl Session {
                     if inside < n || (inside == 0 && d.dec.at_boundary()) {
                         // The gap crossed a frame boundary: where the next
                         // frame starts is unknown.
-                        d.finish_frame(&head, ts, cfg, sink, true);
-                        d.finish_message(&head, ts, cfg, sink, &mut flags, true);
+                        d.finish_frame(head, ts, cfg, sink, true);
+                        d.finish_message(head, ts, cfg, sink, &mut flags, true);
                         d.dec.resync();
                         d.buf.clear();
                         d.resync = true;
@@ -534,7 +533,7 @@ impl Session {
                     }
                 }
                 if !d.resync {
-                    d.pump(&head, ts, cfg, sink, &mut flags);
+                    d.pump(head, ts, cfg, sink, &mut flags);
                 }
             }
         }
