@@ -41,13 +41,15 @@ fn main() -> std::io::Result<()> {
     let text = "x".repeat(1400);
     let bin = vec![0xa5u8; 1400];
     let mut i = 0u64;
+    let conns_len = conns.len() as u64;
     while written < target {
         for (c, n) in conns.iter_mut() {
             i += 1;
             ts += 0.000_01;
             c.ts = ts;
             let size = 20 + (i * 7919 % 1380) as usize;
-            match i % 10 {
+            // Vary the pattern per round, so every connection sees all kinds.
+            match (i + i / conns_len) % 10 {
                 0 => c.c2s(&mut w, &client_frame(9, b"ping")),
                 1 | 2 => c.c2s(&mut w, &client_frame(1, &text.as_bytes()[..size])),
                 3..=6 => c.s2c(&mut w, &server_frame(1, &text.as_bytes()[..size])),
