@@ -4,7 +4,8 @@
 //! interleaved, round-robin; each is upgraded, then exchanges masked client
 //! and unmasked server text/binary messages of 20 B to 1400 B with pings
 //! in between, and is closed and replaced by a new one (new port) after
-//! 200 messages. Deterministic (no randomness).
+//! 200 messages. With BULK_BYTES, every message has that size instead and
+//! is sent in 1448-byte segments (bulk transfer). Deterministic.
 
 use std::io::Write;
 
@@ -18,6 +19,8 @@ fn main() -> std::io::Result<()> {
     }
     let target = args[2].parse::<u64>().expect("MEGABYTES") << 20;
     let nflows: usize = args.get(3).map_or(1000, |s| s.parse().expect("FLOWS"));
+    let bulk: Option<usize> = args.get(4).map(|s| s.parse().expect("BULK_BYTES"));
+    let bulk_text = "z".repeat(bulk.unwrap_or(0));
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&args[1])?);
     let mut w = PcapWriter::new();
     out.write_all(&w.out)?;
@@ -48,6 +51,28 @@ fn main() -> std::io::Result<()> {
             ts += 0.000_01;
             c.ts = ts;
             let size = 20 + (i * 7919 % 1380) as usize;
+            if let Some(len) = bulk {
+                let up = (i + i / conns_len).is_multiple_of(2);
+                let f = if up {
+                    client_frame(2, &bulk_text.as_bytes()[..len])
+                } else {
+                    server_frame(1, &bulk_text.as_bytes()[..len])
+                };
+                for seg in f.chunks(1448) {
+                    if up {
+                        c.c2s(&mut w, seg);
+                    } else {
+                        c.s2c(&mut w, seg);
+                    }
+                }
+                *n += 1;
+                if *n == 200 {
+                    c.close(&mut w);
+                    *c = new_conn(ts, &mut w);
+                    *n = 0;
+                }
+                continue;
+            }
             // Vary the pattern per round, so every connection sees all kinds.
             match (i + i / conns_len) % 10 {
                 0 => c.c2s(&mut w, &client_frame(9, b"ping")),

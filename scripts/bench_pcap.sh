@@ -30,6 +30,11 @@ measure() { # label, command...: prints wall seconds and peak RSS
 read -r _ W RSS < <(measure wsfp target/release/wsfp pcap --no-fingerprint --stats "$BIG")
 grep '"stats"' /tmp/wsfp-bench-time.txt | head -1 || true
 read -r _ WF RSSF < <(measure wsfp-frames target/release/wsfp pcap --no-fingerprint --frames "$BIG")
+BULK=$(mktemp /tmp/wsfp-bench-bulk-XXXXXX.pcap); trap 'rm -f "$BIG" "$SMALL" "$BULK"' EXIT
+target/release/examples/synth_pcap "$BULK" "$((MB / 2))" 100 16384
+BSIZE=$(stat -c %s "$BULK")
+read -r _ BW BRSS < <(measure wsfp-bulk target/release/wsfp pcap --no-fingerprint "$BULK")
+echo "bulk (16 KiB messages in 1448-byte segments, 100 flows): $((BSIZE / 1000000)) MB in $BW s = $(python3 -c "print(round($BSIZE/1e6/$BW))") MB/s, peak RSS $((BRSS / 1024)) MiB"
 read -r _ SW _ < <(measure wsfp-small target/release/wsfp pcap --no-fingerprint "$SMALL")
 read -r _ TW TRSS < <(measure tshark tshark -o tcp.reassemble_out_of_order:TRUE -r "$SMALL" -Y websocket \
     -T fields -e websocket.opcode -e websocket.payload_length)
