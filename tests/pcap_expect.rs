@@ -408,3 +408,42 @@ fn truncated_capture_reports_where_and_keeps_the_logs_before() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a pcap or pcapng"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn idle_connections_time_out_and_flows_are_bounded() {
+    let mut w = PcapWriter::new();
+    let mut a = conn();
+    a.open(&mut w);
+    a.upgrade(&mut w, "", "");
+    a.s2c(&mut w, &server_frame(1, b"first"));
+    // Another connection 400 s later: the first is idle past the timeout.
+    let mut b = Conn::new(([10, 0, 0, 3], 40001), ([10, 0, 0, 2], 8765), a.ts + 400.0);
+    b.open(&mut w);
+    b.upgrade(&mut w, "", "");
+    let (v, res) = run_bytes(&w.out, Config::default());
+    res.unwrap();
+    let ends: Vec<&str> = of(&v, "websocket_connection")
+        .iter()
+        .map(|c| c["end"].as_str().unwrap())
+        .collect();
+    assert_eq!(ends, vec!["timeout", "end_of_capture"]);
+    // The flow table bound: with room for one connection, the older is
+    // finished early ("evicted") when the second starts.
+    let mut recs: Vec<Record> = Vec::new();
+    let limits = Limits {
+        max_flows: 1,
+        flow_timeout: 1e9,
+        ..Limits::default()
+    };
+    let (stats, res) = analyze(
+        "mem",
+        &w.out[..],
+        Config::default(),
+        limits,
+        None,
+        &mut recs,
+    );
+    res.unwrap();
+    assert_eq!(stats.flows_evicted, 1);
+    assert_eq!(stats.peak_flows, 1);
+}

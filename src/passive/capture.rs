@@ -333,3 +333,84 @@ pub fn tcp_segment(linktype: i32, data: &[u8]) -> Result<Segment<'_>, Skip> {
 pub fn linktype_name(l: i32) -> String {
     format!("{:?}", Linktype(l))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::passive::synth::PcapWriter;
+
+    /// An Ethernet frame carrying TCP payload `hi`, from the synthetic
+    /// writer (skipping its 24-byte file header and 16-byte record header).
+    fn ethernet() -> Vec<u8> {
+        let mut w = PcapWriter::new();
+        w.tcp(
+            1.0,
+            ([10, 0, 0, 1], 1234),
+            ([10, 0, 0, 2], 80),
+            7,
+            9,
+            0x18,
+            b"hi",
+        );
+        w.out[40..].to_vec()
+    }
+
+    fn check(linktype: i32, data: &[u8]) {
+        let s = tcp_segment(linktype, data).unwrap_or_else(|e| panic!("{linktype}: {e:?}"));
+        assert_eq!(
+            (s.sport, s.dport, s.seq, s.payload),
+            (1234, 80, 7, &b"hi"[..])
+        );
+        assert_eq!(s.src, IpAddr::from([10, 0, 0, 1]));
+    }
+
+    #[test]
+    fn every_supported_link_type() {
+        let eth = ethernet();
+        let ip = &eth[14..];
+        check(LINKTYPE_ETHERNET, &eth);
+        // 802.1Q VLAN tag between the MACs and the EtherType.
+        let vlan = [&eth[..12], &[0x81, 0x00, 0x00, 0x2a], &eth[12..]].concat();
+        check(LINKTYPE_ETHERNET, &vlan);
+        let sll = [&[0, 0, 3, 4, 0, 6][..], &[0; 8], &[0x08, 0x00], ip].concat();
+        check(LINKTYPE_LINUX_SLL, &sll);
+        let sll2 = [&[0x08, 0x00, 0, 0][..], &[0; 16], ip].concat();
+        check(LINKTYPE_LINUX_SLL2, &sll2);
+        for raw in [LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_RAW_BSD] {
+            check(raw, ip);
+        }
+        check(LINKTYPE_NULL, &[&2u32.to_le_bytes()[..], ip].concat());
+        check(LINKTYPE_LOOP, &[&2u32.to_be_bytes()[..], ip].concat());
+        assert_eq!(tcp_segment(147, ip).unwrap_err(), Skip::Linktype);
+        assert_eq!(
+            tcp_segment(LINKTYPE_ETHERNET, &eth[..20]).unwrap_err(),
+            Skip::Malformed
+        );
+        assert!(linktype_supported(LINKTYPE_LINUX_SLL2) && !linktype_supported(147));
+    }
+
+    #[test]
+    fn pcapng_and_nanosecond_pcap_timestamps() {
+        // Nanosecond legacy pcap: same records, other magic.
+        let mut w = PcapWriter::new();
+        w.tcp(
+            5.0,
+            ([10, 0, 0, 1], 1234),
+            ([10, 0, 0, 2], 80),
+            7,
+            9,
+            0x18,
+            b"hi",
+        );
+        let mut ns = w.out.clone();
+        ns[..4].copy_from_slice(&0xa1b2_3c4du32.to_le_bytes());
+        ns[28..32].copy_from_slice(&500_000_000u32.to_le_bytes());
+        let mut ts = Vec::new();
+        for_each_packet("ns", &ns[..], |p| ts.push(p.ts)).unwrap();
+        assert_eq!(ts, vec![5.5]);
+        let e = for_each_packet("junk", &b"0123456789abcdefghijklmnopqrstuvwxyz"[..], |_| {})
+            .unwrap_err();
+        assert_eq!((e.offset, e.packet), (0, 1));
+        assert!(e.to_string().starts_with("junk: byte offset 0"), "{e}");
+    }
+}
