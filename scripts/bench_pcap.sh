@@ -19,35 +19,41 @@ target/release/examples/synth_pcap "$SMALL" "$TMB" "$FLOWS"
 SIZE=$(stat -c %s "$BIG"); SSIZE=$(stat -c %s "$SMALL")
 echo "capture: $SIZE bytes, $FLOWS concurrent flows"
 
-measure() { # label, command...: prints wall seconds and peak RSS
+# On a shared machine wall time includes waiting for a CPU, so the CPU time (user + sys) is
+# reported too; MB/s per CPU-second is what one dedicated core would do.
+measure() { # label, command...: prints wall seconds, peak RSS (KiB), CPU seconds
   local label=$1; shift
   /usr/bin/time -v "$@" > /dev/null 2> /tmp/wsfp-bench-time.txt || { cat /tmp/wsfp-bench-time.txt; exit 1; }
-  local wall rss
+  local wall rss cpu
   wall=$(grep 'Elapsed (wall clock)' /tmp/wsfp-bench-time.txt | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
   rss=$(grep 'Maximum resident' /tmp/wsfp-bench-time.txt | awk '{print $NF}')
-  echo "$label $wall $rss"
+  cpu=$(awk '/User time|System time/ {s += $NF} END {print s}' /tmp/wsfp-bench-time.txt)
+  echo "$label $wall $rss $cpu"
 }
-read -r _ W RSS < <(measure wsfp target/release/wsfp pcap --no-fingerprint --stats "$BIG")
+read -r _ W RSS C < <(measure wsfp target/release/wsfp pcap --no-fingerprint --stats "$BIG")
 grep '"stats"' /tmp/wsfp-bench-time.txt | head -1 || true
-read -r _ WF RSSF < <(measure wsfp-frames target/release/wsfp pcap --no-fingerprint --frames "$BIG")
+read -r _ WF RSSF CF < <(measure wsfp-frames target/release/wsfp pcap --no-fingerprint --frames "$BIG")
 BULK=$(mktemp /tmp/wsfp-bench-bulk-XXXXXX.pcap); trap 'rm -f "$BIG" "$SMALL" "$BULK"' EXIT
 target/release/examples/synth_pcap "$BULK" "$((MB / 2))" 100 16384
 BSIZE=$(stat -c %s "$BULK")
-read -r _ BW BRSS < <(measure wsfp-bulk target/release/wsfp pcap --no-fingerprint "$BULK")
-echo "bulk (16 KiB messages in 1448-byte segments, 100 flows): $((BSIZE / 1000000)) MB in $BW s = $(python3 -c "print(round($BSIZE/1e6/$BW))") MB/s, peak RSS $((BRSS / 1024)) MiB"
-read -r _ SW _ < <(measure wsfp-small target/release/wsfp pcap --no-fingerprint "$SMALL")
-read -r _ TW TRSS < <(measure tshark tshark -o tcp.reassemble_out_of_order:TRUE -r "$SMALL" -Y websocket \
+read -r _ BW BRSS BC < <(measure wsfp-bulk target/release/wsfp pcap --no-fingerprint "$BULK")
+echo "wsfp pcap, bulk (16 KiB messages in 1448-byte segments, 100 flows): $((BSIZE / 1000000)) MB in $BW s wall = $(python3 -c "print(round($BSIZE/1e6/$BW))") MB/s; CPU $BC s = $(python3 -c "print(round($BSIZE/1e6/max($BC,0.01)))") MB/s; peak RSS $((BRSS / 1024)) MiB"
+read -r _ SW _ SC < <(measure wsfp-small target/release/wsfp pcap --no-fingerprint "$SMALL")
+read -r _ TW TRSS TC < <(measure tshark tshark -o tcp.reassemble_out_of_order:TRUE -r "$SMALL" -Y websocket \
     -T fields -e websocket.opcode -e websocket.payload_length)
-python3 - "$SIZE" "$W" "$RSS" "$WF" "$RSSF" "$SSIZE" "$SW" "$TW" "$TRSS" <<'PY'
+python3 - "$SIZE" "$W" "$RSS" "$C" "$WF" "$RSSF" "$CF" "$SSIZE" "$SW" "$SC" "$TW" "$TRSS" "$TC" <<'PY'
 import sys
-size, w, rss, wf, rssf, ssize, sw, tw, trss = sys.argv[1:]
-size, w, wf, ssize, sw, tw = int(size), float(w), float(wf), int(ssize), float(sw), float(tw)
+a = sys.argv[1:]
+size, w, rss, c, wf, rssf, cf, ssize, sw, sc, tw, trss, tc = (float(x) for x in a)
 mb = 1e6
-print(f"wsfp pcap (messages):        {size/mb:.0f} MB in {w:.2f} s = {size/mb/w:.0f} MB/s, peak RSS {int(rss)//1024} MiB")
-print(f"wsfp pcap (messages+frames): {size/mb:.0f} MB in {wf:.2f} s = {size/mb/wf:.0f} MB/s, peak RSS {int(rssf)//1024} MiB")
-print(f"tshark on {ssize/mb:.0f} MB slice:   {tw:.2f} s = {ssize/mb/tw:.1f} MB/s, peak RSS {int(trss)//1024} MiB"
-      f" (extrapolated to the full capture: {tw*size/ssize:.0f} s)")
-print(f"wsfp on the same slice:      {sw:.2f} s = {ssize/mb/max(sw,1e-3):.0f} MB/s")
-print(f"speed-up vs tshark: {(ssize/max(sw,1e-3))/(ssize/tw):.0f}x on the slice, "
-      f"{(size/w)/(ssize/tw):.0f}x full-capture wsfp vs slice tshark")
+def line(label, n, wall, cpu, rss):
+    print(f"{label}: {n/mb:.0f} MB in {wall:.2f} s wall = {n/mb/wall:.0f} MB/s; "
+          f"CPU {cpu:.2f} s = {n/mb/max(cpu,0.01):.0f} MB/s; peak RSS {int(rss)//1024} MiB")
+line("wsfp pcap, messages (20-1400 B, 1000 flows)", size, w, c, rss)
+line("wsfp pcap, messages+frames", size, wf, cf, rssf)
+line("tshark -Y websocket, slice", ssize, tw, tc, trss)
+print(f"  (tshark extrapolated to the full capture: {tw*size/ssize:.0f} s wall)")
+line("wsfp pcap, same slice", ssize, sw, sc, 0)
+print(f"speed-up vs tshark on the slice: {tw/max(sw,0.01):.0f}x wall, {tc/max(sc,0.01):.0f}x CPU; "
+      f"full-capture wsfp vs slice tshark (MB/s): {(size/w)/(ssize/tw):.0f}x wall, {(size/max(c,0.01))/(ssize/tc):.0f}x CPU")
 PY
