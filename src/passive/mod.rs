@@ -200,6 +200,7 @@ impl<'s> Analyzer<'s> {
                 orig_p: a.1,
                 resp_h: b.0,
                 resp_p: b.1,
+                ids_json: None,
             };
             let rb = self.limits.reassembly_buffer;
             self.flows.insert(

@@ -166,7 +166,8 @@ pub struct Session {
 impl Session {
     /// `head` carries the flow's first sender as orig; it is swapped if the
     /// other side turns out to be the client.
-    pub fn new(head: Head) -> Self {
+    pub fn new(mut head: Head) -> Self {
+        head.render();
         Session {
             last_ts: head.ts,
             head,
@@ -335,6 +336,7 @@ impl Session {
             let h = &mut self.head;
             std::mem::swap(&mut h.orig_h, &mut h.resp_h);
             std::mem::swap(&mut h.orig_p, &mut h.resp_p);
+            h.render();
         }
     }
 
