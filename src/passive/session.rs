@@ -636,7 +636,7 @@ impl WsDir {
         flags: &mut Vec<&'static str>,
     ) {
         self.summary.frames += 1;
-        self.summary.bytes += h.payload_len;
+        self.summary.bytes = self.summary.bytes.saturating_add(h.payload_len);
         self.masked.get_or_insert(h.mask.is_some());
         let a = h.anomalies;
         // A frame after our own close frame is a protocol error (§5.5.1).
