@@ -13,6 +13,7 @@ pub mod error;
 pub mod fingerprint;
 pub mod net;
 pub mod output;
+pub mod passive;
 pub mod probe;
 pub mod scan;
 pub mod target;

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod diff;
 pub mod evaluate;
 pub mod generate;
+pub mod pcap;
 pub mod probes;
 pub mod rematch;
 pub mod report;
@@ -50,6 +51,8 @@ pub enum Command {
     Report(report::ReportArgs),
     /// What changed between two scans (exit 0 none, 1 changes, 2 trouble).
     Diff(diff::DiffArgs),
+    /// Passive analysis of WebSocket traffic in pcap/pcapng captures.
+    Pcap(pcap::PcapArgs),
 }
 
 /// A user error: printed as `wsfp: <message>`, exit code 2.
@@ -310,6 +313,7 @@ pub fn main() -> i32 {
             Command::Evaluate(a) => evaluate::run(a),
             Command::Report(a) => report::run(a),
             Command::Diff(a) => diff::run(a),
+            Command::Pcap(a) => pcap::run(a),
         }
     });
     match result {

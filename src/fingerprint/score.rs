@@ -106,6 +106,8 @@ struct KeyMatchers {
 #[derive(Debug, Clone)]
 struct Feat {
     matcher: usize,
+    /// Index into `keys`.
+    key: usize,
     probe: usize,
     layer: Layer,
     weight: f64,
@@ -204,6 +206,7 @@ impl Scorer {
                         let probe = *probes.entry(p.to_string()).or_insert(n);
                         Feat {
                             matcher,
+                            key,
                             probe,
                             layer: e.layer,
                             weight: w[k],
@@ -300,6 +303,28 @@ impl Scorer {
 
     /// Per fingerprint and slot, the compared and matched weights.
     fn tallies(&self, features: &BTreeMap<String, String>) -> Vec<[Tally; 3]> {
+        self.tallies_of(features, false)
+    }
+
+    /// Score only the expectations whose feature was observed, for thin
+    /// evidence that covers part of a probe (passive capture analysis: a
+    /// capture shows a handshake's headers but no reaction to a probe). A
+    /// missing feature is then unknown rather than a mismatch, and the
+    /// usual evidence floor still applies, so a single header never names
+    /// an implementation.
+    pub fn score_observed(
+        &self,
+        features: &BTreeMap<String, String>,
+        layer: Option<Layer>,
+    ) -> Verdict {
+        self.verdict(&self.tallies_of(features, true), slot(layer))
+    }
+
+    fn tallies_of(
+        &self,
+        features: &BTreeMap<String, String>,
+        only_observed: bool,
+    ) -> Vec<[Tally; 3]> {
         // Probes that ran: every connection probe yields `<id>.status`, a
         // URL probe `<id>.url_match`. Expectations of probes that did not
         // run are skipped; of probes that ran, a missing feature is a
@@ -340,7 +365,7 @@ impl Scorer {
             .map(|feats| {
                 let mut t = [Tally::default(); 3];
                 for f in feats {
-                    if !ran[f.probe] {
+                    if !ran[f.probe] || (only_observed && observed[f.key].is_none()) {
                         continue;
                     }
                     let layer = slot(Some(f.layer));

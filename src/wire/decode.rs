@@ -132,6 +132,35 @@ impl Decoder {
         }
     }
 
+    /// Account for `n` payload bytes that were lost (a gap in a capture)
+    /// without having them: the current frame's remaining length and mask
+    /// offset advance as if they had been read. Returns how many of the `n`
+    /// fell inside the current frame; the rest lie beyond its end, where
+    /// the next frame boundary is unknown.
+    pub fn skip_payload(&mut self, n: u64) -> u64 {
+        match &mut self.state {
+            State::Header => 0,
+            State::Payload {
+                remaining, offset, ..
+            } => {
+                let k = n.min(*remaining);
+                *remaining -= k;
+                *offset = offset.wrapping_add((k % 4) as usize);
+                k
+            }
+        }
+    }
+
+    /// Forget the frame in progress and any open message, to resume at a
+    /// frame boundary found by other means (resynchronisation after a gap).
+    pub fn resync(&mut self) {
+        self.state = State::Header;
+        self.in_message = false;
+        self.current = None;
+        self.kept.clear();
+        self.truncated = false;
+    }
+
     /// Next event from `src`, consuming what it uses. `None` means more
     /// input is needed.
     pub fn poll(&mut self, src: &mut BytesMut) -> Option<Event> {

@@ -11,14 +11,18 @@
 //! *is* the signal.
 
 pub mod decode;
+pub mod deflate;
 pub mod encode;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
+pub mod request;
 pub mod response;
+pub mod utf8;
 
 pub use decode::{DecodedFrame, Decoder, DecoderConfig, Event};
 pub use encode::{FrameSpec, LenEncoding, encode_frame, encode_header};
 pub use frame::{Anomalies, CloseBody, FrameHeader, Opcode};
 pub use handshake::{Request, accept_for_key, random_key};
+pub use request::{RequestError, RequestHead, parse_request};
 pub use response::{AcceptCheck, ResponseError, ResponseHead, parse_response};

@@ -1,0 +1,507 @@
+//! The log records and where they go.
+//!
+//! Records are NDJSON objects with Zeek's connection naming (`ts`, `uid`,
+//! `id.orig_h`, `id.orig_p`, `id.resp_h`, `id.resp_p`), so a SIEM that maps
+//! Zeek logs joins these on `uid` without a new parser. Every record also
+//! says which log it belongs to in `log`, so one stream can carry all four.
+//! `docs/passive.md` documents every field.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::net::IpAddr;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::wire::deflate::PmdParams;
+
+/// The fields every record starts with.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Head {
+    pub ts: f64,
+    pub uid: String,
+    #[serde(rename = "id.orig_h")]
+    pub orig_h: IpAddr,
+    #[serde(rename = "id.orig_p")]
+    pub orig_p: u16,
+    #[serde(rename = "id.resp_h")]
+    pub resp_h: IpAddr,
+    #[serde(rename = "id.resp_p")]
+    pub resp_p: u16,
+    /// `,"uid":..,"id.resp_p":N` pre-rendered once per connection (see
+    /// [`Head::render`]); formatting addresses per record was a tenth of
+    /// the pipeline's time.
+    #[serde(skip)]
+    pub ids_json: Option<std::sync::Arc<str>>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    C2s,
+    S2c,
+}
+
+impl Direction {
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// `websocket_handshake`: one per upgrade request, written when its
+/// response is seen (or when the connection ends without one).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct HandshakeLog {
+    #[serde(flatten)]
+    pub head: Head,
+    pub log: &'static str,
+    pub method: String,
+    pub host: Option<String>,
+    pub uri: String,
+    pub origin: Option<String>,
+    pub user_agent: Option<String>,
+    /// `Sec-WebSocket-Version` sent by the client.
+    pub version: Option<String>,
+    pub client_protocols: Vec<String>,
+    pub client_extensions: Vec<String>,
+    /// The response status, `null` if no response was seen.
+    pub status: Option<u16>,
+    pub reason: Option<String>,
+    pub server: Option<String>,
+    pub subprotocol: Option<String>,
+    pub server_extensions: Vec<String>,
+    /// `valid`, `mismatch` or `missing`; `null` without a response.
+    pub accept: Option<&'static str>,
+    pub key: Option<String>,
+    pub server_accept: Option<String>,
+    /// The negotiated permessage-deflate parameters, if any.
+    pub permessage_deflate: Option<PmdParams>,
+    pub anomalies: Vec<String>,
+}
+
+/// `websocket_message`: one per reassembled message (data messages across
+/// their fragments; each control frame is a message of its own).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MessageLog {
+    #[serde(flatten)]
+    pub head: Head,
+    pub log: &'static str,
+    pub direction: Direction,
+    pub opcode: u8,
+    /// Payload bytes on the wire (after unmasking, before inflation).
+    pub length: u64,
+    pub compressed: bool,
+    /// Inflated length when compressed (up to the cap).
+    pub inflated_length: Option<u64>,
+    pub frames: u32,
+    /// The first `--payload-bytes` bytes of the (inflated) payload.
+    pub payload: Option<String>,
+    /// `text` or `base64`.
+    pub payload_encoding: Option<&'static str>,
+    /// The preview is shorter than the payload, or the payload itself is
+    /// incomplete (gap, cap, end of capture).
+    pub truncated: bool,
+    pub close_code: Option<u16>,
+    pub close_reason: Option<String>,
+    pub anomalies: Vec<String>,
+}
+
+/// `websocket_frame` (with `--frames`): one per frame.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FrameLog {
+    #[serde(flatten)]
+    pub head: Head,
+    pub log: &'static str,
+    pub direction: Direction,
+    pub fin: bool,
+    pub rsv: u8,
+    pub opcode: u8,
+    pub masked: bool,
+    pub length: u64,
+    /// The stream ended or broke (gap) before the frame's payload did.
+    pub truncated: bool,
+    /// Unmasked payload (first `frame_payload_keep` bytes); for tests and
+    /// library users, never logged.
+    #[serde(skip)]
+    pub payload: Option<Vec<u8>>,
+}
+
+/// Per-direction counters of the connection summary.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct DirSummary {
+    pub frames: u64,
+    pub messages: u64,
+    /// Payload bytes on the wire.
+    pub bytes: u64,
+    /// Messages and payload bytes per opcode (keys are opcode numbers).
+    pub opcodes: BTreeMap<u8, OpcodeCount>,
+    pub pings: u64,
+    /// Seconds between consecutive pings of this direction.
+    pub ping_interval: Option<IntervalStats>,
+    pub gap_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct OpcodeCount {
+    pub messages: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct IntervalStats {
+    pub count: u64,
+    pub min: f64,
+    pub mean: f64,
+    pub max: f64,
+}
+
+/// The passive fingerprint hint.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Hint {
+    pub implementation: String,
+    pub confidence: f64,
+    /// The probe whose request the captured handshake resembles.
+    pub probe: Option<String>,
+    /// How many features the capture provided.
+    pub features: usize,
+    pub candidates: Vec<String>,
+}
+
+/// `websocket_connection`: the summary, when the connection ends (FIN/RST
+/// seen in both directions, timeout, or end of capture).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ConnectionLog {
+    #[serde(flatten)]
+    pub head: Head,
+    pub log: &'static str,
+    pub duration: f64,
+    /// Whether a 101 was seen.
+    pub upgraded: bool,
+    pub c2s: DirSummary,
+    pub s2c: DirSummary,
+    pub close_code: Option<u16>,
+    pub close_reason: Option<String>,
+    /// Which side closed first.
+    pub close_from: Option<Direction>,
+    /// How it ended: `fin`, `rst`, `timeout`, `end_of_capture`.
+    pub end: &'static str,
+    /// Anomaly labels with how often each was seen.
+    pub anomalies: BTreeMap<String, u64>,
+    pub fingerprint: Option<Hint>,
+}
+
+/// One record of any log.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Handshake(HandshakeLog),
+    Message(MessageLog),
+    Frame(FrameLog),
+    Connection(ConnectionLog),
+}
+
+impl Record {
+    pub fn log_name(&self) -> &'static str {
+        match self {
+            Record::Handshake(_) => "websocket_handshake",
+            Record::Message(_) => "websocket_message",
+            Record::Frame(_) => "websocket_frame",
+            Record::Connection(_) => "websocket_connection",
+        }
+    }
+
+    pub fn head(&self) -> &Head {
+        match self {
+            Record::Handshake(r) => &r.head,
+            Record::Message(r) => &r.head,
+            Record::Frame(r) => &r.head,
+            Record::Connection(r) => &r.head,
+        }
+    }
+
+    /// One NDJSON line. Message and frame records, the bulk of the output,
+    /// are written by hand (serde's flattened map costs more than the rest
+    /// of the pipeline); a test keeps them equal to the derived form.
+    pub fn to_json(&self, w: &mut impl Write) -> io::Result<()> {
+        match self {
+            Record::Handshake(r) => serde_json::to_writer(&mut *w, r).map_err(io::Error::other)?,
+            Record::Message(r) => r.write_json(w)?,
+            Record::Frame(r) => r.write_json(w)?,
+            Record::Connection(r) => serde_json::to_writer(&mut *w, r).map_err(io::Error::other)?,
+        }
+        w.write_all(b"\n")
+    }
+
+    /// The derived (serde) form, the reference for the hand-written one.
+    pub fn to_json_serde(&self, w: &mut impl Write) -> io::Result<()> {
+        match self {
+            Record::Handshake(r) => serde_json::to_writer(&mut *w, r),
+            Record::Message(r) => serde_json::to_writer(&mut *w, r),
+            Record::Frame(r) => serde_json::to_writer(&mut *w, r),
+            Record::Connection(r) => serde_json::to_writer(&mut *w, r),
+        }
+        .map_err(io::Error::other)?;
+        w.write_all(b"\n")
+    }
+}
+
+fn json_str(w: &mut impl Write, s: &str) -> io::Result<()> {
+    serde_json::to_writer(&mut *w, s).map_err(io::Error::other)
+}
+
+fn json_opt_u64(w: &mut impl Write, v: Option<u64>) -> io::Result<()> {
+    match v {
+        Some(n) => write!(w, "{n}"),
+        None => w.write_all(b"null"),
+    }
+}
+
+fn json_opt_str(w: &mut impl Write, v: Option<&str>) -> io::Result<()> {
+    match v {
+        Some(s) => json_str(w, s),
+        None => w.write_all(b"null"),
+    }
+}
+
+impl Head {
+    fn write_ids(&self, w: &mut impl Write) -> io::Result<()> {
+        w.write_all(b",\"uid\":")?;
+        json_str(w, &self.uid)?;
+        write!(
+            w,
+            ",\"id.orig_h\":\"{}\",\"id.orig_p\":{},\"id.resp_h\":\"{}\",\"id.resp_p\":{}",
+            self.orig_h, self.orig_p, self.resp_h, self.resp_p
+        )
+    }
+
+    /// Pre-render the connection fields; call again after changing them.
+    pub fn render(&mut self) {
+        let mut b = Vec::with_capacity(128);
+        self.write_ids(&mut b).expect("write to a Vec");
+        self.ids_json = Some(String::from_utf8(b).expect("JSON is UTF-8").into());
+    }
+
+    /// `{"ts":..,"uid":..,"id.*":..` (no closing brace).
+    fn write_json(&self, w: &mut impl Write) -> io::Result<()> {
+        w.write_all(b"{\"ts\":")?;
+        serde_json::to_writer(&mut *w, &self.ts).map_err(io::Error::other)?;
+        match &self.ids_json {
+            Some(s) => w.write_all(s.as_bytes()),
+            None => self.write_ids(w),
+        }
+    }
+}
+
+impl Direction {
+    fn json(self) -> &'static [u8] {
+        match self {
+            Direction::C2s => b"\"c2s\"",
+            Direction::S2c => b"\"s2c\"",
+        }
+    }
+}
+
+impl MessageLog {
+    fn write_json(&self, w: &mut impl Write) -> io::Result<()> {
+        self.head.write_json(w)?;
+        w.write_all(b",\"log\":")?;
+        json_str(w, self.log)?;
+        w.write_all(b",\"direction\":")?;
+        w.write_all(self.direction.json())?;
+        write!(
+            w,
+            ",\"opcode\":{},\"length\":{},\"compressed\":{},\"inflated_length\":",
+            self.opcode, self.length, self.compressed
+        )?;
+        json_opt_u64(w, self.inflated_length)?;
+        write!(w, ",\"frames\":{},\"payload\":", self.frames)?;
+        json_opt_str(w, self.payload.as_deref())?;
+        w.write_all(b",\"payload_encoding\":")?;
+        json_opt_str(w, self.payload_encoding)?;
+        write!(w, ",\"truncated\":{},\"close_code\":", self.truncated)?;
+        json_opt_u64(w, self.close_code.map(u64::from))?;
+        w.write_all(b",\"close_reason\":")?;
+        json_opt_str(w, self.close_reason.as_deref())?;
+        w.write_all(b",\"anomalies\":[")?;
+        for (i, a) in self.anomalies.iter().enumerate() {
+            if i > 0 {
+                w.write_all(b",")?;
+            }
+            json_str(w, a)?;
+        }
+        w.write_all(b"]}")
+    }
+}
+
+impl FrameLog {
+    fn write_json(&self, w: &mut impl Write) -> io::Result<()> {
+        self.head.write_json(w)?;
+        w.write_all(b",\"log\":")?;
+        json_str(w, self.log)?;
+        w.write_all(b",\"direction\":")?;
+        w.write_all(self.direction.json())?;
+        write!(
+            w,
+            ",\"fin\":{},\"rsv\":{},\"opcode\":{},\"masked\":{},\"length\":{},\"truncated\":{}}}",
+            self.fin, self.rsv, self.opcode, self.masked, self.length, self.truncated
+        )
+    }
+}
+
+/// Where records go.
+pub trait Sink {
+    fn record(&mut self, r: Record);
+}
+
+/// Collects records in memory (tests, library users).
+impl Sink for Vec<Record> {
+    fn record(&mut self, r: Record) {
+        self.push(r);
+    }
+}
+
+/// NDJSON to one writer, or to one file per log in a directory. Keeps the
+/// first write error (a closed pipe, a full disk) for the caller.
+pub struct NdjsonSink {
+    out: Outputs,
+    pub error: Option<io::Error>,
+    pub written: u64,
+}
+
+enum Outputs {
+    One(BufWriter<Box<dyn Write>>),
+    PerLog(Vec<(&'static str, BufWriter<File>)>),
+}
+
+impl NdjsonSink {
+    pub fn to_writer(w: Box<dyn Write>) -> Self {
+        NdjsonSink {
+            out: Outputs::One(BufWriter::with_capacity(256 * 1024, w)),
+            error: None,
+            written: 0,
+        }
+    }
+
+    /// `<dir>/<log>.ndjson` for each of the four logs (created empty, so
+    /// a missing file never means "not run").
+    pub fn to_dir(dir: &Path) -> io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let mut files = Vec::new();
+        for name in [
+            "websocket_handshake",
+            "websocket_message",
+            "websocket_frame",
+            "websocket_connection",
+        ] {
+            let f = File::create(dir.join(format!("{name}.ndjson")))?;
+            files.push((name, BufWriter::with_capacity(64 * 1024, f)));
+        }
+        Ok(NdjsonSink {
+            out: Outputs::PerLog(files),
+            error: None,
+            written: 0,
+        })
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        match &mut self.out {
+            Outputs::One(w) => w.flush(),
+            Outputs::PerLog(v) => v.iter_mut().try_for_each(|(_, w)| w.flush()),
+        }
+    }
+}
+
+impl Sink for NdjsonSink {
+    fn record(&mut self, r: Record) {
+        if self.error.is_some() {
+            return;
+        }
+        let res = match &mut self.out {
+            Outputs::One(w) => r.to_json(w),
+            Outputs::PerLog(v) => {
+                let name = r.log_name();
+                let (_, w) = v
+                    .iter_mut()
+                    .find(|(n, _)| *n == name)
+                    .expect("a file per log");
+                r.to_json(w)
+            }
+        };
+        match res {
+            Ok(()) => self.written += 1,
+            Err(e) => self.error = Some(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head() -> Head {
+        Head {
+            ts: 1_700_000_000.25,
+            uid: "Cabc".into(),
+            orig_h: "::1".parse().unwrap(),
+            orig_p: 1,
+            resp_h: "10.0.0.1".parse().unwrap(),
+            resp_p: 80,
+            ids_json: None,
+        }
+    }
+
+    fn same(r: Record) {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        r.to_json(&mut a).unwrap();
+        r.to_json_serde(&mut b).unwrap();
+        let va: serde_json::Value = serde_json::from_slice(&a).unwrap();
+        let vb: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(va, vb, "{}", String::from_utf8_lossy(&a));
+        assert!(a.ends_with(b"}\n"));
+    }
+
+    #[test]
+    fn hand_written_json_equals_derived() {
+        let m = MessageLog {
+            head: head(),
+            log: "websocket_message",
+            direction: Direction::S2c,
+            opcode: 8,
+            length: 12,
+            compressed: true,
+            inflated_length: Some(40),
+            frames: 2,
+            payload: Some("quote \" back\\slash \u{1} ü".into()),
+            payload_encoding: Some("text"),
+            truncated: true,
+            close_code: Some(1009),
+            close_reason: Some("too \"big\"".into()),
+            anomalies: vec!["rsv_set".into(), "x\ny".into()],
+        };
+        same(Record::Message(m.clone()));
+        let mut rendered = m.clone();
+        rendered.head.render();
+        same(Record::Message(rendered));
+        same(Record::Message(MessageLog {
+            inflated_length: None,
+            payload: None,
+            payload_encoding: None,
+            close_code: None,
+            close_reason: None,
+            anomalies: vec![],
+            ..m
+        }));
+        same(Record::Frame(FrameLog {
+            head: head(),
+            log: "websocket_frame",
+            direction: Direction::C2s,
+            fin: false,
+            rsv: 5,
+            opcode: 0,
+            masked: true,
+            length: u64::MAX,
+            truncated: false,
+            payload: Some(vec![1]),
+        }));
+    }
+}

@@ -1,0 +1,356 @@
+//! Passive analysis of WebSocket traffic in packet captures (`wsfp pcap`).
+//!
+//! The pipeline, one stage per module:
+//! [`capture`] (pcap/pcapng records → link layer → IP → TCP segment) →
+//! [`reassembly`] (per direction, in order, gaps declared) →
+//! [`session`] (HTTP upgrade, then frames through the shared `crate::wire`
+//! decoder, messages, inflation) → [`logs`] (NDJSON records), plus
+//! [`fingerprint`] (a hint from the active scanner's DB).
+//!
+//! Everything streams. Memory depends on the number of concurrent
+//! connections and the per-connection bounds (see [`Limits`]), never on the
+//! size of the capture.
+
+pub mod capture;
+pub mod fingerprint;
+pub mod logs;
+pub mod reassembly;
+pub mod session;
+pub mod synth;
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+
+use capture::{Packet, Skip, tcp_segment};
+use logs::{Head, Sink};
+use reassembly::Reassembler;
+use session::{Config, Session};
+
+use crate::fingerprint::score::Scorer;
+
+/// Flow-table bounds.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// A connection idle this long (capture time, seconds) is finished.
+    pub flow_timeout: f64,
+    /// Connections tracked at once; beyond it the least recently active
+    /// eighth is finished early.
+    pub max_flows: usize,
+    /// Out-of-order bytes held per direction before a hole is skipped.
+    pub reassembly_buffer: usize,
+    /// Out-of-order bytes held across all connections.
+    pub reassembly_total: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            flow_timeout: 300.0,
+            max_flows: 100_000,
+            reassembly_buffer: 256 * 1024,
+            reassembly_total: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// Counters for the run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    pub packets: u64,
+    pub bytes: u64,
+    pub tcp_segments: u64,
+    pub skipped_linktype: u64,
+    pub skipped_not_tcp: u64,
+    pub skipped_fragment: u64,
+    pub skipped_malformed: u64,
+    pub flows: u64,
+    pub websocket_connections: u64,
+    pub flows_timed_out: u64,
+    pub flows_evicted: u64,
+    pub peak_flows: u64,
+}
+
+type Key = (IpAddr, u16, IpAddr, u16);
+
+struct Flow {
+    /// Side 0 is the flow's first sender (or the SYN's sender).
+    addrs: [(IpAddr, u16); 2],
+    reasm: [Reassembler; 2],
+    session: Session,
+    last_seen: f64,
+    fin: [bool; 2],
+}
+
+/// The analyser: feed it packets, then call [`Analyzer::finish`].
+pub struct Analyzer<'s> {
+    pub cfg: Config,
+    pub limits: Limits,
+    pub stats: Stats,
+    flows: HashMap<Key, Flow>,
+    scorer: Option<Scorer>,
+    sink: &'s mut dyn Sink,
+    created: u64,
+    last_sweep: f64,
+    buffered: usize,
+}
+
+fn key(a: (IpAddr, u16), b: (IpAddr, u16)) -> Key {
+    if a <= b {
+        (a.0, a.1, b.0, b.1)
+    } else {
+        (b.0, b.1, a.0, a.1)
+    }
+}
+
+/// A Zeek-like connection id: `C` and 17 base-62 characters, derived from
+/// the addresses and the connection's ordinal in the run, so the same
+/// capture always yields the same ids (and two captures of the same
+/// exchange compare equal).
+fn uid(k: &Key, n: u64) -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut h = std::hash::DefaultHasher::new();
+    k.hash(&mut h);
+    n.hash(&mut h);
+    let mut a = h.finish();
+    let mut h2 = std::hash::DefaultHasher::new();
+    a.hash(&mut h2);
+    let mut b = h2.finish();
+    let mut s = String::with_capacity(18);
+    s.push('C');
+    for i in 0..17 {
+        let src = if i < 10 { &mut a } else { &mut b };
+        s.push(ALPHABET[(*src % 62) as usize] as char);
+        *src /= 62;
+    }
+    s
+}
+
+impl<'s> Analyzer<'s> {
+    pub fn new(
+        cfg: Config,
+        limits: Limits,
+        scorer: Option<Scorer>,
+        sink: &'s mut dyn Sink,
+    ) -> Self {
+        Analyzer {
+            cfg,
+            limits,
+            stats: Stats::default(),
+            flows: HashMap::new(),
+            scorer,
+            sink,
+            created: 0,
+            last_sweep: f64::NEG_INFINITY,
+            buffered: 0,
+        }
+    }
+
+    pub fn sink(&mut self) -> &mut dyn Sink {
+        self.sink
+    }
+
+    /// Connections currently tracked.
+    pub fn flows(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn packet(&mut self, p: Packet<'_>) {
+        self.stats.packets += 1;
+        self.stats.bytes += p.data.len() as u64;
+        if p.ts - self.last_sweep >= 10.0 {
+            self.sweep(p.ts);
+        }
+        let seg = match tcp_segment(p.linktype, p.data) {
+            Ok(s) => s,
+            Err(Skip::Linktype) => return self.stats.skipped_linktype += 1,
+            Err(Skip::NotTcp) => return self.stats.skipped_not_tcp += 1,
+            Err(Skip::Fragment) => return self.stats.skipped_fragment += 1,
+            Err(Skip::Malformed) => return self.stats.skipped_malformed += 1,
+        };
+        self.stats.tcp_segments += 1;
+        let src = (seg.src, seg.sport);
+        let dst = (seg.dst, seg.dport);
+        let k = key(src, dst);
+        // A new SYN on a finished 4-tuple starts a new connection.
+        if seg.syn && seg.ack.is_none() && self.flows.get(&k).is_some_and(|f| f.fin[0] || f.fin[1])
+        {
+            let f = self.flows.remove(&k).expect("present");
+            self.end_flow(f, "fin");
+        }
+        if !self.flows.contains_key(&k) {
+            if !seg.syn && seg.payload.is_empty() {
+                return;
+            }
+            if self.flows.len() >= self.limits.max_flows {
+                self.evict();
+            }
+            // The SYN's sender (or the SYN-ACK's receiver) is side 0.
+            let (a, b) = if seg.syn && seg.ack.is_some() {
+                (dst, src)
+            } else {
+                (src, dst)
+            };
+            self.created += 1;
+            self.stats.flows += 1;
+            let head = Head {
+                ts: p.ts,
+                uid: uid(&k, self.created),
+                orig_h: a.0,
+                orig_p: a.1,
+                resp_h: b.0,
+                resp_p: b.1,
+                ids_json: None,
+            };
+            let rb = self.limits.reassembly_buffer;
+            self.flows.insert(
+                k,
+                Flow {
+                    addrs: [a, b],
+                    reasm: [Reassembler::new(rb), Reassembler::new(rb)],
+                    session: Session::new(head),
+                    last_seen: p.ts,
+                    fin: [false; 2],
+                },
+            );
+            self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
+        }
+        let flow = self.flows.get_mut(&k).expect("inserted");
+        flow.last_seen = p.ts;
+        let side = usize::from(flow.addrs[0] != src);
+        let Flow {
+            reasm,
+            session,
+            fin,
+            ..
+        } = flow;
+        if !session.ignored() {
+            let before = reasm[0].buffered() + reasm[1].buffered();
+            let (cfg, sink) = (&self.cfg, &mut *self.sink);
+            let ts = p.ts;
+            if seg.syn {
+                reasm[side].syn(seg.seq);
+            }
+            let (mine, other) = if side == 0 {
+                let (x, y) = reasm.split_at_mut(1);
+                (&mut x[0], &mut y[0])
+            } else {
+                let (x, y) = reasm.split_at_mut(1);
+                (&mut y[0], &mut x[0])
+            };
+            mine.segment(seg.seq, seg.payload, &mut |c| {
+                session.chunk(side, c, ts, cfg, sink)
+            });
+            if let Some(ack) = seg.ack {
+                other.peer_ack(ack, &mut |c| session.chunk(1 - side, c, ts, cfg, sink));
+            }
+            if self.buffered + mine.buffered() + other.buffered()
+                > self.limits.reassembly_total + before
+            {
+                // Over the global budget: this connection's holes go now.
+                mine.flush(&mut |c| session.chunk(side, c, ts, cfg, sink));
+                other.flush(&mut |c| session.chunk(1 - side, c, ts, cfg, sink));
+            }
+            let after = reasm[0].buffered() + reasm[1].buffered();
+            self.buffered = (self.buffered + after).saturating_sub(before);
+            if session.ignored() {
+                // Release the buffers; nothing more will be looked at.
+                self.buffered = self
+                    .buffered
+                    .saturating_sub(reasm[0].buffered() + reasm[1].buffered());
+                *reasm = [Reassembler::new(0), Reassembler::new(0)];
+            }
+        }
+        if seg.fin {
+            fin[side] = true;
+        }
+        if seg.rst || (fin[0] && fin[1]) {
+            let end = if seg.rst { "rst" } else { "fin" };
+            let f = self.flows.remove(&k).expect("present");
+            self.end_flow(f, end);
+        }
+    }
+
+    fn end_flow(&mut self, mut f: Flow, end: &'static str) {
+        let (cfg, sink) = (&self.cfg, &mut *self.sink);
+        let ts = f.last_seen;
+        self.buffered = self
+            .buffered
+            .saturating_sub(f.reasm[0].buffered() + f.reasm[1].buffered());
+        for side in 0..2 {
+            let s = &mut f.session;
+            f.reasm[side].flush(&mut |c| s.chunk(side, c, ts, cfg, sink));
+        }
+        if f.session.upgraded() {
+            self.stats.websocket_connections += 1;
+            if let (Some(sc), Some(req), Some(resp)) =
+                (&self.scorer, f.session.request(), f.session.response())
+            {
+                f.session.fingerprint = Some(fingerprint::hint(sc, req, resp));
+            }
+        }
+        f.session.finish(end, cfg, sink);
+    }
+
+    /// Finish connections idle beyond the timeout.
+    fn sweep(&mut self, now: f64) {
+        self.last_sweep = now;
+        let limit = now - self.limits.flow_timeout;
+        let mut old: Vec<(f64, String, Key)> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| f.last_seen < limit)
+            .map(|(k, f)| (f.session.head.ts, f.session.head.uid.clone(), *k))
+            .collect();
+        old.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+        for (_, _, k) in old {
+            let f = self.flows.remove(&k).expect("present");
+            self.stats.flows_timed_out += 1;
+            self.end_flow(f, "timeout");
+        }
+    }
+
+    /// The table is full: finish the least recently active eighth.
+    fn evict(&mut self) {
+        let mut by_age: Vec<(f64, Key)> =
+            self.flows.iter().map(|(k, f)| (f.last_seen, *k)).collect();
+        by_age.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let n = (self.flows.len() / 8).max(1);
+        for (_, k) in by_age.into_iter().take(n) {
+            let f = self.flows.remove(&k).expect("present");
+            self.stats.flows_evicted += 1;
+            self.end_flow(f, "evicted");
+        }
+    }
+
+    /// End of input: finish every connection, oldest first.
+    pub fn finish(&mut self) {
+        let mut all: Vec<(f64, String, Key)> = self
+            .flows
+            .iter()
+            .map(|(k, f)| (f.session.head.ts, f.session.head.uid.clone(), *k))
+            .collect();
+        all.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+        for (_, _, k) in all {
+            let f = self.flows.remove(&k).expect("present");
+            self.end_flow(f, "end_of_capture");
+        }
+    }
+}
+
+/// Analyse one capture (file or stream) into `sink`. Returns the counters,
+/// or the read error after everything before the damage was analysed and
+/// logged.
+pub fn analyze(
+    name: &str,
+    input: impl std::io::Read + Send,
+    cfg: Config,
+    limits: Limits,
+    scorer: Option<Scorer>,
+    sink: &mut dyn Sink,
+) -> (Stats, Result<(), capture::CaptureError>) {
+    let mut a = Analyzer::new(cfg, limits, scorer, sink);
+    let res = capture::for_each_packet(name, input, |p| a.packet(p));
+    a.finish();
+    (a.stats.clone(), res.map(|_| ()))
+}

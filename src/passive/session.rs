@@ -1,0 +1,956 @@
+//! One TCP connection, from its first bytes to its summary: the HTTP/1.1
+//! upgrade handshake, then WebSocket frames in both directions through the
+//! shared decoder (`crate::wire`), message reassembly, inflation, and the
+//! records of all four logs.
+//!
+//! The session receives each direction's reassembled byte stream (and
+//! gaps) from [`super::reassembly`]; it never sees packets. Detection does
+//! not depend on ports: any stream whose first bytes parse as an HTTP
+//! request with `Upgrade: websocket` followed by a 101 is followed. A
+//! stream that cannot be an HTTP request (TLS, SSH...) is dropped after its
+//! first bytes, so non-WebSocket traffic costs almost nothing.
+//!
+//! Memory per connection is bounded: handshake heads by `max_head`, bytes
+//! waiting for the 101 by `max_pending`, previews by `payload_bytes`, control
+//! payloads by 125 (+ slack) bytes, inflation by [`InflateLimits`].
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::BytesMut;
+
+use super::logs::*;
+use super::reassembly::Chunk;
+use crate::wire::decode::parse_header;
+use crate::wire::deflate::{InflateLimits, InflateState, Inflater, PmdParams, parse_extensions};
+use crate::wire::request::{could_be_request, parse_request, split_list};
+use crate::wire::response::parse_response;
+use crate::wire::utf8::Utf8Stream;
+use crate::wire::{
+    AcceptCheck, Anomalies, CloseBody, Decoder, DecoderConfig, Event, FrameHeader, Opcode,
+    RequestHead, ResponseHead,
+};
+
+/// Knobs of the analysis (the CLI maps its flags onto these).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Payload preview per message, in bytes (0: none).
+    pub payload_bytes: usize,
+    /// Write `websocket_frame` records.
+    pub frames: bool,
+    pub inflate: InflateLimits,
+    /// Handshake head cap, per direction.
+    pub max_head: usize,
+    /// Bytes buffered per direction while the handshake is incomplete.
+    pub max_pending: usize,
+    /// Keep this many unmasked payload bytes in each [`FrameLog`] (never
+    /// serialised; for tests and library users).
+    pub frame_payload_keep: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            payload_bytes: 256,
+            frames: false,
+            inflate: InflateLimits::default(),
+            max_head: 16 * 1024,
+            max_pending: 64 * 1024,
+            frame_payload_keep: 0,
+        }
+    }
+}
+
+/// Anomalies beyond the frame-level ones of [`Anomalies`].
+pub mod label {
+    pub const ACCEPT_MISMATCH: &str = "accept_mismatch";
+    pub const ACCEPT_MISSING: &str = "accept_missing";
+    pub const MALFORMED_RESPONSE: &str = "malformed_response";
+    pub const HANDSHAKE_INCOMPLETE: &str = "handshake_incomplete";
+    pub const HEAD_TOO_LARGE: &str = "head_too_large";
+    pub const DATA_BEFORE_101: &str = "data_before_101";
+    pub const TCP_GAP: &str = "tcp_gap";
+    pub const RESYNC: &str = "resync";
+    pub const RSV1_NOT_FIRST: &str = "rsv1_not_first_frame";
+    pub const INFLATE_CAPPED: &str = "inflate_capped";
+    pub const INFLATE_ERROR: &str = "inflate_error";
+    pub const INFLATE_CONTEXT_LOST: &str = "inflate_context_lost";
+    pub const BAD_EXTENSION_PARAMS: &str = "bad_extension_params";
+    pub const EXTENSION_NOT_OFFERED: &str = "extension_not_offered";
+    pub const MESSAGE_INCOMPLETE: &str = "message_incomplete";
+    pub const DATA_AFTER_CLOSE: &str = "data_after_close";
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Http,
+    WebSocket,
+    /// Not (or no longer) something we follow; data is dropped.
+    Ignored,
+}
+
+/// A message being reassembled.
+#[derive(Debug)]
+struct Msg {
+    opcode: u8,
+    compressed: bool,
+    frames: u32,
+    wire_len: u64,
+    data_len: u64,
+    preview: Vec<u8>,
+    utf8: Option<Utf8Stream>,
+    incomplete: bool,
+    anomalies: Vec<String>,
+}
+
+/// A control frame being collected (at most [`CTRL_KEEP`] bytes).
+#[derive(Debug)]
+struct Ctrl {
+    opcode: u8,
+    data: Vec<u8>,
+    len: u64,
+    anomalies: Vec<String>,
+}
+
+const CTRL_KEEP: usize = 256;
+
+/// The frame in progress, for the frame log.
+#[derive(Debug)]
+struct FrameCur {
+    header: FrameHeader,
+    payload: Option<Vec<u8>>,
+}
+
+struct WsDir {
+    dir: Direction,
+    dec: Decoder,
+    buf: BytesMut,
+    inflater: Option<Inflater>,
+    frame: Option<FrameCur>,
+    msg: Option<Msg>,
+    ctrl: Option<Ctrl>,
+    /// Lost the frame boundary after a gap; looking for the next one.
+    resync: bool,
+    /// Whether this direction's frames were masked so far (for resync).
+    masked: Option<bool>,
+    summary: DirSummary,
+    last_ping: Option<f64>,
+    ping_sum: f64,
+    close: Option<(Option<u16>, String)>,
+}
+
+pub struct Session {
+    pub head: Head,
+    pub last_ts: f64,
+    phase: Phase,
+    /// Which side (0 = the flow's first sender) is the client.
+    client: usize,
+    /// Handshake-phase bytes per side.
+    pending: [BytesMut; 2],
+    /// Sides whose first bytes cannot be an HTTP request.
+    not_client: [bool; 2],
+    request: Option<RequestHead>,
+    response: Option<ResponseHead>,
+    handshake_logged: bool,
+    ws: Option<Box<[WsDir; 2]>>,
+    pmd: Option<PmdParams>,
+    anomalies: BTreeMap<String, u64>,
+    handshake_anomalies: Vec<String>,
+    close_from: Option<Direction>,
+    /// Bytes seen in each direction before the session knew what they were.
+    pub gap_bytes: [u64; 2],
+    pub fingerprint: Option<Hint>,
+}
+
+impl Session {
+    /// `head` carries the flow's first sender as orig; it is swapped if the
+    /// other side turns out to be the client.
+    pub fn new(mut head: Head) -> Self {
+        head.render();
+        Session {
+            last_ts: head.ts,
+            head,
+            phase: Phase::Http,
+            client: 0,
+            pending: [BytesMut::new(), BytesMut::new()],
+            not_client: [false; 2],
+            request: None,
+            response: None,
+            handshake_logged: false,
+            ws: None,
+            pmd: None,
+            anomalies: BTreeMap::new(),
+            handshake_anomalies: Vec::new(),
+            close_from: None,
+            gap_bytes: [0; 2],
+            fingerprint: None,
+        }
+    }
+
+    /// True once nothing more will be analysed (the flow table can stop
+    /// reassembling this connection).
+    pub fn ignored(&self) -> bool {
+        self.phase == Phase::Ignored
+    }
+
+    pub fn upgraded(&self) -> bool {
+        self.ws.is_some()
+    }
+
+    pub fn request(&self) -> Option<&RequestHead> {
+        self.request.as_ref()
+    }
+
+    pub fn response(&self) -> Option<&ResponseHead> {
+        self.response.as_ref()
+    }
+
+    /// The close code and reason the server sent, if it did.
+    pub fn server_close(&self) -> Option<(Option<u16>, String)> {
+        self.ws.as_ref()?[1].close.clone()
+    }
+
+    fn flag(&mut self, l: &str) {
+        *self.anomalies.entry(l.to_string()).or_default() += 1;
+    }
+
+    /// Bytes (or a gap) from side `side` of the flow.
+    pub fn chunk(
+        &mut self,
+        side: usize,
+        chunk: Chunk<'_>,
+        ts: f64,
+        cfg: &Config,
+        sink: &mut dyn Sink,
+    ) {
+        self.last_ts = ts;
+        match self.phase {
+            Phase::Ignored => {}
+            Phase::Http => match chunk {
+                Chunk::Gap(n) => {
+                    // A hole in a handshake: the heads cannot be trusted,
+                    // give up on this connection.
+                    self.gap_bytes[side] += n;
+                    self.flag(label::TCP_GAP);
+                    self.finish_handshake_early(cfg, sink);
+                    self.phase = Phase::Ignored;
+                }
+                Chunk::Data(d) => {
+                    if self.pending[side].len() + d.len() > cfg.max_pending {
+                        self.flag(label::HEAD_TOO_LARGE);
+                        self.finish_handshake_early(cfg, sink);
+                        self.phase = Phase::Ignored;
+                        return;
+                    }
+                    self.pending[side].extend_from_slice(d);
+                    self.advance_http(ts, cfg, sink);
+                }
+            },
+            Phase::WebSocket => {
+                let dir = if side == self.client {
+                    Direction::C2s
+                } else {
+                    Direction::S2c
+                };
+                self.ws_chunk(dir, chunk, ts, cfg, sink);
+            }
+        }
+    }
+
+    fn advance_http(&mut self, ts: f64, cfg: &Config, sink: &mut dyn Sink) {
+        if self.request.is_none() {
+            for side in 0..2 {
+                let buf = &self.pending[side];
+                if buf.is_empty() || self.not_client[side] {
+                    continue;
+                }
+                if !could_be_request(&buf[..buf.len().min(17)]) {
+                    self.not_client[side] = true;
+                    continue;
+                }
+                match parse_request(buf, cfg.max_head, 64) {
+                    Ok(None) => {}
+                    Ok(Some(req)) => {
+                        let _ = self.pending[side].split_to(req.head_len);
+                        if !req.is_websocket_upgrade() {
+                            // Plain HTTP: not followed (see docs/passive.md).
+                            self.phase = Phase::Ignored;
+                            return;
+                        }
+                        self.set_client(side);
+                        self.request = Some(req);
+                        break;
+                    }
+                    Err(_) => self.not_client[side] = true,
+                }
+            }
+            if self.not_client[0] && self.not_client[1] {
+                self.phase = Phase::Ignored;
+                return;
+            }
+            if self.request.is_none() {
+                return;
+            }
+        }
+        let server = 1 - self.client;
+        if self.pending[server].is_empty() {
+            return;
+        }
+        match parse_response(&self.pending[server], cfg.max_head, 64) {
+            Ok(None) => {}
+            Err(_) => {
+                self.flag(label::MALFORMED_RESPONSE);
+                self.handshake_anomalies
+                    .push(label::MALFORMED_RESPONSE.to_string());
+                self.finish_handshake_early(cfg, sink);
+                self.phase = Phase::Ignored;
+            }
+            Ok(Some(resp)) => {
+                let _ = self.pending[server].split_to(resp.head_len);
+                let upgraded = resp.status == 101;
+                self.response = Some(resp);
+                if upgraded {
+                    self.start_websocket(cfg);
+                }
+                self.log_handshake(ts, sink);
+                if upgraded {
+                    // Frames that arrived with (or right after) the heads.
+                    let client = self.client;
+                    for (side, dir) in [(client, Direction::C2s), (1 - client, Direction::S2c)] {
+                        let rest = std::mem::take(&mut self.pending[side]);
+                        if !rest.is_empty() {
+                            self.ws_chunk(dir, Chunk::Data(&rest), ts, cfg, sink);
+                        }
+                    }
+                } else {
+                    self.phase = Phase::Ignored;
+                }
+            }
+        }
+    }
+
+    fn set_client(&mut self, side: usize) {
+        if side != self.client {
+            self.client = side;
+            let h = &mut self.head;
+            std::mem::swap(&mut h.orig_h, &mut h.resp_h);
+            std::mem::swap(&mut h.orig_p, &mut h.resp_p);
+            h.render();
+        }
+    }
+
+    fn start_websocket(&mut self, cfg: &Config) {
+        let resp = self.response.as_ref().expect("response");
+        let req = self.request.as_ref().expect("request");
+        let mut anomalies = Vec::new();
+        if let Some(v) = resp.header_joined("Sec-WebSocket-Extensions") {
+            match PmdParams::from_response(&v) {
+                Some(Ok(p)) => self.pmd = Some(p),
+                Some(Err((p, why))) => {
+                    self.pmd = Some(p);
+                    anomalies.push(format!("{}: {why}", label::BAD_EXTENSION_PARAMS));
+                }
+                None => {}
+            }
+            let offered: Vec<String> = req
+                .header_joined("Sec-WebSocket-Extensions")
+                .map(|o| parse_extensions(&o).into_iter().map(|e| e.name).collect())
+                .unwrap_or_default();
+            if parse_extensions(&v)
+                .iter()
+                .any(|e| !offered.contains(&e.name))
+            {
+                anomalies.push(label::EXTENSION_NOT_OFFERED.to_string());
+            }
+        }
+        for a in anomalies {
+            self.flag(a.split(':').next().unwrap_or(&a));
+            self.handshake_anomalies.push(a);
+        }
+        let rsv = if self.pmd.is_some() { 4 } else { 0 };
+        let mk = |dir: Direction| {
+            let mut dc = match dir {
+                Direction::C2s => DecoderConfig::from_client(),
+                Direction::S2c => DecoderConfig::from_server(),
+            };
+            dc.allowed_rsv = rsv;
+            let inflater = self.pmd.map(|p| {
+                Inflater::new(match dir {
+                    Direction::C2s => p.client_no_context_takeover,
+                    Direction::S2c => p.server_no_context_takeover,
+                })
+            });
+            let _ = cfg;
+            WsDir {
+                dir,
+                dec: Decoder::new(dc),
+                buf: BytesMut::new(),
+                inflater,
+                frame: None,
+                msg: None,
+                ctrl: None,
+                resync: false,
+                masked: None,
+                summary: DirSummary::default(),
+                last_ping: None,
+                ping_sum: 0.0,
+                close: None,
+            }
+        };
+        self.ws = Some(Box::new([mk(Direction::C2s), mk(Direction::S2c)]));
+        self.phase = Phase::WebSocket;
+    }
+
+    /// A request without (usable) response: log what we have.
+    fn finish_handshake_early(&mut self, _cfg: &Config, sink: &mut dyn Sink) {
+        if self.request.is_some() && !self.handshake_logged {
+            if self.response.is_none() {
+                self.handshake_anomalies
+                    .push(label::HANDSHAKE_INCOMPLETE.to_string());
+            }
+            self.log_handshake(self.last_ts, sink);
+        }
+    }
+
+    fn log_handshake(&mut self, ts: f64, sink: &mut dyn Sink) {
+        if self.handshake_logged {
+            return;
+        }
+        self.handshake_logged = true;
+        let Some(req) = &self.request else { return };
+        let resp = self.response.as_ref();
+        let key = req
+            .header("Sec-WebSocket-Key")
+            .map(|k| k.trim().to_string());
+        let accept = resp.filter(|r| r.status == 101).map(|r| match &key {
+            Some(k) => r.accept_check(k),
+            None => AcceptCheck::Mismatch,
+        });
+        let accept_label = accept.map(|a| match a {
+            AcceptCheck::Valid => "valid",
+            AcceptCheck::Mismatch => "mismatch",
+            AcceptCheck::Missing => "missing",
+        });
+        let mut anomalies = std::mem::take(&mut self.handshake_anomalies);
+        match accept {
+            Some(AcceptCheck::Mismatch) => anomalies.push(label::ACCEPT_MISMATCH.into()),
+            Some(AcceptCheck::Missing) => anomalies.push(label::ACCEPT_MISSING.into()),
+            _ => {}
+        }
+        for a in &anomalies {
+            if a.starts_with("accept_") || a == label::HANDSHAKE_INCOMPLETE {
+                *self.anomalies.entry(a.clone()).or_default() += 1;
+            }
+        }
+        let list = |h: Option<String>| h.map(|v| split_list(&v)).unwrap_or_default();
+        let rec = HandshakeLog {
+            head: Head {
+                ts,
+                ..self.head.clone()
+            },
+            log: "websocket_handshake",
+            method: req.method.clone(),
+            host: req.header("Host").map(str::to_string),
+            uri: req.uri.clone(),
+            origin: req
+                .header("Origin")
+                .or_else(|| req.header("Sec-WebSocket-Origin"))
+                .map(str::to_string),
+            user_agent: req.header("User-Agent").map(str::to_string),
+            version: req.header("Sec-WebSocket-Version").map(str::to_string),
+            client_protocols: list(req.header_joined("Sec-WebSocket-Protocol")),
+            client_extensions: list(req.header_joined("Sec-WebSocket-Extensions")),
+            status: resp.map(|r| r.status),
+            reason: resp.map(|r| r.reason.clone()),
+            server: resp.and_then(|r| r.header("Server")).map(str::to_string),
+            subprotocol: resp.and_then(|r| r.header_joined("Sec-WebSocket-Protocol")),
+            server_extensions: list(resp.and_then(|r| r.header_joined("Sec-WebSocket-Extensions"))),
+            accept: accept_label,
+            key,
+            server_accept: resp
+                .and_then(|r| r.header("Sec-WebSocket-Accept"))
+                .map(str::to_string),
+            permessage_deflate: self.pmd,
+            anomalies,
+        };
+        sink.record(Record::Handshake(rec));
+    }
+
+    fn ws_chunk(
+        &mut self,
+        dir: Direction,
+        chunk: Chunk<'_>,
+        ts: f64,
+        cfg: &Config,
+        sink: &mut dyn Sink,
+    ) {
+        let Session { head, ws, .. } = self;
+        let head = &*head;
+        let d = &mut ws.as_mut().expect("websocket phase")[dir.index()];
+        let mut flags: Vec<&'static str> = Vec::new();
+        match chunk {
+            Chunk::Gap(n) => {
+                d.summary.gap_bytes += n;
+                flags.push(label::TCP_GAP);
+                if !d.resync {
+                    let inside = d.dec.skip_payload(n);
+                    if let Some(m) = &mut d.msg {
+                        m.incomplete = true;
+                        m.wire_len += inside;
+                    }
+                    if let Some(c) = &mut d.ctrl {
+                        c.len += inside;
+                    }
+                    if let Some(inf) = &mut d.inflater
+                        && d.msg.as_ref().is_some_and(|m| m.compressed)
+                    {
+                        inf.lose_context();
+                    }
+                    if inside < n || (inside == 0 && d.dec.at_boundary()) {
+                        // The gap crossed a frame boundary: where the next
+                        // frame starts is unknown.
+                        d.finish_frame(head, ts, cfg, sink, true);
+                        d.finish_message(head, ts, cfg, sink, &mut flags, true);
+                        d.dec.resync();
+                        d.buf.clear();
+                        d.resync = true;
+                    }
+                }
+            }
+            Chunk::Data(data) => {
+                d.buf.extend_from_slice(data);
+                if d.resync {
+                    match d.find_boundary() {
+                        Some(at) => {
+                            let _ = d.buf.split_to(at);
+                            d.resync = false;
+                            flags.push(label::RESYNC);
+                        }
+                        None => {
+                            // Keep a possible header's worth for next time.
+                            let keep = d.buf.len().min(13);
+                            let _ = d.buf.split_to(d.buf.len() - keep);
+                        }
+                    }
+                }
+                if !d.resync {
+                    d.pump(head, ts, cfg, sink, &mut flags);
+                }
+            }
+        }
+        let closed = d.close.is_some();
+        for f in flags {
+            self.flag(f);
+        }
+        if closed && self.close_from.is_none() {
+            self.close_from = Some(dir);
+        }
+    }
+
+    /// The connection ended: flush partial frames and messages, then write
+    /// the summary.
+    pub fn finish(&mut self, end: &'static str, cfg: &Config, sink: &mut dyn Sink) {
+        if self.phase == Phase::Http || (self.request.is_some() && !self.handshake_logged) {
+            self.finish_handshake_early(cfg, sink);
+        }
+        let Some(ws) = self.ws.as_mut() else {
+            return;
+        };
+        let head = self.head.clone();
+        let ts = self.last_ts;
+        let mut flags = Vec::new();
+        for d in ws.iter_mut() {
+            if d.frame.is_some() || d.msg.is_some() || d.ctrl.is_some() {
+                d.finish_frame(&head, ts, cfg, sink, true);
+                d.finish_message(&head, ts, cfg, sink, &mut flags, true);
+            }
+        }
+        for f in flags {
+            self.flag(f);
+        }
+        let ws = self.ws.as_mut().expect("ws");
+        let close = ws[self.close_from.map_or(1, Direction::index)]
+            .close
+            .clone()
+            .or_else(|| ws[0].close.clone());
+        let take_summary = |d: &mut WsDir| {
+            let mut s = std::mem::take(&mut d.summary);
+            if s.pings > 1
+                && let Some(iv) = &mut s.ping_interval
+            {
+                iv.mean = d.ping_sum / iv.count as f64;
+            }
+            s
+        };
+        let c2s = take_summary(&mut ws[0]);
+        let s2c = take_summary(&mut ws[1]);
+        let rec = ConnectionLog {
+            head: self.head.clone(),
+            log: "websocket_connection",
+            duration: round6(self.last_ts - self.head.ts),
+            upgraded: true,
+            c2s,
+            s2c,
+            close_code: close.as_ref().and_then(|c| c.0),
+            close_reason: close.map(|c| c.1),
+            close_from: self.close_from,
+            end,
+            anomalies: std::mem::take(&mut self.anomalies),
+            fingerprint: self.fingerprint.take(),
+        };
+        sink.record(Record::Connection(rec));
+    }
+}
+
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+impl WsDir {
+    /// Run the decoder over the buffered bytes.
+    fn pump(
+        &mut self,
+        head: &Head,
+        ts: f64,
+        cfg: &Config,
+        sink: &mut dyn Sink,
+        flags: &mut Vec<&'static str>,
+    ) {
+        while let Some(ev) = self.dec.poll(&mut self.buf) {
+            match ev {
+                Event::Header(h) => self.on_header(h, head, ts, cfg, sink, flags),
+                Event::Payload(b) => self.on_payload(&b, cfg),
+                Event::End => self.on_end(head, ts, cfg, sink, flags),
+            }
+        }
+    }
+
+    fn on_header(
+        &mut self,
+        h: FrameHeader,
+        head: &Head,
+        ts: f64,
+        cfg: &Config,
+        sink: &mut dyn Sink,
+        flags: &mut Vec<&'static str>,
+    ) {
+        self.summary.frames += 1;
+        self.summary.bytes = self.summary.bytes.saturating_add(h.payload_len);
+        self.masked.get_or_insert(h.mask.is_some());
+        let a = h.anomalies;
+        // A frame after our own close frame is a protocol error (§5.5.1).
+        if self.close.is_some() {
+            flags.push(label::DATA_AFTER_CLOSE);
+        }
+        let compressed_first = h.rsv & 4 != 0 && self.inflater.is_some();
+        if compressed_first && (h.opcode.is_control() || h.opcode == Opcode::CONTINUATION) {
+            flags.push(label::RSV1_NOT_FIRST);
+        }
+        for l in a.labels() {
+            flags.push(l);
+        }
+        self.frame = Some(FrameCur {
+            header: h,
+            payload: (cfg.frame_payload_keep > 0).then(Vec::new),
+        });
+        if h.opcode.is_control() {
+            self.ctrl = Some(Ctrl {
+                opcode: h.opcode.0,
+                data: Vec::new(),
+                len: 0,
+                anomalies: a.labels().into_iter().map(str::to_string).collect(),
+            });
+            return;
+        }
+        if h.opcode == Opcode::CONTINUATION
+            && let Some(m) = &mut self.msg
+        {
+            m.frames += 1;
+            for l in a.labels() {
+                if !m.anomalies.iter().any(|x| x == l) {
+                    m.anomalies.push(l.to_string());
+                }
+            }
+            return;
+        }
+        if self.msg.is_some() {
+            // A new data frame inside an open message: that one is over.
+            self.finish_message(head, ts, cfg, sink, flags, true);
+        }
+        let compressed = compressed_first && h.opcode != Opcode::CONTINUATION;
+        if compressed && let Some(inf) = &mut self.inflater {
+            inf.begin();
+        }
+        self.msg = Some(Msg {
+            opcode: h.opcode.0,
+            compressed,
+            frames: 1,
+            wire_len: 0,
+            data_len: 0,
+            preview: Vec::new(),
+            utf8: (h.opcode == Opcode::TEXT).then(Utf8Stream::new),
+            incomplete: false,
+            anomalies: a.labels().into_iter().map(str::to_string).collect(),
+        });
+    }
+
+    fn on_payload(&mut self, b: &[u8], cfg: &Config) {
+        if let Some(f) = &mut self.frame
+            && let Some(p) = &mut f.payload
+        {
+            let room = cfg.frame_payload_keep.saturating_sub(p.len());
+            p.extend_from_slice(&b[..b.len().min(room)]);
+        }
+        if let Some(c) = &mut self.ctrl {
+            c.len += b.len() as u64;
+            let room = CTRL_KEEP.saturating_sub(c.data.len());
+            c.data.extend_from_slice(&b[..b.len().min(room)]);
+            return;
+        }
+        let Some(m) = &mut self.msg else { return };
+        m.wire_len += b.len() as u64;
+        if m.compressed {
+            let inf = self.inflater.as_mut().expect("compressed implies inflater");
+            inf.feed(b, &cfg.inflate, &mut |out| take(m, out, cfg.payload_bytes));
+        } else {
+            take(m, b, cfg.payload_bytes);
+        }
+    }
+
+    fn on_end(
+        &mut self,
+        head: &Head,
+        ts: f64,
+        cfg: &Config,
+        sink: &mut dyn Sink,
+        flags: &mut Vec<&'static str>,
+    ) {
+        let fin = self.frame.as_ref().is_some_and(|f| f.header.fin);
+        self.finish_frame(head, ts, cfg, sink, false);
+        if self.ctrl.is_some() || fin {
+            self.finish_message(head, ts, cfg, sink, flags, false);
+        }
+    }
+
+    fn finish_frame(
+        &mut self,
+        head: &Head,
+        ts: f64,
+        cfg: &Config,
+        sink: &mut dyn Sink,
+        partial: bool,
+    ) {
+        let Some(f) = self.frame.take() else { return };
+        if !cfg.frames {
+            return;
+        }
+        let h = f.header;
+        sink.record(Record::Frame(FrameLog {
+            head: Head { ts, ..head.clone() },
+            log: "websocket_frame",
+            direction: self.dir,
+            fin: h.fin,
+            rsv: h.rsv,
+            opcode: h.opcode.0,
+            masked: h.mask.is_some(),
+            length: h.payload_len,
+            truncated: partial,
+            payload: f.payload,
+        }));
+    }
+
+    /// Write the open control frame, or else the open data message.
+    /// `partial`: the stream ended or broke inside it.
+    fn finish_message(
+        &mut self,
+        head: &Head,
+        ts: f64,
+        cfg: &Config,
+        sink: &mut dyn Sink,
+        flags: &mut Vec<&'static str>,
+        partial: bool,
+    ) {
+        let head = Head { ts, ..head.clone() };
+        if let Some(mut c) = self.ctrl.take() {
+            let mut anomalies = std::mem::take(&mut c.anomalies);
+            let (mut close_code, mut close_reason) = (None, None);
+            if c.opcode == 8 {
+                let body = CloseBody::parse(&c.data[..c.data.len().min(125)]);
+                for l in body.anomalies.labels() {
+                    flags.push(l);
+                    anomalies.push(l.to_string());
+                }
+                close_code = body.code;
+                let reason = body.reason_lossy();
+                if self.close.is_none() {
+                    self.close = Some((body.code, reason.clone()));
+                }
+                close_reason = Some(reason);
+            }
+            if c.opcode == 9 {
+                self.summary.pings += 1;
+                if let Some(last) = self.last_ping {
+                    let dt = ts - last;
+                    self.ping_sum += dt;
+                    let iv = self.summary.ping_interval.get_or_insert(IntervalStats {
+                        count: 0,
+                        min: f64::INFINITY,
+                        mean: 0.0,
+                        max: 0.0,
+                    });
+                    iv.count += 1;
+                    iv.min = iv.min.min(dt);
+                    iv.max = iv.max.max(dt);
+                    iv.mean = self.ping_sum / iv.count as f64;
+                }
+                self.last_ping = Some(ts);
+            }
+            if partial {
+                anomalies.push(label::MESSAGE_INCOMPLETE.to_string());
+                flags.push(label::MESSAGE_INCOMPLETE);
+            }
+            let oc = self.summary.opcodes.entry(c.opcode).or_default();
+            oc.messages += 1;
+            oc.bytes += c.len;
+            self.summary.messages += 1;
+            let shown = &c.data[..c.data.len().min(cfg.payload_bytes)];
+            let (payload, enc) = preview(shown, false);
+            sink.record(Record::Message(MessageLog {
+                head,
+                log: "websocket_message",
+                direction: self.dir,
+                opcode: c.opcode,
+                length: c.len,
+                compressed: false,
+                inflated_length: None,
+                frames: 1,
+                truncated: partial || (c.len as usize) > shown.len(),
+                payload: (cfg.payload_bytes > 0).then_some(payload),
+                payload_encoding: (cfg.payload_bytes > 0).then_some(enc),
+                close_code,
+                close_reason,
+                anomalies,
+            }));
+            return;
+        }
+        let Some(mut m) = self.msg.take() else { return };
+        let mut anomalies = std::mem::take(&mut m.anomalies);
+        let mut incomplete = partial || m.incomplete;
+        if m.compressed {
+            let inf = self.inflater.as_mut().expect("inflater");
+            let state = if incomplete {
+                inf.state()
+            } else {
+                inf.finish(&cfg.inflate, &mut |out| {
+                    take(&mut m, out, cfg.payload_bytes)
+                })
+            };
+            let l = match state {
+                InflateState::Ok => None,
+                InflateState::Capped => Some(label::INFLATE_CAPPED),
+                InflateState::Error => Some(label::INFLATE_ERROR),
+                InflateState::ContextLost => Some(label::INFLATE_CONTEXT_LOST),
+            };
+            if let Some(l) = l {
+                flags.push(l);
+                anomalies.push(l.to_string());
+                incomplete = true;
+            }
+        }
+        if partial {
+            anomalies.push(label::MESSAGE_INCOMPLETE.to_string());
+            flags.push(label::MESSAGE_INCOMPLETE);
+        }
+        if let Some(u) = &m.utf8
+            && !incomplete
+            && !u.finish()
+        {
+            let l = Anomalies::TEXT_INVALID_UTF8.labels()[0];
+            flags.push(l);
+            anomalies.push(l.to_string());
+        }
+        let oc = self.summary.opcodes.entry(m.opcode).or_default();
+        oc.messages += 1;
+        oc.bytes += m.wire_len;
+        self.summary.messages += 1;
+        let text = m.opcode == 1 && m.utf8.as_ref().is_some_and(|u| !u.is_invalid());
+        let (payload, enc) = preview(&m.preview, text);
+        sink.record(Record::Message(MessageLog {
+            head,
+            log: "websocket_message",
+            direction: self.dir,
+            opcode: m.opcode,
+            length: m.wire_len,
+            compressed: m.compressed,
+            inflated_length: m.compressed.then_some(m.data_len),
+            frames: m.frames,
+            truncated: incomplete || m.data_len > m.preview.len() as u64,
+            payload: (cfg.payload_bytes > 0).then_some(payload),
+            payload_encoding: (cfg.payload_bytes > 0).then_some(enc),
+            close_code: None,
+            close_reason: None,
+            anomalies,
+        }));
+    }
+
+    /// After a gap: the first offset in `buf` where a plausible frame
+    /// header starts. Plausible: a defined opcode, no RSV bits beyond the
+    /// negotiated ones, the direction's masking, control frames short and
+    /// final, and either the frame runs to the end of the data we have or
+    /// another plausible header follows it.
+    fn find_boundary(&self) -> Option<usize> {
+        let cfg = self.dec.config();
+        let ok = |h: &FrameHeader| {
+            matches!(h.opcode.0, 0 | 1 | 2 | 8 | 9 | 10)
+                && h.rsv & !cfg.allowed_rsv == 0
+                && self.masked.is_none_or(|m| m == h.mask.is_some())
+                && (!h.opcode.is_control() || (h.fin && h.payload_len <= 125))
+                && h.payload_len < 1 << 31
+        };
+        let limit = self.buf.len().min(64 * 1024);
+        (0..limit).find(|&i| {
+            let Some(h) = parse_header(&self.buf[i..], cfg).filter(ok) else {
+                return false;
+            };
+            let end = i as u64 + h.header_len as u64 + h.payload_len;
+            if end >= self.buf.len() as u64 {
+                // Runs to (or past) the data we have: accept it only at the
+                // start of a segment's data, the likeliest boundary.
+                return i == 0 || end == self.buf.len() as u64;
+            }
+            parse_header(&self.buf[end as usize..], cfg).is_some_and(|n| ok(&n))
+        })
+    }
+}
+
+/// Account inflated (or plain) message bytes, keeping a bounded preview
+/// and checking UTF-8 as they pass.
+fn take(m: &mut Msg, data: &[u8], keep: usize) {
+    m.data_len += data.len() as u64;
+    if let Some(u) = &mut m.utf8 {
+        u.feed(data);
+    }
+    let room = keep.saturating_sub(m.preview.len());
+    if room > 0 {
+        m.preview.extend_from_slice(&data[..data.len().min(room)]);
+    }
+}
+
+/// The preview as text (when it is a valid text message; a character cut
+/// by the preview limit is dropped) or base64.
+fn preview(bytes: &[u8], text: bool) -> (String, &'static str) {
+    if text {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => return (s.to_string(), "text"),
+            Err(e) if e.error_len().is_none() => {
+                return (
+                    String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned(),
+                    "text",
+                );
+            }
+            Err(_) => {}
+        }
+    }
+    (STANDARD.encode(bytes), "base64")
+}

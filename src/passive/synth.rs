@@ -1,0 +1,212 @@
+//! Synthetic captures: a minimal pcap writer (Ethernet, IPv4, TCP) and a
+//! scripted WebSocket connection on top of it. Used by the tests, the
+//! benchmark and the fuzz seeds, so that cases the real captures lack
+//! (64-bit lengths, gaps, reordering, decompression bombs, huge files) can
+//! be produced without a network. Checksums are left zero: the analyser,
+//! like tshark by default, does not verify them.
+
+use crate::wire::encode::{FrameSpec, encode_frame};
+use crate::wire::handshake::accept_for_key;
+
+/// TCP flags.
+pub const FIN: u8 = 0x01;
+pub const SYN: u8 = 0x02;
+pub const RST: u8 = 0x04;
+pub const PSH: u8 = 0x08;
+pub const ACK: u8 = 0x10;
+
+/// Legacy pcap, microsecond timestamps, Ethernet.
+#[derive(Debug, Clone)]
+pub struct PcapWriter {
+    pub out: Vec<u8>,
+}
+
+impl Default for PcapWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PcapWriter {
+    pub fn new() -> Self {
+        let mut out = Vec::with_capacity(1 << 16);
+        out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        out.extend_from_slice(&2u16.to_le_bytes());
+        out.extend_from_slice(&4u16.to_le_bytes());
+        out.extend_from_slice(&[0; 8]);
+        out.extend_from_slice(&262_144u32.to_le_bytes());
+        out.extend_from_slice(&1u32.to_le_bytes());
+        PcapWriter { out }
+    }
+
+    /// Append one TCP/IPv4/Ethernet packet.
+    #[allow(clippy::too_many_arguments)]
+    pub fn tcp(
+        &mut self,
+        ts: f64,
+        src: ([u8; 4], u16),
+        dst: ([u8; 4], u16),
+        seq: u32,
+        ack: u32,
+        flags: u8,
+        payload: &[u8],
+    ) {
+        let ip_len = 20 + 20 + payload.len();
+        let frame_len = 14 + ip_len;
+        let sec = ts.floor();
+        self.out.extend_from_slice(&(sec as u32).to_le_bytes());
+        self.out.extend_from_slice(
+            &(((ts - sec) * 1e6).round() as u32)
+                .min(999_999)
+                .to_le_bytes(),
+        );
+        self.out
+            .extend_from_slice(&(frame_len as u32).to_le_bytes());
+        self.out
+            .extend_from_slice(&(frame_len as u32).to_le_bytes());
+        // Ethernet
+        self.out
+            .extend_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00]);
+        // IPv4
+        self.out.extend_from_slice(&[0x45, 0]);
+        self.out.extend_from_slice(&(ip_len as u16).to_be_bytes());
+        self.out.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
+        self.out.extend_from_slice(&src.0);
+        self.out.extend_from_slice(&dst.0);
+        // TCP
+        self.out.extend_from_slice(&src.1.to_be_bytes());
+        self.out.extend_from_slice(&dst.1.to_be_bytes());
+        self.out.extend_from_slice(&seq.to_be_bytes());
+        self.out.extend_from_slice(&ack.to_be_bytes());
+        self.out
+            .extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+        self.out.extend_from_slice(payload);
+    }
+}
+
+/// One scripted connection: SYN handshake, then data in either direction
+/// (each `send` is one segment, acknowledged by the peer's next segment).
+#[derive(Debug, Clone)]
+pub struct Conn {
+    pub client: ([u8; 4], u16),
+    pub server: ([u8; 4], u16),
+    pub cseq: u32,
+    pub sseq: u32,
+    pub ts: f64,
+}
+
+pub const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+impl Conn {
+    pub fn new(client: ([u8; 4], u16), server: ([u8; 4], u16), ts: f64) -> Self {
+        Conn {
+            client,
+            server,
+            cseq: 1000,
+            sseq: 5000,
+            ts,
+        }
+    }
+
+    fn tick(&mut self) -> f64 {
+        self.ts += 0.000_1;
+        self.ts
+    }
+
+    pub fn open(&mut self, w: &mut PcapWriter) {
+        let t = self.tick();
+        w.tcp(t, self.client, self.server, self.cseq, 0, SYN, &[]);
+        let t = self.tick();
+        w.tcp(
+            t,
+            self.server,
+            self.client,
+            self.sseq,
+            self.cseq + 1,
+            SYN | ACK,
+            &[],
+        );
+        self.cseq += 1;
+        self.sseq += 1;
+    }
+
+    /// A client segment.
+    pub fn c2s(&mut self, w: &mut PcapWriter, data: &[u8]) {
+        let t = self.tick();
+        w.tcp(
+            t,
+            self.client,
+            self.server,
+            self.cseq,
+            self.sseq,
+            ACK | PSH,
+            data,
+        );
+        self.cseq = self.cseq.wrapping_add(data.len() as u32);
+    }
+
+    /// A server segment.
+    pub fn s2c(&mut self, w: &mut PcapWriter, data: &[u8]) {
+        let t = self.tick();
+        w.tcp(
+            t,
+            self.server,
+            self.client,
+            self.sseq,
+            self.cseq,
+            ACK | PSH,
+            data,
+        );
+        self.sseq = self.sseq.wrapping_add(data.len() as u32);
+    }
+
+    /// The upgrade: request with `extra` request headers, 101 with
+    /// `resp_extra` response headers.
+    pub fn upgrade(&mut self, w: &mut PcapWriter, extra: &str, resp_extra: &str) {
+        let req = format!(
+            "GET /ws HTTP/1.1\r\nHost: lab\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+        );
+        self.c2s(w, req.as_bytes());
+        let resp = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n{resp_extra}\r\n",
+            accept_for_key(KEY)
+        );
+        self.s2c(w, resp.as_bytes());
+    }
+
+    pub fn close(&mut self, w: &mut PcapWriter) {
+        let t = self.tick();
+        w.tcp(
+            t,
+            self.client,
+            self.server,
+            self.cseq,
+            self.sseq,
+            FIN | ACK,
+            &[],
+        );
+        let t = self.tick();
+        w.tcp(
+            t,
+            self.server,
+            self.client,
+            self.sseq,
+            self.cseq + 1,
+            FIN | ACK,
+            &[],
+        );
+    }
+}
+
+/// A masked client frame.
+pub fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    encode_frame(
+        &FrameSpec::new(opcode).masked([0x11, 0x22, 0x33, 0x44]),
+        payload,
+    )
+}
+
+/// An unmasked server frame.
+pub fn server_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    encode_frame(&FrameSpec::new(opcode), payload)
+}

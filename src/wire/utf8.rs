@@ -1,0 +1,92 @@
+//! Streaming UTF-8 validation for text messages that arrive in pieces
+//! (frame payload chunks, fragments, inflated output). Holds at most the
+//! three bytes of a character split across pieces.
+
+#[derive(Debug, Clone, Default)]
+pub struct Utf8Stream {
+    pending: [u8; 4],
+    npending: u8,
+    invalid: bool,
+}
+
+impl Utf8Stream {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Validate the next piece.
+    pub fn feed(&mut self, mut data: &[u8]) {
+        if self.invalid {
+            return;
+        }
+        // Complete a character left over from the previous piece.
+        while self.npending > 0 && !data.is_empty() {
+            self.pending[usize::from(self.npending)] = data[0];
+            self.npending += 1;
+            data = &data[1..];
+            match std::str::from_utf8(&self.pending[..usize::from(self.npending)]) {
+                Ok(_) => self.npending = 0,
+                Err(e) if e.error_len().is_some() => {
+                    self.invalid = true;
+                    return;
+                }
+                Err(_) if self.npending == 4 => {
+                    self.invalid = true;
+                    return;
+                }
+                Err(_) => {}
+            }
+        }
+        if let Err(e) = std::str::from_utf8(data) {
+            if e.error_len().is_some() {
+                self.invalid = true;
+            } else {
+                let tail = &data[e.valid_up_to()..];
+                self.pending[..tail.len()].copy_from_slice(tail);
+                self.npending = tail.len() as u8;
+            }
+        }
+    }
+
+    /// True if everything fed was valid and no character is left open.
+    pub fn finish(&self) -> bool {
+        !self.invalid && self.npending == 0
+    }
+
+    /// True once an invalid sequence was seen (an open character at the
+    /// end does not count yet).
+    pub fn is_invalid(&self) -> bool {
+        self.invalid
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(bytes: &[u8]) -> bool {
+        // Every split point must agree with the one-shot answer.
+        let whole = std::str::from_utf8(bytes).is_ok();
+        for cut in 0..=bytes.len() {
+            let mut s = Utf8Stream::new();
+            s.feed(&bytes[..cut]);
+            s.feed(&bytes[cut..]);
+            assert_eq!(s.finish(), whole, "{bytes:?} cut at {cut}");
+        }
+        whole
+    }
+
+    #[test]
+    fn splits_agree_with_one_shot() {
+        assert!(check("héllo €𝄞".as_bytes()));
+        assert!(!check(b"ab\xff"));
+        assert!(!check(b"\xe2\x82")); // open at the end
+        assert!(!check(b"\xed\xa0\x80")); // surrogate
+        assert!(!check(b"\xf0\x9d\x84"));
+        let mut s = Utf8Stream::new();
+        for b in "𝄞x".as_bytes() {
+            s.feed(std::slice::from_ref(b));
+        }
+        assert!(s.finish());
+    }
+}

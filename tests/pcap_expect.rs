@@ -1,0 +1,449 @@
+//! What the shared captures are documented to contain
+//! (`../shared/pcaps/SOURCES.md`), asserted on our logs; plus synthetic
+//! captures for what the real ones lack: reordering, gaps, a decompression
+//! bomb, a truncated file. The real-capture tests skip with a message when
+//! `$CARGO_MANIFEST_DIR/../shared/pcaps` is absent.
+
+use std::path::{Path, PathBuf};
+
+use flate2::{Compress, Compression, FlushCompress};
+use serde_json::Value;
+use wsfp::passive::logs::Record;
+use wsfp::passive::session::Config;
+use wsfp::passive::synth::{Conn, PcapWriter, client_frame, server_frame};
+use wsfp::passive::{Limits, analyze};
+use wsfp::wire::encode::{FrameSpec, encode_frame};
+
+fn capture(name: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/pcaps")
+        .join(name);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("SKIP: {} not found", p.display());
+        None
+    }
+}
+
+/// Every record as JSON, from a file.
+fn run_file(p: &Path, cfg: Config) -> Vec<Value> {
+    let mut recs: Vec<Record> = Vec::new();
+    let (_, res) = analyze(
+        "x",
+        std::fs::File::open(p).unwrap(),
+        cfg,
+        Limits::default(),
+        None,
+        &mut recs,
+    );
+    res.unwrap();
+    to_json(&recs)
+}
+
+fn run_bytes(
+    b: &[u8],
+    cfg: Config,
+) -> (Vec<Value>, Result<(), wsfp::passive::capture::CaptureError>) {
+    let mut recs: Vec<Record> = Vec::new();
+    let (_, res) = analyze("mem", b, cfg, Limits::default(), None, &mut recs);
+    (to_json(&recs), res)
+}
+
+fn to_json(recs: &[Record]) -> Vec<Value> {
+    recs.iter()
+        .map(|r| {
+            let mut buf = Vec::new();
+            r.to_json(&mut buf).unwrap();
+            serde_json::from_slice(&buf).unwrap()
+        })
+        .collect()
+}
+
+fn of<'a>(v: &'a [Value], log: &str) -> Vec<&'a Value> {
+    v.iter().filter(|r| r["log"] == log).collect()
+}
+
+fn conn_anomalies(v: &[Value]) -> Value {
+    of(v, "websocket_connection")[0]["anomalies"].clone()
+}
+
+#[test]
+fn compressed_capture_inflates_to_the_toggle() {
+    let Some(p) = capture("sv-websocket-compressed-example_websocket.pcap") else {
+        return;
+    };
+    let v = run_file(&p, Config::default());
+    let msgs = of(&v, "websocket_message");
+    assert_eq!(msgs.len(), 10);
+    assert!(msgs.iter().all(|m| m["compressed"] == true));
+    let texts: Vec<&str> = msgs
+        .iter()
+        .map(|m| m["payload"].as_str().unwrap())
+        .collect();
+    assert!(texts.contains(&"TOGGLE=5659131662f54334"), "{texts:?}");
+    assert!(texts.iter().any(|t| t.starts_with("KEY=")));
+    let hs = of(&v, "websocket_handshake")[0];
+    assert_eq!(hs["permessage_deflate"]["client_max_window_bits"], 15);
+    assert_eq!(conn_anomalies(&v), serde_json::json!({}));
+}
+
+#[test]
+fn evasion_message_reassembles_across_the_injected_ping() {
+    let Some(p) = capture("sv-websocket-control-frag-input.pcap") else {
+        return;
+    };
+    let v = run_file(&p, Config::default());
+    let msgs = of(&v, "websocket_message");
+    let text: Vec<&&Value> = msgs.iter().filter(|m| m["opcode"] == 1).collect();
+    assert_eq!(text.len(), 1);
+    assert_eq!(
+        text[0]["payload"],
+        "MALWARE_DOWNLOAD cmd.exe /c powershell -enc AAAA"
+    );
+    assert_eq!(text[0]["frames"], 2);
+    // The ping is its own message, logged before the text completes.
+    let ping = msgs.iter().position(|m| m["opcode"] == 9).unwrap();
+    let txt = msgs.iter().position(|m| m["opcode"] == 1).unwrap();
+    assert!(ping < txt);
+}
+
+#[test]
+fn coalesced_and_separate_ping_give_the_same_logs() {
+    let (Some(a), Some(b)) = (
+        capture("zeek-reply-ping-coalesced.pcap"),
+        capture("zeek-reply-ping-separate.pcap"),
+    ) else {
+        return;
+    };
+    let cfg = Config {
+        frames: true,
+        ..Config::default()
+    };
+    // The two files are two real connections of the same exchange, so
+    // besides timing (ts, duration) what must differ is what identifies
+    // the connection: the client port, hence the uid (derived from the
+    // 4-tuple), and the random Sec-WebSocket-Key with its Accept. All
+    // else, the frame and message records in particular, must be equal.
+    let strip = |mut v: Vec<Value>| {
+        for r in &mut v {
+            let o = r.as_object_mut().unwrap();
+            for k in ["ts", "duration", "id.orig_p", "uid", "key", "server_accept"] {
+                o.remove(k);
+            }
+        }
+        v
+    };
+    let va = strip(run_file(&a, cfg.clone()));
+    let vb = strip(run_file(&b, cfg));
+    assert_eq!(va.len(), 14);
+    assert_eq!(va, vb);
+}
+
+#[test]
+fn wrong_accept_is_flagged() {
+    let Some(p) = capture("zeek-wrong-accept-header.pcap") else {
+        return;
+    };
+    let v = run_file(&p, Config::default());
+    let hs = of(&v, "websocket_handshake")[0];
+    assert_eq!(hs["accept"], "mismatch");
+    assert!(hs["server_accept"].as_str().unwrap().ends_with("-wrong"));
+    assert_eq!(conn_anomalies(&v)["accept_mismatch"], 1);
+}
+
+#[test]
+fn unmasked_client_frames_are_flagged() {
+    for (name, n) in [
+        ("zeek-wstunnel-http.pcap", 2),
+        ("sv-websocket-ping-input.pcap", 1),
+    ] {
+        let Some(p) = capture(name) else { return };
+        let v = run_file(&p, Config::default());
+        assert_eq!(conn_anomalies(&v)["unmasked_client_frame"], n, "{name}");
+        let flagged = of(&v, "websocket_message")
+            .into_iter()
+            .filter(|m| m["direction"] == "c2s")
+            .all(|m| {
+                m["anomalies"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a == "unmasked_client_frame")
+            });
+        assert!(flagged, "{name}");
+    }
+    // A masked client (broker) is not flagged.
+    let Some(p) = capture("zeek-broker-websocket.pcap") else {
+        return;
+    };
+    assert!(
+        conn_anomalies(&run_file(&p, Config::default()))
+            .get("unmasked_client_frame")
+            .is_none()
+    );
+}
+
+#[test]
+fn close_codes_and_oversized_close() {
+    let Some(p) = capture("zeek-message-too-big-status.pcap") else {
+        return;
+    };
+    let v = run_file(&p, Config::default());
+    let closes: Vec<(u64, String)> = of(&v, "websocket_message")
+        .iter()
+        .filter(|m| m["opcode"] == 8)
+        .map(|m| {
+            (
+                m["close_code"].as_u64().unwrap(),
+                m["close_reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        closes[0],
+        (1009, "over size limit (4 > 2 bytes)".to_string())
+    );
+    let Some(p) = capture("zeek-oversized-close-frame.pcapng") else {
+        return;
+    };
+    let v = run_file(&p, Config::default());
+    assert_eq!(conn_anomalies(&v)["control_too_long"], 1);
+}
+
+// ---------------------------------------------------------------- synthetic
+
+fn conn() -> Conn {
+    Conn::new(
+        ([10, 0, 0, 1], 40000),
+        ([10, 0, 0, 2], 8765),
+        1_700_000_000.0,
+    )
+}
+
+#[test]
+fn reordered_and_retransmitted_segments_give_the_in_order_logs() {
+    let frames: Vec<Vec<u8>> = (0..6)
+        .map(|i| client_frame(1, format!("message number {i}").as_bytes()))
+        .collect();
+    let build = |shuffle: bool| {
+        let mut w = PcapWriter::new();
+        let mut c = conn();
+        c.open(&mut w);
+        c.upgrade(&mut w, "", "");
+        // Segments split mid-frame; with `shuffle`, sent 1,0,2,2(dup),4,3,5.
+        let all: Vec<u8> = frames.concat();
+        let pieces: Vec<&[u8]> = all.chunks(9).collect();
+        let start = c.cseq;
+        let mut offs = vec![0u32];
+        for p in &pieces {
+            offs.push(offs.last().unwrap() + p.len() as u32);
+        }
+        let order: Vec<usize> = if shuffle {
+            let mut o: Vec<usize> = (0..pieces.len()).collect();
+            for i in (0..o.len() - 1).step_by(2) {
+                o.swap(i, i + 1);
+            }
+            o.insert(3, o[2]);
+            o
+        } else {
+            (0..pieces.len()).collect()
+        };
+        for i in order {
+            c.cseq = start + offs[i];
+            let t = c.ts + 0.0001;
+            c.ts = t;
+            w.tcp(t, c.client, c.server, c.cseq, c.sseq, 0x18, pieces[i]);
+        }
+        c.cseq = start + offs[pieces.len()];
+        c.close(&mut w);
+        w.out
+    };
+    let msgs = |b: &[u8]| -> Vec<Value> {
+        let (v, res) = run_bytes(b, Config::default());
+        res.unwrap();
+        of(&v, "websocket_message")
+            .into_iter()
+            .map(|m| m["payload"].clone())
+            .collect()
+    };
+    let straight = msgs(&build(false));
+    assert_eq!(straight.len(), 6);
+    assert_eq!(straight[5], "message number 5");
+    assert_eq!(msgs(&build(true)), straight);
+}
+
+#[test]
+fn a_gap_inside_a_frame_is_flagged_and_the_stream_continues() {
+    let mut w = PcapWriter::new();
+    let mut c = conn();
+    c.open(&mut w);
+    c.upgrade(&mut w, "", "");
+    let big = server_frame(2, &vec![7u8; 3000]);
+    c.s2c(&mut w, &big[..1000]);
+    c.sseq += 1000; // lost in the capture
+    c.s2c(&mut w, &big[2000..]);
+    c.s2c(&mut w, &server_frame(1, b"after the gap"));
+    c.c2s(&mut w, &client_frame(1, b"ack")); // acknowledges past the hole
+    c.close(&mut w);
+    let (v, res) = run_bytes(&w.out, Config::default());
+    res.unwrap();
+    let msgs = of(&v, "websocket_message");
+    let s2c: Vec<&&Value> = msgs.iter().filter(|m| m["direction"] == "s2c").collect();
+    assert_eq!(s2c.len(), 2, "{s2c:?}");
+    assert_eq!(s2c[0]["truncated"], true);
+    assert_eq!(s2c[1]["payload"], "after the gap");
+    let conn = &of(&v, "websocket_connection")[0];
+    assert_eq!(conn["s2c"]["gap_bytes"], 1000);
+    assert_eq!(conn["anomalies"]["tcp_gap"], 1);
+}
+
+/// Raw deflate of `data`, sync-flushed, without the 00 00 ff ff tail.
+fn deflate(data: &[u8]) -> Vec<u8> {
+    let mut c = Compress::new(Compression::best(), false);
+    let mut out = Vec::with_capacity(data.len() / 500 + 1024);
+    let mut input = data;
+    loop {
+        let before = c.total_in();
+        c.compress_vec(input, &mut out, FlushCompress::Sync)
+            .unwrap();
+        input = &input[(c.total_in() - before) as usize..];
+        if input.is_empty() && out.capacity() > out.len() {
+            break;
+        }
+        out.reserve(out.capacity());
+    }
+    out.truncate(out.len() - 4);
+    out
+}
+
+#[test]
+fn decompression_bomb_stays_under_the_cap_and_is_flagged() {
+    // 256 MiB of zeros in ~250 KB; a second, honest message follows.
+    let bomb = deflate(&vec![0u8; 256 << 20]);
+    assert!(bomb.len() < 400 << 10, "{}", bomb.len());
+    let mut w = PcapWriter::new();
+    let mut c = conn();
+    c.open(&mut w);
+    c.upgrade(
+        &mut w,
+        "Sec-WebSocket-Extensions: permessage-deflate\r\n",
+        "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n",
+    );
+    let mut spec = FrameSpec::new(2);
+    spec.rsv = 4;
+    let frame = encode_frame(&spec, &bomb);
+    for chunk in frame.chunks(60_000) {
+        c.s2c(&mut w, chunk);
+    }
+    let mut spec = FrameSpec::new(1);
+    spec.rsv = 4;
+    c.s2c(&mut w, &encode_frame(&spec, &deflate(b"still fine")));
+    c.close(&mut w);
+    let cfg = Config::default();
+    let cap = cfg.inflate.max_output;
+    let (v, res) = run_bytes(&w.out, cfg);
+    res.unwrap();
+    let msgs = of(&v, "websocket_message");
+    assert_eq!(msgs.len(), 2);
+    let inflated = msgs[0]["inflated_length"].as_u64().unwrap();
+    assert!(inflated <= cap, "{inflated}");
+    assert_eq!(msgs[0]["truncated"], true);
+    assert!(
+        msgs[0]["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "inflate_capped")
+    );
+    // No context takeover: the next message inflates normally.
+    assert_eq!(msgs[1]["payload"], "still fine");
+    assert_eq!(conn_anomalies(&v)["inflate_capped"], 1);
+}
+
+#[test]
+fn truncated_capture_reports_where_and_keeps_the_logs_before() {
+    let mut w = PcapWriter::new();
+    let mut c = conn();
+    c.open(&mut w);
+    c.upgrade(&mut w, "", "");
+    c.s2c(&mut w, &server_frame(1, b"before the damage"));
+    let good = w.out.len();
+    c.s2c(&mut w, &server_frame(1, b"this record is cut"));
+    let cut = &w.out[..good + 30];
+    let (v, res) = run_bytes(cut, Config::default());
+    let e = res.unwrap_err();
+    assert_eq!(e.offset, good as u64);
+    assert_eq!(e.packet, 6);
+    assert!(e.to_string().contains("truncated"), "{e}");
+    let msgs = of(&v, "websocket_message");
+    assert_eq!(msgs[0]["payload"], "before the damage");
+    assert_eq!(of(&v, "websocket_connection").len(), 1);
+
+    // The CLI: logs on stdout, the error on stderr, exit 2.
+    let dir = std::env::temp_dir().join(format!("wsfp-trunc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("cut.pcap");
+    std::fs::write(&f, cut).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wsfp"))
+        .args(["pcap", "--no-fingerprint"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("byte offset {good}, packet 6")),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("before the damage"));
+    // Not a capture at all.
+    std::fs::write(&f, b"hello, this is not a pcap file at all....").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wsfp"))
+        .args(["pcap", "--no-fingerprint"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a pcap or pcapng"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn idle_connections_time_out_and_flows_are_bounded() {
+    let mut w = PcapWriter::new();
+    let mut a = conn();
+    a.open(&mut w);
+    a.upgrade(&mut w, "", "");
+    a.s2c(&mut w, &server_frame(1, b"first"));
+    // Another connection 400 s later: the first is idle past the timeout.
+    let mut b = Conn::new(([10, 0, 0, 3], 40001), ([10, 0, 0, 2], 8765), a.ts + 400.0);
+    b.open(&mut w);
+    b.upgrade(&mut w, "", "");
+    let (v, res) = run_bytes(&w.out, Config::default());
+    res.unwrap();
+    let ends: Vec<&str> = of(&v, "websocket_connection")
+        .iter()
+        .map(|c| c["end"].as_str().unwrap())
+        .collect();
+    assert_eq!(ends, vec!["timeout", "end_of_capture"]);
+    // The flow table bound: with room for one connection, the older is
+    // finished early ("evicted") when the second starts.
+    let mut recs: Vec<Record> = Vec::new();
+    let limits = Limits {
+        max_flows: 1,
+        flow_timeout: 1e9,
+        ..Limits::default()
+    };
+    let (stats, res) = analyze(
+        "mem",
+        &w.out[..],
+        Config::default(),
+        limits,
+        None,
+        &mut recs,
+    );
+    res.unwrap();
+    assert_eq!(stats.flows_evicted, 1);
+    assert_eq!(stats.peak_flows, 1);
+}
