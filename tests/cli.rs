@@ -155,7 +155,14 @@ fn probes_lists_risk_and_layer() {
     let safe = rows_of(&out);
     assert_eq!(safe.len(), 22);
     assert!(safe.iter().all(|r| r.contains(" safe ")), "{safe:?}");
+    // -a: the full set skips the 15 probes marked same_as another;
+    // --exhaustive and named series run them.
     let (_, out, _) = wsfp(&["probes", "-a"]);
+    assert_eq!(rows_of(&out).len(), 83 - 15);
+    assert!(!rows_of(&out).iter().any(|r| r.starts_with("204 ")));
+    let (_, out, _) = wsfp(&["probes", "--series", "200"]);
+    assert!(rows_of(&out).iter().any(|r| r.starts_with("204 ")));
+    let (_, out, _) = wsfp(&["probes", "-a", "--exhaustive"]);
     let rows = rows_of(&out);
     assert_eq!(rows.len(), 83);
     assert!(

@@ -41,7 +41,9 @@ async fn identifies_tokio_tungstenite_with_every_stews_case() {
         .add("127.0.0.1", "tt", "rs-tokio-tungstenite", Kind::Tungstenite)
         .await
         .unwrap();
-    let scanner = opts(&["-a"]).scanner(&DbOpts { db: None }).unwrap();
+    let scanner = opts(&["-a", "--exhaustive"])
+        .scanner(&DbOpts { db: None })
+        .unwrap();
     let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
     assert_eq!(rec.status, Status::Ok, "{rec:?}");
     assert_eq!(
@@ -53,8 +55,8 @@ async fn identifies_tokio_tungstenite_with_every_stews_case() {
     assert_eq!(rec.observations.len(), 83, "51 STEWS cases and 32 more");
     assert!(rec.bytes_sent <= 256 * 1024, "uploaded {}", rec.bytes_sent);
     assert!(
-        rec.connections <= 90,
-        "one connection per probe: {}",
+        rec.connections < 83,
+        "chained frame probes share connections: {}",
         rec.connections
     );
     // Typed observations: tungstenite drops the TCP connection on an
@@ -505,4 +507,39 @@ async fn crash_is_attributed_and_probing_stops() {
     );
     // And it is really down.
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+/// Issue #3: adaptive probing names real implementations with few
+/// connections, and the full set stays within its budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adaptive_names_three_implementations_with_few_connections() {
+    let mut farm = Farm::empty();
+    let mut targets = Vec::new();
+    for (kind, id) in [
+        (Kind::Tungstenite, "rs-tokio-tungstenite"),
+        (Kind::FastWebSockets, "rs-fastwebsockets"),
+        (Kind::Soketto, "rs-soketto"),
+    ] {
+        let addr = farm.add("127.0.0.1", "x", id, kind).await.unwrap();
+        targets.push((format!("ws://{addr}/"), id));
+    }
+    let adaptive = opts(&["-a", "--adaptive"])
+        .scanner(&DbOpts { db: None })
+        .unwrap();
+    let full = opts(&["-a"]).scanner(&DbOpts { db: None }).unwrap();
+    for (url, id) in targets {
+        let r = adaptive.scan(&target(&url)).await;
+        assert_eq!(r.implementation, id, "{:?}", r.candidates);
+        assert!(r.connections <= 15, "{id}: {} connections", r.connections);
+        let f = full.scan(&target(&url)).await;
+        assert_eq!(f.implementation, id);
+        assert!(f.connections <= 65, "{id}: full set took {}", f.connections);
+        assert!(
+            r.connections * 4 < f.connections,
+            "{id}: {} vs {}",
+            r.connections,
+            f.connections
+        );
+    }
+    farm.stop();
 }
