@@ -95,6 +95,12 @@ pub struct Scorer {
     /// Per fingerprint, its features in key order (the order the weights
     /// are summed in, so scores are bit-for-bit those of a plain loop).
     compiled: Vec<Vec<Feat>>,
+    /// Per fingerprint, its features' runs of one probe: (probe, start,
+    /// end) into `compiled` (keys sort by probe, so each probe's features
+    /// are contiguous). A probe that did not run skips its run in one
+    /// step; a discovery record (one probe) touches a few features per
+    /// fingerprint instead of all of them.
+    runs: Vec<Vec<(usize, usize, usize)>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -182,7 +188,7 @@ impl Scorer {
         let mut by_key: Vec<KeyMatchers> = vec![KeyMatchers::default(); keys.len()];
         let mut matcher_ix: HashMap<(usize, &Match), usize> = HashMap::new();
         let mut probes: HashMap<String, usize> = HashMap::new();
-        let compiled = fps
+        let compiled: Vec<Vec<Feat>> = fps
             .iter()
             .zip(&weights)
             .map(|(fp, w)| {
@@ -217,7 +223,21 @@ impl Scorer {
             .collect();
         let matchers = matcher_ix.len();
         drop(matcher_ix);
+        let runs = compiled
+            .iter()
+            .map(|feats: &Vec<Feat>| {
+                let mut r: Vec<(usize, usize, usize)> = Vec::new();
+                for (i, f) in feats.iter().enumerate() {
+                    match r.last_mut() {
+                        Some(last) if last.0 == f.probe && last.2 == i => last.2 = i + 1,
+                        _ => r.push((f.probe, i, i + 1)),
+                    }
+                }
+                r
+            })
+            .collect();
         Scorer {
+            runs,
             db,
             weights,
             keys,
@@ -331,7 +351,7 @@ impl Scorer {
         // mismatch (expected a close, got none).
         let mut ran = vec![false; self.probes.len()];
         let mut observed: Vec<Option<&str>> = vec![None; self.keys.len()];
-        let mut keys = self.keys.iter().enumerate().peekable();
+        let mut seen: Vec<usize> = Vec::with_capacity(features.len());
         let mut last_probe = None;
         for (k, v) in features {
             if let Some((p, _)) = k.split_once('.')
@@ -342,18 +362,21 @@ impl Scorer {
                     ran[i] = true;
                 }
             }
-            // Both sides are sorted: a merge join, no lookups.
-            while keys.next_if(|(_, dk)| dk.as_str() < k.as_str()).is_some() {}
-            if let Some((i, _)) = keys.next_if(|(_, dk)| *dk == k) {
+            // A record has few features next to the DB's keys: a binary
+            // search each beats walking every key.
+            if let Ok(i) = self.keys.binary_search_by(|dk| dk.as_str().cmp(k.as_str())) {
                 observed[i] = Some(v.as_str());
+                seen.push(i);
             }
         }
         // Which expectations the observed values meet; an unobserved key
         // meets none.
         let mut hit = vec![false; self.matchers];
-        for (km, o) in self.by_key.iter().zip(&observed) {
-            let Some(o) = o else { continue };
-            if let Some(&m) = km.exact.get(*o) {
+        for &i in &seen {
+            let (km, Some(o)) = (&self.by_key[i], observed[i]) else {
+                continue;
+            };
+            if let Some(&m) = km.exact.get(o) {
                 hit[m] = true;
             }
             for (m, matcher) in &km.other {
@@ -362,10 +385,15 @@ impl Scorer {
         }
         self.compiled
             .iter()
-            .map(|feats| {
+            .zip(&self.runs)
+            .map(|(feats, runs)| {
                 let mut t = [Tally::default(); 3];
-                for f in feats {
-                    if !ran[f.probe] || (only_observed && observed[f.key].is_none()) {
+                let ran_feats = runs
+                    .iter()
+                    .filter(|(p, ..)| ran[*p])
+                    .flat_map(|&(_, a, b)| &feats[a..b]);
+                for f in ran_feats {
+                    if only_observed && observed[f.key].is_none() {
                         continue;
                     }
                     let layer = slot(Some(f.layer));
