@@ -131,7 +131,7 @@ impl Planner {
                 if done.contains(id) || picked.contains(&j) {
                     continue;
                 }
-                let mut groups: HashMap<(u64, u32), f64> = HashMap::new();
+                let mut groups: BTreeMap<(u64, u32), f64> = BTreeMap::new();
                 for ((i, w), kk) in plausible.iter().zip(&key) {
                     *groups.entry((*kk, sigs[*i])).or_default() += w / total;
                 }
@@ -174,6 +174,37 @@ impl Planner {
     }
 }
 
+impl Planner {
+    /// The confirmation round: before a name is given, up to `k` probes
+    /// not yet run where the named candidate's expectations weigh most.
+    /// The probes that separated the DB's candidates say little about a
+    /// server the DB lacks; these test the candidate's own distinctive
+    /// behaviour, which a look-alike fails.
+    pub fn confirm(
+        &self,
+        scorer: &Scorer,
+        best: &str,
+        done: &HashSet<String>,
+        k: usize,
+    ) -> Vec<String> {
+        let Some(fp) = scorer.db().fingerprints.iter().position(|f| f.id == best) else {
+            return Vec::new();
+        };
+        let mut w: Vec<(f64, &str)> = self
+            .probes
+            .iter()
+            .filter(|(id, ..)| !done.contains(id))
+            .map(|(id, ..)| (scorer.probe_weight(fp, id), id.as_str()))
+            .filter(|(w, _)| *w > 0.5)
+            .collect();
+        w.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+        w.into_iter()
+            .take(k)
+            .map(|(_, id)| id.to_string())
+            .collect()
+    }
+}
+
 /// Replay adaptive probing on a stored full scan: start from the gate's
 /// observation and reveal the planner's picks from `full`, as a live scan
 /// would run them. Returns the observations it would have made.
@@ -192,14 +223,27 @@ pub fn replay(
         .collect();
     let mut done: HashSet<String> = seen.keys().cloned().collect();
     let mut spent = 0;
+    let mut confirmed: Option<String> = None;
     loop {
         let feats = crate::scan::observations_to_features(probes, &seen);
         let (_, v) = scorer.verdicts(&feats);
-        if budget.satisfied(&v) || spent >= budget.max_probes {
+        if spent >= budget.max_probes {
             break;
         }
         let k = budget.per_round.min(budget.max_probes - spent);
-        let next = planner.next(scorer, &feats, &done, k);
+        let next = match next_step(
+            scorer,
+            planner,
+            &feats,
+            &v,
+            &done,
+            k,
+            budget,
+            &mut confirmed,
+        ) {
+            Step::Stop => break,
+            Step::Run(next) => next,
+        };
         if next.is_empty() {
             break;
         }
@@ -212,4 +256,46 @@ pub fn replay(
         }
     }
     seen
+}
+
+/// What an adaptive round does next.
+pub enum Step {
+    Stop,
+    Run(Vec<String>),
+}
+
+/// One decision of adaptive probing (shared by live scans and replay): a
+/// satisfied verdict is confirmed once (a round of the candidate's most
+/// distinctive probes) before probing stops; otherwise the planner's
+/// most informative picks run.
+#[allow(clippy::too_many_arguments)]
+pub fn next_step(
+    scorer: &Scorer,
+    planner: &Planner,
+    features: &BTreeMap<String, String>,
+    v: &Verdict,
+    done: &HashSet<String>,
+    k: usize,
+    budget: Budget,
+    confirmed: &mut Option<String>,
+) -> Step {
+    if budget.satisfied(v) {
+        if confirmed.as_deref() == Some(v.implementation.as_str()) {
+            return Step::Stop;
+        }
+        let best = v.candidates.first().map_or("", |c| c.id.as_str());
+        *confirmed = Some(v.implementation.clone());
+        let picks = planner.confirm(scorer, best, done, k);
+        return if picks.is_empty() {
+            Step::Stop
+        } else {
+            Step::Run(picks)
+        };
+    }
+    let next = planner.next(scorer, features, done, k);
+    if next.is_empty() {
+        Step::Stop
+    } else {
+        Step::Run(next)
+    }
 }

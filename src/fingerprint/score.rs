@@ -258,6 +258,18 @@ impl Scorer {
         self.weights.get(fp)?.get(key).copied()
     }
 
+    /// The summed discrimination weight of fingerprint `fp`'s expectations
+    /// for probe `probe`: how much that probe can confirm or refute it.
+    pub fn probe_weight(&self, fp: usize, probe: &str) -> f64 {
+        let prefix = format!("{probe}.");
+        self.weights.get(fp).map_or(0.0, |w| {
+            w.range(prefix.clone()..)
+                .take_while(|(k, _)| k.starts_with(&prefix))
+                .map(|(_, v)| v)
+                .sum()
+        })
+    }
+
     pub fn score(&self, features: &BTreeMap<String, String>) -> Verdict {
         self.verdict(&self.tallies(features), SLOT_ALL)
     }

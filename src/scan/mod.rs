@@ -487,17 +487,24 @@ impl Scanner {
         let mut done: std::collections::HashSet<String> =
             rec.observations.keys().cloned().collect();
         let mut spent = 0;
+        let mut confirmed = None;
         while spent < budget.max_probes {
             let features = self.features(&rec.observations);
             let (_, v) = self.scorer.verdicts(&features);
-            if budget.satisfied(&v) {
-                break;
-            }
             let k = budget.per_round.min(budget.max_probes - spent);
-            let next = planner.next(&self.scorer, &features, &done, k);
-            if next.is_empty() {
-                break;
-            }
+            let next = match crate::fingerprint::adaptive::next_step(
+                &self.scorer,
+                planner,
+                &features,
+                &v,
+                &done,
+                k,
+                budget,
+                &mut confirmed,
+            ) {
+                crate::fingerprint::adaptive::Step::Stop => break,
+                crate::fingerprint::adaptive::Step::Run(next) => next,
+            };
             let mut set = JoinSet::new();
             for id in next {
                 done.insert(id.clone());
