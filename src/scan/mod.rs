@@ -74,7 +74,7 @@ impl Scanner {
             connector,
             run,
             payloads: Arc::new(PayloadCache::default()),
-            per_host: 16,
+            per_host: 8,
             host_gap: Duration::ZERO,
             origin: None,
             scorer,
