@@ -4,22 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use wsfp::cli::{DbOpts, ProbeOpts};
+mod common;
+
+use common::opts;
+use wsfp::cli::DbOpts;
 use wsfp::demo::{Farm, Hostile, Kind};
 use wsfp::output::Status;
 use wsfp::target::Target;
-
-fn opts(extra: &[&str]) -> ProbeOpts {
-    use clap::Parser;
-    #[derive(Parser)]
-    struct Wrap {
-        #[command(flatten)]
-        p: ProbeOpts,
-    }
-    let mut args = vec!["wsfp"];
-    args.extend_from_slice(extra);
-    Wrap::parse_from(args).p
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_servers_cannot_hang_crash_or_flood_the_scanner() {

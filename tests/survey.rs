@@ -42,10 +42,7 @@ async fn faults_still_give_one_record_per_input_and_exclusions_are_never_touched
         ("into-excluded.test", "127.0.0.2".parse().unwrap()),
     ])
     .await;
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let closed = closed_port();
     let lines = [
         format!("ws://{ws}/"),                  // 1 ok
         format!("ws.test:{}", ws.port()),       // 2 ok through DNS
@@ -133,10 +130,7 @@ async fn faults_still_give_one_record_per_input_and_exclusions_are_never_touched
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shards_are_disjoint_and_cover_the_input() {
     let dir = tmpdir("shards");
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let closed = closed_port();
     let file = dir.join("t.txt");
     std::fs::write(
         &file,
@@ -212,10 +206,7 @@ async fn shards_are_disjoint_and_cover_the_input() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_then_resume_loses_nothing_and_duplicates_nothing() {
     let dir = tmpdir("resume");
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let closed = closed_port();
     let file = dir.join("t.txt");
     // 1024 closed-port targets at 250 connections/s: about 4 s of work.
     std::fs::write(

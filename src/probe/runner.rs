@@ -238,14 +238,8 @@ impl Head {
         o.reason = Some(self.reason.clone());
         o.accept = self.accept;
         for name in &p.observe.headers {
-            let vals: Vec<&str> = self
-                .headers
-                .iter()
-                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.as_str())
-                .collect();
-            if !vals.is_empty() {
-                o.headers.insert(name.to_ascii_lowercase(), vals.join(", "));
+            if let Some(v) = crate::wire::header_joined(&self.headers, name) {
+                o.headers.insert(name.to_ascii_lowercase(), v);
             }
         }
         if p.observe.header_order {

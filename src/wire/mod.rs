@@ -26,3 +26,22 @@ pub use frame::{Anomalies, CloseBody, FrameHeader, Opcode};
 pub use handshake::{Request, accept_for_key, random_key};
 pub use request::{RequestError, RequestHead, parse_request};
 pub use response::{AcceptCheck, ResponseError, ResponseHead, parse_response};
+
+/// The first value of header `name` (any case) in a parsed head.
+pub fn header_first<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// Every value of header `name` (any case), joined with ", " as RFC 9110
+/// allows for repeated fields.
+pub fn header_joined(headers: &[(String, String)], name: &str) -> Option<String> {
+    let vals: Vec<&str> = headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    (!vals.is_empty()).then(|| vals.join(", "))
+}

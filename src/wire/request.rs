@@ -94,21 +94,12 @@ pub fn could_be_request(buf: &[u8]) -> bool {
 impl RequestHead {
     /// The first header with this name (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        super::header_first(&self.headers, name)
     }
 
     /// Every value of a header, joined with ", " as RFC 9110 allows.
     pub fn header_joined(&self, name: &str) -> Option<String> {
-        let vals: Vec<&str> = self
-            .headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect();
-        (!vals.is_empty()).then(|| vals.join(", "))
+        super::header_joined(&self.headers, name)
     }
 
     /// A WebSocket opening handshake (RFC 6455 §4.2.1): `Upgrade` lists the

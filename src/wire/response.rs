@@ -125,21 +125,12 @@ fn reason_verbatim(buf: &[u8], parsed: &str) -> String {
 impl ResponseHead {
     /// The first header with this name (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        super::header_first(&self.headers, name)
     }
 
     /// Every value of a header, joined with ", " as RFC 9110 allows.
     pub fn header_joined(&self, name: &str) -> Option<String> {
-        let vals: Vec<&str> = self
-            .headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect();
-        (!vals.is_empty()).then(|| vals.join(", "))
+        super::header_joined(&self.headers, name)
     }
 
     pub fn accept_check(&self, key: &str) -> AcceptCheck {

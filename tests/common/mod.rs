@@ -129,3 +129,22 @@ pub fn records(ndjson: &str) -> Vec<serde_json::Value> {
 pub fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
 }
+
+/// A loopback port nothing listens on (bound, then released).
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Probe options as the CLI would parse them from `extra`.
+pub fn opts(extra: &[&str]) -> wsfp::cli::ProbeOpts {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        p: wsfp::cli::ProbeOpts,
+    }
+    let mut args = vec!["wsfp"];
+    args.extend_from_slice(extra);
+    Wrap::parse_from(args).p
+}
