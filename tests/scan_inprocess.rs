@@ -2,6 +2,10 @@
 //! WebSocket implementation (tokio-tungstenite), a byte-recording raw
 //! listener, TLS, and the failure statuses. No lab needed.
 
+mod common;
+
+use common::opts;
+
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,24 +15,12 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use wsfp::cli::{DbOpts, ProbeOpts};
+use wsfp::cli::DbOpts;
 use wsfp::demo::{Farm, Kind};
 use wsfp::output::Status;
 use wsfp::probe::ProbeSet;
 use wsfp::target::Target;
 use wsfp::wire::{Decoder, DecoderConfig, accept_for_key};
-
-fn opts(extra: &[&str]) -> ProbeOpts {
-    use clap::Parser;
-    #[derive(Parser)]
-    struct Wrap {
-        #[command(flatten)]
-        p: ProbeOpts,
-    }
-    let mut args = vec!["wsfp"];
-    args.extend_from_slice(extra);
-    Wrap::parse_from(args).p
-}
 
 fn target(url: &str) -> Target {
     Target::parse(url, true).unwrap()

@@ -16,7 +16,7 @@ use sha1::{Digest, Sha1};
 
 use super::{DbOpts, ProbeOpts, usage};
 use crate::net::{Limits, Resolver};
-use crate::output::manifest::{MANIFEST_VERSION, ShardManifest, db_version};
+use crate::output::manifest::{MANIFEST_VERSION, ShardManifest, db_version, hex};
 use crate::output::progress::Progress;
 use crate::output::{Format, RecordWriter};
 use crate::scan::resume::{Checkpointer, STATE_VERSION, Skip, State, recover};
@@ -154,29 +154,20 @@ fn input_hasher(a: &ScanArgs) -> Sha1 {
     h
 }
 
-/// What decides the unit order; a resumed scan must match it.
+/// What decides the unit order; a resumed scan must match it: what
+/// shapes the targets ([`input_hasher`]), the file, seed and shard.
 fn config_hash(a: &ScanArgs, seed: u64, shard: Shard) -> String {
-    let mut h = Sha1::new();
-    for u in &a.urls {
-        h.update(u.as_bytes());
-        h.update([0]);
-    }
+    let mut h = input_hasher(a);
     if let Some(f) = &a.file {
         h.update(f.to_string_lossy().as_bytes());
         if let Ok(m) = std::fs::metadata(f) {
             h.update(m.len().to_le_bytes());
         }
     }
-    for part in [&a.ports, &a.paths] {
-        h.update(part.as_deref().unwrap_or("").as_bytes());
-        h.update([0]);
-    }
     h.update(seed.to_le_bytes());
     h.update(shard.index.to_le_bytes());
     h.update(shard.count.to_le_bytes());
-    h.update((a.window as u64).to_le_bytes());
-    h.update([u8::from(a.probes.plain)]);
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex(&h.finalize())
 }
 
 pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
@@ -432,7 +423,7 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
             seed,
             shard_index: shard.index as u32,
             shard_count: shard.count as u32,
-            input_hash: digest.iter().map(|b| format!("{b:02x}")).collect(),
+            input_hash: hex(&digest),
             db_version: db_version(scanner.scorer.db()),
             probe_set: scanner.probes.version.clone(),
             started: format!("{started_unix:.3}"),

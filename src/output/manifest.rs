@@ -77,7 +77,7 @@ pub fn db_version(db: &Db) -> String {
     format!("{}fp-{}", db.fingerprints.len(), &hex(&h.finalize())[..16])
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -21,18 +21,12 @@ pub struct Tally {
 impl Tally {
     pub fn add(&mut self, r: &super::Record) {
         self.records += 1;
-        *self
-            .by_status
-            .entry(r.status.as_str().to_string())
-            .or_default() += 1;
+        bump(&mut self.by_status, r.status.as_str());
         if r.target_down_after.is_some() {
             self.target_down += 1;
         }
         if r.status == super::Status::Ok {
-            *self
-                .by_implementation
-                .entry(r.implementation.clone())
-                .or_default() += 1;
+            bump(&mut self.by_implementation, &r.implementation);
         }
     }
 
@@ -68,6 +62,17 @@ impl Tally {
             s += &format!("\nprevalence among ok: {}", list.join(", "));
         }
         s
+    }
+}
+
+/// Count one more `key`, allocating the key only the first time (this
+/// runs once per record).
+fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
+    match map.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(key.to_string(), 1);
+        }
     }
 }
 

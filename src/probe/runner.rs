@@ -20,7 +20,7 @@ use crate::net::{ConnectError, Connector, Stream, classify};
 use crate::wire::decode::{DecodedFrame, Decoder, DecoderConfig};
 use crate::wire::encode::{FrameSpec, encode_frame};
 use crate::wire::handshake::random_key;
-use crate::wire::response::{DEFAULT_MAX_HEADERS, ResponseError, parse_response};
+use crate::wire::response::{DEFAULT_MAX_HEADERS, ResponseError, ResponseHead, parse_response};
 
 /// Payload of the liveness ping that follows a probe's frames.
 pub const LIVENESS_PAYLOAD: &[u8] = b"wsfp-live";
@@ -224,29 +224,39 @@ pub async fn run_chain<'p>(
 
 /// The opening 101 of a chain, kept to describe the chained probes.
 struct Head {
-    status: u16,
-    reason: String,
+    response: ResponseHead,
     accept: Option<crate::wire::response::AcceptCheck>,
-    headers: Vec<(String, String)>,
-    names: Vec<String>,
 }
 
 impl Head {
     fn observation(&self, p: &Probe) -> Observation {
-        let mut o = Observation::new(Outcome::Upgraded);
-        o.status = Some(self.status);
-        o.reason = Some(self.reason.clone());
-        o.accept = self.accept;
-        for name in &p.observe.headers {
-            if let Some(v) = crate::wire::header_joined(&self.headers, name) {
-                o.headers.insert(name.to_ascii_lowercase(), v);
-            }
-        }
-        if p.observe.header_order {
-            o.header_order = Some(self.names.clone());
-        }
-        o
+        head_observation(&self.response, p, self.accept)
     }
+}
+
+/// What a response head shows, as `p` asks to observe it.
+fn head_observation(
+    head: &ResponseHead,
+    p: &Probe,
+    accept: Option<crate::wire::response::AcceptCheck>,
+) -> Observation {
+    let mut o = Observation::new(if head.status == 101 {
+        Outcome::Upgraded
+    } else {
+        Outcome::Http
+    });
+    o.status = Some(head.status);
+    o.reason = Some(head.reason.clone());
+    o.accept = accept;
+    for name in &p.observe.headers {
+        if let Some(v) = head.header_joined(name) {
+            o.headers.insert(name.to_ascii_lowercase(), v);
+        }
+    }
+    if p.observe.header_order {
+        o.header_order = Some(head.header_names().iter().map(|s| s.to_string()).collect());
+    }
+    o
 }
 
 fn outcome_of(e: &ConnectError) -> Outcome {
@@ -377,39 +387,18 @@ async fn handshake(
         );
     }
 
-    let mut o = Observation::new(if head.status == 101 {
-        Outcome::Upgraded
-    } else {
-        Outcome::Http
-    });
-    o.status = Some(head.status);
-    o.reason = Some(head.reason.clone());
-    for name in &probe.observe.headers {
-        if let Some(v) = head.header_joined(name) {
-            o.headers.insert(name.to_ascii_lowercase(), v);
-        }
-    }
-    if probe.observe.header_order {
-        o.header_order = Some(head.header_names().iter().map(|s| s.to_string()).collect());
-    }
-
     if head.status != 101 {
+        let mut o = head_observation(&head, probe, None);
         let (tail, head_line) = read_body(conn, &mut buf, head.content_length()).await;
         o.body_tail = Some(tail);
         o.body_head = head_line;
         return Err(o);
     }
-    o.accept = Some(head.accept_check(&key));
+    let accept = Some(head.accept_check(&key));
+    let o = head_observation(&head, probe, accept);
     let kept = Head {
-        status: head.status,
-        reason: head.reason.to_string(),
-        accept: o.accept,
-        headers: head
-            .headers
-            .iter()
-            .map(|(n, v)| (n.clone(), v.clone()))
-            .collect(),
-        names: head.header_names().iter().map(|s| s.to_string()).collect(),
+        response: head,
+        accept,
     };
     Ok((o, buf, kept))
 }

@@ -248,7 +248,7 @@ impl Scanner {
                 .collect::<std::collections::VecDeque<usize>>(),
         ));
         let mut set = JoinSet::new();
-        let spawn = |set: &mut JoinSet<Vec<(String, ProbeRun)>>, first: Option<usize>| {
+        let spawn = |set: &mut JoinSet<Vec<ProbeRun>>, single: Option<usize>| {
             let ep = ep.clone();
             let me = self.clone();
             let sem = sem.clone();
@@ -261,26 +261,22 @@ impl Scanner {
                 // A single probe, or a chain worker: open a connection
                 // with the next queued probe, run the chain, repeat until
                 // the queue is empty.
-                let mut first = first;
                 loop {
-                    let _permit = sem.clone().acquire_owned().await.expect("semaphore open");
-                    let single = first.take();
+                    let _permit = sem.acquire().await.expect("semaphore open");
                     if single.is_none() && queue.lock().expect("queue lock").is_empty() {
                         break;
                     }
                     pacer.wait().await;
                     let mut once = single;
-                    let mut next = || match once.take() {
-                        Some(i) => Some(&all[i]),
-                        None if single.is_none() => queue
+                    let mut next = || match single {
+                        Some(_) => once.take().map(|i| &all[i]),
+                        None => queue
                             .lock()
                             .expect("queue lock")
                             .pop_front()
                             .map(|i| &all[i]),
-                        None => None,
                     };
-                    let runs = run_chain(&mut next, &ep, &me.connector, &run, &me.payloads).await;
-                    out.extend(runs.into_iter().map(|r| (r.id.clone(), r)));
+                    out.extend(run_chain(&mut next, &ep, &me.connector, &run, &me.payloads).await);
                     if single.is_some() {
                         break;
                     }
@@ -326,7 +322,7 @@ impl Scanner {
                     continue;
                 }
             };
-            for (id, r) in runs {
+            for r in runs {
                 rec.add_costs(&r);
                 let o = &r.observation;
                 if o.outcome == Outcome::Refused
@@ -340,15 +336,15 @@ impl Scanner {
                 }
                 let risky = self
                     .probes
-                    .get(&id)
+                    .get(&r.id)
                     .is_some_and(|p| p.risk != crate::probe::Risk::Safe);
                 let badly = o.outcome != Outcome::Upgraded && o.outcome != Outcome::Http
                     || matches!(o.end, End::Eof | End::Reset | End::Close);
-                timeline.push((id.clone(), r.started, r.ended, badly, risky));
+                timeline.push((r.id.clone(), r.started, r.ended, badly, risky));
                 if o.outcome == Outcome::Timeout && self.per_host > 1 {
-                    retry.push(id.clone());
+                    retry.push(r.id.clone());
                 }
-                rec.observations.insert(id, r.observation);
+                rec.observations.insert(r.id, r.observation);
             }
         }
         // Every probe may have connected before a crash, so none was
@@ -433,9 +429,11 @@ pub fn observations_to_features(
     probes: &ProbeSet,
     obs: &BTreeMap<String, Observation>,
 ) -> BTreeMap<String, String> {
+    // Walk the probes and look each up in the map: a search of the map
+    // per probe, not a scan of the probe list per observation.
     let mut out = BTreeMap::new();
-    for (id, o) in obs {
-        if let Some(p) = probes.get(id) {
+    for p in &probes.probes {
+        if let Some(o) = obs.get(&p.id) {
             features(p, o, &mut out);
         }
     }
