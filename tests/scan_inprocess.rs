@@ -302,10 +302,14 @@ async fn wss_with_and_without_certificate_checks() {
     let r = insecure.scan(&Target::parse(&url, false).unwrap()).await;
     assert_eq!(r.status, Status::Ok, "{r:?}");
     assert_eq!(r.observations["102"].frames[0].opcode, 0xA, "pong over TLS");
-    assert_eq!(
-        serde_json::to_value(r.observations["104"].end).unwrap(),
-        "eof"
-    );
+    // An orphan continuation: this echo loop stops on tungstenite's
+    // protocol error and drops the TLS stream. Whether our side then sees a
+    // clean EOF or a reset depends on whether the server's socket still
+    // held unread bytes when it closed (a kernel race), so both count; a
+    // timeout or a TLS error would not.
+    let o = &r.observations["104"];
+    let end = serde_json::to_value(o.end).unwrap();
+    assert!(end == "eof" || end == "reset", "{end}");
     // One connector per scan: its session cache resumes TLS sessions
     // across the probes of a target (tickets from earlier connections).
     let (full, resumed) = (
