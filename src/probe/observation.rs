@@ -112,6 +112,11 @@ pub struct Observation {
     /// What went wrong, for the error outcomes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// For a probe chained onto another probe's connection: that probe's
+    /// id. The status, reason and headers above are then that opening
+    /// handshake's, not a response to this probe's own request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 impl Observation {
@@ -130,6 +135,7 @@ impl Observation {
             latency_ms: None,
             url_match: None,
             error: None,
+            via: None,
         }
     }
 

@@ -93,10 +93,30 @@ pub async fn run_probe(
     payloads: &PayloadCache,
 ) -> ProbeRun {
     let mut first = Some(probe);
-    run_chain(&mut || first.take(), ep, connector, cfg, payloads)
+    run_chain(&mut first, ep, connector, cfg, payloads)
         .await
         .pop()
         .expect("a chain runs its first probe")
+}
+
+/// Where a connection's probes come from: the first opens it, the rest
+/// are [`chainable`] probes run on it while it stays usable.
+pub trait ProbeQueue<'p>: Send {
+    fn next(&mut self) -> Option<&'p Probe>;
+    /// Whether a probe may still be waiting. A hint (another connection
+    /// may take it first), asked before spending a round trip to offer a
+    /// [`may_host`] connection to the queue.
+    fn pending(&self) -> bool;
+}
+
+/// A single probe: nothing to chain after it.
+impl<'p> ProbeQueue<'p> for Option<&'p Probe> {
+    fn next(&mut self) -> Option<&'p Probe> {
+        self.take()
+    }
+    fn pending(&self) -> bool {
+        self.is_some()
+    }
 }
 
 /// Whether `probe` can run on a connection that an earlier probe left
@@ -121,21 +141,57 @@ pub fn chainable(probe: &Probe, cfg: &RunConfig) -> bool {
             .is_none_or(|f| f.fin)
 }
 
+/// Whether a handshake-only probe's connection, once upgraded, can carry
+/// chained frame probes instead of being closed at once. Its request may
+/// differ from the standard one only in header values, names and the
+/// request line: no verbatim request, body, odd line endings or CR/LF
+/// inside a value, any of which could leave bytes or parser state
+/// behind. The response must also be clean (see `clean_upgrade`), and
+/// the connection must answer a liveness ping before it is used.
+///
+/// Most handshake probes (versions, extension and subprotocol offers,
+/// header quirks) end in an ordinary 101 on most servers; hosting the
+/// frame probes there saves about one connection each.
+pub fn may_host(probe: &Probe) -> bool {
+    let h = &probe.handshake;
+    let plain = |v: &str| !v.contains(['\r', '\n']);
+    probe.kind == Kind::Connect
+        && probe.frames.is_empty()
+        && h.raw.is_none()
+        && h.body.is_none()
+        && h.line_ending.is_none()
+        && h.request_line.as_deref().is_none_or(plain)
+        && h.set.iter().chain(&h.add).chain(&h.rename).all(|(a, b)| plain(a) && plain(b))
+        && h.remove.iter().all(|v| plain(v))
+}
+
+/// A 101 whose framing is the standard one: the Accept is right and no
+/// extension or subprotocol was chosen (an extension changes what RSV
+/// bits mean; a subprotocol may change the app behind the socket).
+fn clean_upgrade(head: &Head) -> bool {
+    head.response.status == 101
+        && head.accept == Some(crate::wire::response::AcceptCheck::Valid)
+        && head.response.header("sec-websocket-extensions").is_none()
+        && head.response.header("sec-websocket-protocol").is_none()
+}
+
 /// Run probes on one connection: the first opens it (with its own
 /// handshake), and while each probe ends `alive` (our liveness ping was
-/// answered), `next` gives another [`chainable`] probe to run on it.
+/// answered), `queue` gives another [`chainable`] probe to run on it. A
+/// first probe without frames that [`may_host`] hands its connection on
+/// the same way when it upgraded cleanly and answers a ping.
 /// Every probe run gets its own [`ProbeRun`]; chained ones carry the
-/// opening handshake's observation (the same standard request) and no
-/// connection of their own.
+/// opening handshake's observation, the opening probe's id in `via`, and
+/// no connection of their own.
 pub async fn run_chain<'p>(
-    next: &mut (dyn FnMut() -> Option<&'p Probe> + Send),
+    queue: &mut dyn ProbeQueue<'p>,
     ep: &Endpoint,
     connector: &Connector,
     cfg: &RunConfig,
     payloads: &PayloadCache,
 ) -> Vec<ProbeRun> {
     let mut runs = Vec::new();
-    let Some(probe) = next() else {
+    let Some(probe) = queue.next() else {
         return runs;
     };
     let mut run = ProbeRun {
@@ -182,6 +238,17 @@ pub async fn run_chain<'p>(
             run.observation = o;
             None
         }
+        Ok((o, buf, head)) if probe.frames.is_empty() => {
+            run.observation = o;
+            let host = may_host(probe) && clean_upgrade(&head) && queue.pending();
+            match host {
+                true => alive(&mut conn, buf).await.map(|buf| (buf, head)),
+                false => {
+                    let _ = conn.write(&polite_close()).await;
+                    None
+                }
+            }
+        }
         Ok((o, buf, head)) => {
             let (o, buf) = frames(&mut conn, probe, o, buf, payloads).await;
             run.observation = o;
@@ -191,16 +258,19 @@ pub async fn run_chain<'p>(
     run.ended = Instant::now();
     (run.bytes_sent, run.bytes_received) = (conn.sent, conn.received);
     runs.push(run);
+    let mut alive_at_end = chain.is_some();
     while let Some((buf, head)) = chain.take() {
-        let Some(p) = next() else {
+        let Some(p) = queue.next() else {
             break;
         };
         let (sent, received) = (conn.sent, conn.received);
         let started = Instant::now();
         conn.probe_id = &p.id;
-        let o = head.observation(p);
+        let mut o = head.observation(p);
+        o.via = Some(probe.id.clone());
         let (o, buf) = frames(&mut conn, p, o, buf, payloads).await;
-        if o.end == End::Alive {
+        alive_at_end = o.end == End::Alive;
+        if alive_at_end {
             chain = Some((buf, head));
         }
         runs.push(ProbeRun {
@@ -213,13 +283,48 @@ pub async fn run_chain<'p>(
             ended: Instant::now(),
         });
     }
-    if runs.last().is_some_and(|r| r.observation.end == End::Alive) {
-        let polite_close = encode_frame(&FrameSpec::new(8).masked(rand::random()), b"\x03\xe8");
-        let _ = conn.write(&polite_close).await;
+    if alive_at_end {
+        let _ = conn.write(&polite_close()).await;
     }
     // Best effort, bounded: a server that does not read cannot hold us.
     let _ = tokio::time::timeout(Duration::from_millis(100), io.shutdown()).await;
     runs
+}
+
+/// A close frame with code 1000, masked as a client's.
+fn polite_close() -> Vec<u8> {
+    encode_frame(&FrameSpec::new(8).masked(rand::random()), b"\x03\xe8")
+}
+
+/// Ping a freshly upgraded connection and wait for the pong: whether it
+/// can carry chained probes. Frames before the pong (an app that pushes
+/// data) are passed over; a close, EOF, reset or silence within the frame
+/// timeout means no. Returns the bytes read past the pong.
+async fn alive(conn: &mut Conn<'_>, mut buf: BytesMut) -> Option<BytesMut> {
+    let ping = encode_frame(&FrameSpec::new(9).masked(rand::random()), LIVENESS_PAYLOAD);
+    conn.write(&ping).await.ok()?;
+    let mut decoder = Decoder::new(DecoderConfig {
+        max_payload_keep: MAX_REASON + 2,
+        ..DecoderConfig::from_server()
+    });
+    let deadline = tokio::time::Instant::now() + conn.cfg.frame_timeout;
+    let mut read_total = 0;
+    loop {
+        while let Some(f) = decoder.next_frame(&mut buf) {
+            match f.header.opcode.0 {
+                0xA if f.payload[..] == *LIVENESS_PAYLOAD => return Some(buf),
+                0x8 => return None,
+                _ => {}
+            }
+        }
+        if read_total >= MAX_FRAME_BYTES {
+            return None;
+        }
+        read_total += conn
+            .read(&mut buf, MAX_FRAME_BYTES - read_total, deadline)
+            .await
+            .ok()?;
+    }
 }
 
 /// The opening 101 of a chain, kept to describe the chained probes.
@@ -413,9 +518,8 @@ async fn frames(
     payloads: &PayloadCache,
 ) -> (Observation, BytesMut) {
     let cfg = conn.cfg;
-    let polite_close = encode_frame(&FrameSpec::new(8).masked(rand::random()), b"\x03\xe8");
     if probe.frames.is_empty() {
-        let _ = conn.write(&polite_close).await;
+        let _ = conn.write(&polite_close()).await;
         return (o, buf);
     }
 

@@ -22,7 +22,9 @@ use crate::net::{Connector, Resolver};
 use crate::output::{Record, SCHEMA_VERSION, Status};
 use crate::probe::build::{PayloadCache, TargetCtx};
 use crate::probe::observation::features;
-use crate::probe::runner::{Endpoint, ProbeRun, RunConfig, chainable, run_chain, run_probe};
+use crate::probe::runner::{
+    Endpoint, ProbeQueue, ProbeRun, RunConfig, chainable, run_chain, run_probe,
+};
 use crate::probe::{End, Observation, Outcome, Probe, ProbeSet};
 use crate::target::{Exclusions, Target};
 
@@ -267,16 +269,12 @@ impl Scanner {
                         break;
                     }
                     pacer.wait().await;
-                    let mut once = single;
-                    let mut next = || match single {
-                        Some(_) => once.take().map(|i| &all[i]),
-                        None => queue
-                            .lock()
-                            .expect("queue lock")
-                            .pop_front()
-                            .map(|i| &all[i]),
+                    let mut q = Queued {
+                        first: single.map(|i| &all[i]),
+                        all,
+                        queue: &queue,
                     };
-                    out.extend(run_chain(&mut next, &ep, &me.connector, &run, &me.payloads).await);
+                    out.extend(run_chain(&mut q, &ep, &me.connector, &run, &me.payloads).await);
                     if single.is_some() {
                         break;
                     }
@@ -438,6 +436,27 @@ pub fn observations_to_features(
         }
     }
     out
+}
+
+/// A connection's probes in a full scan: its own first probe (a single
+/// probe, which may host chained ones) or else the next chainable probe
+/// from the target's shared queue.
+struct Queued<'a> {
+    first: Option<&'a Probe>,
+    all: &'a [Probe],
+    queue: &'a std::sync::Mutex<std::collections::VecDeque<usize>>,
+}
+
+impl<'a> ProbeQueue<'a> for Queued<'a> {
+    fn next(&mut self) -> Option<&'a Probe> {
+        self.first.take().or_else(|| {
+            let i = self.queue.lock().expect("queue lock").pop_front()?;
+            Some(&self.all[i])
+        })
+    }
+    fn pending(&self) -> bool {
+        self.first.is_some() || !self.queue.lock().expect("queue lock").is_empty()
+    }
 }
 
 /// Spaces out new connections to one target by at least `gap`, so a
