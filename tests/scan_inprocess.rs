@@ -140,13 +140,15 @@ async fn rsv_and_extension_probes_are_distinct_on_the_wire() {
                 exts.insert(v.to_string());
             }
         }
+        // A connection may carry several probes (chained, or hosted by an
+        // extension offer the server declined): every binary frame counts.
         let mut d = Decoder::new(DecoderConfig::from_client());
         let mut b = BytesMut::from(rest);
-        if let Some(f) = d.next_frame(&mut b)
-            && f.header.opcode.0 == 2
-        {
-            rsvs.push(f.header.rsv);
-            assert_eq!(&f.payload[..], b"'", "payload unmasked correctly");
+        while let Some(f) = d.next_frame(&mut b) {
+            if f.header.opcode.0 == 2 {
+                rsvs.push(f.header.rsv);
+                assert_eq!(&f.payload[..], b"'", "payload unmasked correctly");
+            }
         }
     }
     rsvs.sort();
@@ -538,4 +540,135 @@ async fn adaptive_names_three_implementations_with_few_connections() {
         );
     }
     farm.stop();
+}
+
+/// A server that never answers pings (the recording listener): handshake
+/// probes whose 101 is clean host frame probes, safe probes that end in
+/// silence pass the connection on, and requests that could leave bytes
+/// or state behind (verbatim requests, CR/LF inside a value) never carry
+/// frames. The record's connection count is what the server saw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_handshakes_host_frame_probes_even_without_pongs() {
+    let (addr, log) = recording_listener().await;
+    let scanner = opts(&["-a", "--frame-timeout", "150"])
+        .scanner(&DbOpts { db: None })
+        .unwrap();
+    let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
+    assert_eq!(rec.status, Status::Ok, "{rec:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let conns = log.lock().unwrap().clone();
+    assert_eq!(rec.connections as usize, conns.len());
+    let set = ProbeSet::builtin();
+    let hosts: BTreeSet<&str> = rec
+        .observations
+        .values()
+        .filter_map(|o| o.via.as_deref())
+        .collect();
+    let by_kind = |frames: bool| {
+        hosts
+            .iter()
+            .filter(|id| set.get(id).unwrap().frames.is_empty() != frames)
+            .count()
+    };
+    assert!(by_kind(false) >= 3, "handshake probes hosted: {hosts:?}");
+    assert!(
+        by_kind(true) >= 1,
+        "safe probes ending silent chained: {hosts:?}"
+    );
+    // Every probe that needs a connection of its own would take 66.
+    assert!(rec.connections <= 50, "{} connections", rec.connections);
+    for c in &conns {
+        let (head, rest) = split_request(c);
+        let head = String::from_utf8_lossy(head);
+        let odd = head.starts_with("HTTP/")
+            || head.contains("Sec-WebSocket-Key1")
+            || head.contains("13\n\r\n")
+            || head.contains("13\r\r\n");
+        if odd {
+            // (Some of these requests carry a body of their own.)
+            let mut d = Decoder::new(DecoderConfig::from_client());
+            let mut b = BytesMut::from(rest);
+            while let Some(f) = d.next_frame(&mut b) {
+                assert!(
+                    !(f.header.opcode.0 == 9 && f.payload.starts_with(b"wsfp-live")),
+                    "a liveness ping after an odd request: {head}"
+                );
+            }
+        }
+    }
+}
+
+/// Each probe on a connection pings with its own payload: a pong that
+/// comes after its probe gave up waiting is not taken for the next
+/// probe's. This server answers every ping, 300 ms late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_pongs_are_not_taken_for_a_later_probe() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (s, _) = l.accept().await.unwrap();
+            tokio::spawn(async move {
+                let (mut rd, wr) = s.into_split();
+                let wr = Arc::new(tokio::sync::Mutex::new(wr));
+                let mut got = BytesMut::new();
+                let mut buf = [0u8; 8192];
+                let mut upgraded = false;
+                let mut d = Decoder::new(DecoderConfig::from_client());
+                while let Ok(n) = rd.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    if !upgraded {
+                        let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            continue;
+                        };
+                        let text = String::from_utf8_lossy(&got[..end]).to_string();
+                        let key = text
+                            .lines()
+                            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+                            .unwrap_or("")
+                            .trim()
+                            .to_string();
+                        let resp = format!(
+                            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+                            accept_for_key(&key)
+                        );
+                        let _ = wr.lock().await.write_all(resp.as_bytes()).await;
+                        let _ = got.split_to(end + 4);
+                        upgraded = true;
+                    }
+                    while let Some(f) = d.next_frame(&mut got) {
+                        if f.header.opcode.0 == 9 {
+                            let pong = wsfp::wire::encode_frame(
+                                &wsfp::wire::FrameSpec::new(0xA),
+                                &f.payload,
+                            );
+                            let wr = wr.clone();
+                            tokio::spawn(async move {
+                                tokio::time::sleep(Duration::from_millis(300)).await;
+                                let _ = wr.lock().await.write_all(&pong).await;
+                            });
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let scanner = opts(&["-1", "--frame-timeout", "200"])
+        .scanner(&DbOpts { db: None })
+        .unwrap();
+    let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
+    assert_eq!(rec.status, Status::Ok, "{rec:?}");
+    let chained: Vec<_> = rec
+        .observations
+        .iter()
+        .filter(|(_, o)| o.via.is_some())
+        .collect();
+    assert!(!chained.is_empty(), "safe probes ending silent chain");
+    for (id, o) in &rec.observations {
+        let end = serde_json::to_value(o.end).unwrap();
+        assert_ne!(end, "alive", "{id}: a late pong taken for its own");
+    }
 }

@@ -161,18 +161,29 @@ pub fn may_host(probe: &Probe) -> bool {
         && h.body.is_none()
         && h.line_ending.is_none()
         && h.request_line.as_deref().is_none_or(plain)
-        && h.set.iter().chain(&h.add).chain(&h.rename).all(|(a, b)| plain(a) && plain(b))
+        && h.set
+            .iter()
+            .chain(&h.add)
+            .chain(&h.rename)
+            .all(|(a, b)| plain(a) && plain(b))
         && h.remove.iter().all(|v| plain(v))
 }
 
-/// A 101 whose framing is the standard one: the Accept is right and no
-/// extension or subprotocol was chosen (an extension changes what RSV
-/// bits mean; a subprotocol may change the app behind the socket).
-fn clean_upgrade(head: &Head) -> bool {
+/// A 101 that leaves the connection as a standard handshake would: the
+/// Accept is right, no extension was chosen (it would change what RSV
+/// bits mean), and no subprotocol was chosen from an offer of ours (it
+/// may change the app behind the socket). A subprotocol the server names
+/// unasked (CivetWeb does) comes with the standard handshake too.
+fn clean_upgrade(probe: &Probe, head: &Head) -> bool {
+    let h = &probe.handshake;
+    let offered = h.set.iter().chain(&h.add).chain(&h.rename).any(|(a, b)| {
+        a.eq_ignore_ascii_case("sec-websocket-protocol")
+            || b.eq_ignore_ascii_case("sec-websocket-protocol")
+    });
     head.response.status == 101
         && head.accept == Some(crate::wire::response::AcceptCheck::Valid)
         && head.response.header("sec-websocket-extensions").is_none()
-        && head.response.header("sec-websocket-protocol").is_none()
+        && (!offered || head.response.header("sec-websocket-protocol").is_none())
 }
 
 /// Run probes on one connection: the first opens it (with its own
@@ -240,9 +251,9 @@ pub async fn run_chain<'p>(
         }
         Ok((o, buf, head)) if probe.frames.is_empty() => {
             run.observation = o;
-            let host = may_host(probe) && clean_upgrade(&head) && queue.pending();
+            let host = may_host(probe) && clean_upgrade(probe, &head) && queue.pending();
             match host {
-                true => alive(&mut conn, buf).await.map(|buf| (buf, head)),
+                true => usable(&mut conn, buf).await.map(|buf| (buf, head)),
                 false => {
                     let _ = conn.write(&polite_close()).await;
                     None
@@ -250,15 +261,16 @@ pub async fn run_chain<'p>(
             }
         }
         Ok((o, buf, head)) => {
-            let (o, buf) = frames(&mut conn, probe, o, buf, payloads).await;
+            let (o, buf) = frames(&mut conn, probe, o, buf, payloads, LIVENESS_PAYLOAD).await;
             run.observation = o;
-            (run.observation.end == End::Alive).then_some((buf, head))
+            reusable(probe, &run.observation).then_some((buf, head))
         }
     };
     run.ended = Instant::now();
     (run.bytes_sent, run.bytes_received) = (conn.sent, conn.received);
     runs.push(run);
     let mut alive_at_end = chain.is_some();
+    let mut n = 0u32;
     while let Some((buf, head)) = chain.take() {
         let Some(p) = queue.next() else {
             break;
@@ -268,8 +280,15 @@ pub async fn run_chain<'p>(
         conn.probe_id = &p.id;
         let mut o = head.observation(p);
         o.via = Some(probe.id.clone());
-        let (o, buf) = frames(&mut conn, p, o, buf, payloads).await;
-        alive_at_end = o.end == End::Alive;
+        // Each probe on the connection pings with its own payload, so a
+        // late pong to an earlier probe's ping is not taken for this one's.
+        n += 1;
+        let tag = format!(
+            "{}{n}",
+            std::str::from_utf8(LIVENESS_PAYLOAD).unwrap_or_default()
+        );
+        let (o, buf) = frames(&mut conn, p, o, buf, payloads, tag.as_bytes()).await;
+        alive_at_end = reusable(p, &o);
         if alive_at_end {
             chain = Some((buf, head));
         }
@@ -296,11 +315,24 @@ fn polite_close() -> Vec<u8> {
     encode_frame(&FrameSpec::new(8).masked(rand::random()), b"\x03\xe8")
 }
 
-/// Ping a freshly upgraded connection and wait for the pong: whether it
-/// can carry chained probes. Frames before the pong (an app that pushes
-/// data) are passed over; a close, EOF, reset or silence within the frame
-/// timeout means no. Returns the bytes read past the pong.
-async fn alive(conn: &mut Conn<'_>, mut buf: BytesMut) -> Option<BytesMut> {
+/// Whether the connection `o` was observed on can carry the next probe:
+/// our liveness ping was answered, or, after a `safe` probe (well-formed
+/// frames only, so any server is at a message boundary after them), the
+/// connection simply stayed open and silent. The second case is what
+/// servers that never answer pings (CivetWeb, uWSGI) look like; without
+/// it each of their frame probes would need a connection of its own.
+fn reusable(p: &Probe, o: &Observation) -> bool {
+    o.end == End::Alive
+        || o.end == End::Timeout && p.risk == crate::probe::Risk::Safe && o.error.is_none()
+}
+
+/// Ping a freshly upgraded connection and wait: whether it can carry
+/// chained probes. Frames before the pong (an app that pushes data) are
+/// passed over. A pong, or silence until the frame timeout (a server that
+/// does not answer pings; we sent nothing but the upgrade and a valid
+/// ping, so it is at a message boundary) means yes; a close, EOF or reset
+/// means no. Returns the bytes read so far.
+async fn usable(conn: &mut Conn<'_>, mut buf: BytesMut) -> Option<BytesMut> {
     let ping = encode_frame(&FrameSpec::new(9).masked(rand::random()), LIVENESS_PAYLOAD);
     conn.write(&ping).await.ok()?;
     let mut decoder = Decoder::new(DecoderConfig {
@@ -320,10 +352,14 @@ async fn alive(conn: &mut Conn<'_>, mut buf: BytesMut) -> Option<BytesMut> {
         if read_total >= MAX_FRAME_BYTES {
             return None;
         }
-        read_total += conn
+        match conn
             .read(&mut buf, MAX_FRAME_BYTES - read_total, deadline)
             .await
-            .ok()?;
+        {
+            Ok(n) => read_total += n,
+            Err(ReadStop::Timeout) => return Some(buf),
+            Err(_) => return None,
+        }
     }
 }
 
@@ -516,6 +552,7 @@ async fn frames(
     mut o: Observation,
     mut buf: BytesMut,
     payloads: &PayloadCache,
+    tag: &[u8],
 ) -> (Observation, BytesMut) {
     let cfg = conn.cfg;
     if probe.frames.is_empty() {
@@ -547,7 +584,7 @@ async fn frames(
     }
     let liveness = probe.observe.liveness_ping && complete;
     if liveness && !write_failed {
-        let ping = encode_frame(&FrameSpec::new(9).masked(rand::random()), LIVENESS_PAYLOAD);
+        let ping = encode_frame(&FrameSpec::new(9).masked(rand::random()), tag);
         let _ = conn.write(&ping).await;
     }
     let sent_at = Instant::now();
@@ -560,6 +597,7 @@ async fn frames(
             &mut buf,
             &mut o,
             liveness,
+            tag,
             probe.observe.frames,
             &mut kept,
         ) {
@@ -628,13 +666,20 @@ fn drain(
     buf: &mut BytesMut,
     o: &mut Observation,
     liveness: bool,
+    tag: &[u8],
     max_data: usize,
     kept: &mut Kept,
 ) -> Option<End> {
     while let Some(f) = decoder.next_frame(buf) {
         let op = f.header.opcode.0;
-        if liveness && op == 0xA && f.payload[..] == *LIVENESS_PAYLOAD {
-            return Some(End::Alive);
+        if op == 0xA && f.payload.starts_with(LIVENESS_PAYLOAD) {
+            if f.payload[..] != *tag {
+                // A late answer to an earlier probe's ping on this connection.
+                continue;
+            }
+            if liveness {
+                return Some(End::Alive);
+            }
         }
         let is_data = op <= 2;
         if is_data && kept.data < max_data {

@@ -76,7 +76,7 @@ impl Scanner {
             connector,
             run,
             payloads: Arc::new(PayloadCache::default()),
-            per_host: 8,
+            per_host: 4,
             host_gap: Duration::ZERO,
             origin: None,
             scorer,
