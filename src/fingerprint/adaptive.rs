@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::Db;
 use super::score::{Scorer, Verdict};
-use crate::probe::{Probe, Risk};
+use crate::probe::{Layer, Probe, Risk};
 
 /// Candidates further than this below the best log-likelihood are out of
 /// the running (about 3 fully discriminating mismatches).
@@ -71,12 +71,15 @@ pub struct Planner {
     /// Candidate probes: id, risk, whether it needs its own handshake,
     /// and per fingerprint (DB order) an interned signature.
     probes: Vec<(String, Risk, bool, Vec<u32>)>,
+    /// Each probe's evidence layer (same order).
+    layers: Vec<Layer>,
 }
 
 impl Planner {
     /// Plan over `probes` (the selected set) against `db`.
     pub fn new(db: &Db, probes: &[&Probe]) -> Planner {
         let mut intern: HashMap<String, u32> = HashMap::new();
+        let layers = probes.iter().map(|p| p.layer).collect();
         let planned = probes
             .iter()
             .map(|p| {
@@ -98,24 +101,37 @@ impl Planner {
                 (p.id.clone(), p.risk, !p.handshake.is_standard(), sigs)
             })
             .collect();
-        Planner { probes: planned }
+        Planner {
+            probes: planned,
+            layers,
+        }
     }
 
     /// Up to `k` probes to run next (not in `done`), most informative
-    /// first; empty when none separates the plausible candidates.
+    /// first; empty when none separates the plausible candidates. With
+    /// `backend` (the handshake named a reverse proxy), the candidates are
+    /// the fingerprints with frame evidence, ranked on the frames seen, and
+    /// only frame probes are asked: the handshake is the proxy's.
     pub fn next(
         &self,
         scorer: &Scorer,
         features: &BTreeMap<String, String>,
         done: &HashSet<String>,
         k: usize,
+        backend: bool,
     ) -> Vec<String> {
-        let ll = scorer.log_likelihoods(features);
-        let best = ll.iter().map(|(l, _)| *l).fold(f64::NEG_INFINITY, f64::max);
+        let ll = scorer.log_likelihoods_in(features, backend.then_some(Layer::Frame));
+        let eligible = |i: usize| !backend || !scorer.handshake_only(i);
+        let best = ll
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| eligible(*i))
+            .map(|(_, (l, _))| *l)
+            .fold(f64::NEG_INFINITY, f64::max);
         let plausible: Vec<(usize, f64)> = ll
             .iter()
             .enumerate()
-            .filter(|(_, (l, _))| best - l <= PLAUSIBLE_LN)
+            .filter(|(i, (l, _))| eligible(*i) && best - l <= PLAUSIBLE_LN)
             .map(|(i, (l, _))| (i, (l - best).exp()))
             .collect();
         let total: f64 = plausible.iter().map(|(_, w)| w).sum();
@@ -128,7 +144,10 @@ impl Planner {
         for _ in 0..k {
             let mut best_pick: Option<(f64, u8, bool, &str, usize)> = None;
             for (j, (id, risk, own_handshake, sigs)) in self.probes.iter().enumerate() {
-                if done.contains(id) || picked.contains(&j) {
+                if done.contains(id)
+                    || picked.contains(&j)
+                    || backend && self.layers[j] != Layer::Frame
+                {
                     continue;
                 }
                 let mut groups: BTreeMap<(u64, u32), f64> = BTreeMap::new();
@@ -186,6 +205,7 @@ impl Planner {
         best: &str,
         done: &HashSet<String>,
         k: usize,
+        backend: bool,
     ) -> Vec<String> {
         let Some(fp) = scorer.db().fingerprints.iter().position(|f| f.id == best) else {
             return Vec::new();
@@ -193,7 +213,9 @@ impl Planner {
         let mut w: Vec<(f64, &str)> = self
             .probes
             .iter()
-            .filter(|(id, ..)| !done.contains(id))
+            .zip(&self.layers)
+            .filter(|((id, ..), layer)| !done.contains(id) && (!backend || **layer == Layer::Frame))
+            .map(|(p, _)| p)
             .map(|(id, ..)| (scorer.probe_weight(fp, id), id.as_str()))
             .filter(|(w, _)| *w > 0.5)
             .collect();
@@ -226,7 +248,7 @@ pub fn replay(
     let mut confirmed: Option<String> = None;
     loop {
         let feats = crate::scan::observations_to_features(probes, &seen);
-        let (_, v) = scorer.verdicts(&feats);
+        let (front, v) = scorer.verdicts(&feats);
         if spent >= budget.max_probes {
             break;
         }
@@ -240,6 +262,7 @@ pub fn replay(
             k,
             budget,
             &mut confirmed,
+            front.is_some(),
         ) {
             Step::Stop => break,
             Step::Run(next) => next,
@@ -267,7 +290,8 @@ pub enum Step {
 /// One decision of adaptive probing (shared by live scans and replay): a
 /// satisfied verdict is confirmed once (a round of the candidate's most
 /// distinctive probes) before probing stops; otherwise the planner's
-/// most informative picks run.
+/// most informative picks run. `backend`: the handshake named a reverse
+/// proxy, and `v` is the backend's verdict, to be planned on frames.
 #[allow(clippy::too_many_arguments)]
 pub fn next_step(
     scorer: &Scorer,
@@ -278,6 +302,7 @@ pub fn next_step(
     k: usize,
     budget: Budget,
     confirmed: &mut Option<String>,
+    backend: bool,
 ) -> Step {
     if budget.satisfied(v) {
         if confirmed.as_deref() == Some(v.implementation.as_str()) {
@@ -285,14 +310,14 @@ pub fn next_step(
         }
         let best = v.candidates.first().map_or("", |c| c.id.as_str());
         *confirmed = Some(v.implementation.clone());
-        let picks = planner.confirm(scorer, best, done, k);
+        let picks = planner.confirm(scorer, best, done, k, backend);
         return if picks.is_empty() {
             Step::Stop
         } else {
             Step::Run(picks)
         };
     }
-    let next = planner.next(scorer, features, done, k);
+    let next = planner.next(scorer, features, done, k, backend);
     if next.is_empty() {
         Step::Stop
     } else {

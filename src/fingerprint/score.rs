@@ -324,13 +324,33 @@ impl Scorer {
     /// far (mismatched weight × ln ε) and the weight compared: what the
     /// adaptive planner ranks candidates by.
     pub fn log_likelihoods(&self, features: &BTreeMap<String, String>) -> Vec<(f64, f64)> {
+        self.log_likelihoods_in(features, None)
+    }
+
+    /// [`Scorer::log_likelihoods`] on one layer's evidence only (`None`:
+    /// all of it): behind a named proxy the backend is planned on frames.
+    pub fn log_likelihoods_in(
+        &self,
+        features: &BTreeMap<String, String>,
+        layer: Option<Layer>,
+    ) -> Vec<(f64, f64)> {
+        let s = slot(layer);
         self.tallies(features)
             .iter()
             .map(|t| {
-                let t = t[SLOT_ALL];
+                let t = t[s];
                 ((t.compared_w - t.matched_w) * MISMATCH_LN, t.compared_w)
             })
             .collect()
+    }
+
+    /// Whether fingerprint `fp` (DB order) holds handshake evidence only:
+    /// a reverse proxy's, which names a front and never a backend.
+    pub fn handshake_only(&self, fp: usize) -> bool {
+        self.db
+            .fingerprints
+            .get(fp)
+            .is_some_and(|f| f.features.values().all(|e| e.layer == Layer::Handshake))
     }
 
     /// Per fingerprint and slot, the compared and matched weights.

@@ -507,7 +507,7 @@ impl Scanner {
         let mut confirmed = None;
         while spent < budget.max_probes {
             let features = self.features(&rec.observations);
-            let (_, v) = self.scorer.verdicts(&features);
+            let (front, v) = self.scorer.verdicts(&features);
             let k = budget.per_round.min(budget.max_probes - spent);
             let next = match crate::fingerprint::adaptive::next_step(
                 &self.scorer,
@@ -518,6 +518,7 @@ impl Scanner {
                 k,
                 budget,
                 &mut confirmed,
+                front.is_some(),
             ) {
                 crate::fingerprint::adaptive::Step::Stop => break,
                 crate::fingerprint::adaptive::Step::Run(next) => next,
