@@ -45,6 +45,12 @@ pub struct RunConfig {
     pub payload_mode: PayloadMode,
     /// 0: quiet, 1: probe summaries to stderr, 2: bytes too.
     pub trace: u8,
+    /// Close an upgraded connection with a close frame (1000) before the
+    /// TCP FIN. `--discover` turns it off: the server would answer our
+    /// close with its own, which then meets a closed socket (an RST), so
+    /// a survey would spend four packets and a server round of work per
+    /// target on politeness; a FIN alone ends the connection cleanly.
+    pub close_frame: bool,
 }
 
 impl Default for RunConfig {
@@ -56,6 +62,7 @@ impl Default for RunConfig {
             max_head: 16 * 1024,
             payload_mode: PayloadMode::Prefix,
             trace: 0,
+            close_frame: true,
         }
     }
 }
@@ -255,7 +262,9 @@ pub async fn run_chain<'p>(
             match host {
                 true => usable(&mut conn, buf).await.map(|buf| (buf, head)),
                 false => {
-                    let _ = conn.write(&polite_close()).await;
+                    if cfg.close_frame {
+                        let _ = conn.write(&polite_close()).await;
+                    }
                     None
                 }
             }
@@ -556,7 +565,9 @@ async fn frames(
 ) -> (Observation, BytesMut) {
     let cfg = conn.cfg;
     if probe.frames.is_empty() {
-        let _ = conn.write(&polite_close()).await;
+        if cfg.close_frame {
+            let _ = conn.write(&polite_close()).await;
+        }
         return (o, buf);
     }
 
