@@ -22,14 +22,15 @@ use bytes::BytesMut;
 
 use super::logs::*;
 use super::reassembly::Chunk;
-use crate::wire::decode::parse_header;
+use crate::wire::decode::{header_len_needed, parse_header};
+use crate::wire::mask::apply_mask;
 use crate::wire::deflate::{InflateLimits, InflateState, Inflater, PmdParams, parse_extensions};
 use crate::wire::request::{could_be_request, parse_request, split_list};
 use crate::wire::response::parse_response;
 use crate::wire::utf8::Utf8Stream;
 use crate::wire::{
     AcceptCheck, Anomalies, CloseBody, Decoder, DecoderConfig, Event, FrameHeader, Opcode,
-    RequestHead, ResponseHead,
+    RequestHead, ResponseHead, SliceEvent,
 };
 
 /// Knobs of the analysis (the CLI maps its flags onto these).
@@ -125,7 +126,11 @@ struct FrameCur {
 struct WsDir {
     dir: Direction,
     dec: Decoder,
+    /// A partial frame header between chunks, or (resynchronising) the
+    /// data being searched for a frame boundary.
     buf: BytesMut,
+    /// Unmasked payload of the current chunk (reused).
+    scratch: Vec<u8>,
     inflater: Option<Inflater>,
     frame: Option<FrameCur>,
     msg: Option<Msg>,
@@ -386,6 +391,7 @@ impl Session {
                 dir,
                 dec: Decoder::new(dc),
                 buf: BytesMut::new(),
+                scratch: Vec::new(),
                 inflater,
                 frame: None,
                 msg: None,
@@ -518,6 +524,21 @@ impl Session {
                     }
                 }
             }
+            Chunk::Data(mut data) if !d.resync => {
+                // Complete a header left over from the previous chunk with
+                // just the bytes it lacks; everything after it is decoded in
+                // place, straight from the packet.
+                while !d.buf.is_empty() && !data.is_empty() {
+                    let need = header_len_needed(&d.buf).saturating_sub(d.buf.len());
+                    let (head_bytes, rest) = data.split_at(need.clamp(1, data.len()));
+                    d.buf.extend_from_slice(head_bytes);
+                    data = rest;
+                    d.pump(head, ts, cfg, sink, &mut flags);
+                }
+                if d.buf.is_empty() {
+                    d.pump_slice(data, head, ts, cfg, sink, &mut flags);
+                }
+            }
             Chunk::Data(data) => {
                 d.buf.extend_from_slice(data);
                 if d.resync {
@@ -624,6 +645,39 @@ impl WsDir {
                 Event::End => self.on_end(head, ts, cfg, sink, flags),
             }
         }
+    }
+
+    /// Run the decoder over `src` in place; a trailing partial header is
+    /// kept in `buf`. Masked payload is unmasked into a reused scratch
+    /// buffer.
+    fn pump_slice(
+        &mut self,
+        mut src: &[u8],
+        head: &Head,
+        ts: f64,
+        cfg: &Config,
+        sink: &mut dyn Sink,
+        flags: &mut Vec<&'static str>,
+    ) {
+        while let Some(ev) = self.dec.poll_slice(&mut src) {
+            match ev {
+                SliceEvent::Header(h) => self.on_header(h, head, ts, cfg, sink, flags),
+                SliceEvent::Payload { data, mask: None } => self.on_payload(data, cfg),
+                SliceEvent::Payload {
+                    data,
+                    mask: Some((key, offset)),
+                } => {
+                    let mut s = std::mem::take(&mut self.scratch);
+                    s.clear();
+                    s.extend_from_slice(data);
+                    apply_mask(&mut s, key, offset);
+                    self.on_payload(&s, cfg);
+                    self.scratch = s;
+                }
+                SliceEvent::End => self.on_end(head, ts, cfg, sink, flags),
+            }
+        }
+        self.buf.extend_from_slice(src);
     }
 
     fn on_header(
