@@ -23,8 +23,8 @@ use bytes::BytesMut;
 use super::logs::*;
 use super::reassembly::Chunk;
 use crate::wire::decode::{header_len_needed, parse_header};
-use crate::wire::mask::apply_mask;
 use crate::wire::deflate::{InflateLimits, InflateState, Inflater, PmdParams, parse_extensions};
+use crate::wire::mask::apply_mask;
 use crate::wire::request::{could_be_request, parse_request, split_list};
 use crate::wire::response::parse_response;
 use crate::wire::utf8::Utf8Stream;
@@ -124,13 +124,19 @@ struct FrameCur {
 }
 
 struct WsDir {
-    dir: Direction,
     dec: Decoder,
     /// A partial frame header between chunks, or (resynchronising) the
     /// data being searched for a frame boundary.
     buf: BytesMut,
     /// Unmasked payload of the current chunk (reused).
     scratch: Vec<u8>,
+    /// The message and frame records, reused: their strings and buffers
+    /// keep their capacity from one record to the next.
+    msg_log: MessageLog,
+    frame_log: FrameLog,
+    /// Spare buffers for the next message's preview and control payload.
+    spare_preview: Vec<u8>,
+    spare_ctrl: Vec<u8>,
     inflater: Option<Inflater>,
     frame: Option<FrameCur>,
     msg: Option<Msg>,
@@ -388,10 +394,39 @@ impl Session {
             });
             let _ = cfg;
             WsDir {
-                dir,
                 dec: Decoder::new(dc),
                 buf: BytesMut::new(),
                 scratch: Vec::new(),
+                msg_log: MessageLog {
+                    head: self.head.clone(),
+                    log: "websocket_message",
+                    direction: dir,
+                    opcode: 0,
+                    length: 0,
+                    compressed: false,
+                    inflated_length: None,
+                    frames: 0,
+                    payload: None,
+                    payload_encoding: None,
+                    truncated: false,
+                    close_code: None,
+                    close_reason: None,
+                    anomalies: Vec::new(),
+                },
+                frame_log: FrameLog {
+                    head: self.head.clone(),
+                    log: "websocket_frame",
+                    direction: dir,
+                    fin: false,
+                    rsv: 0,
+                    opcode: 0,
+                    masked: false,
+                    length: 0,
+                    truncated: false,
+                    payload: None,
+                },
+                spare_preview: Vec::new(),
+                spare_ctrl: Vec::new(),
                 inflater,
                 frame: None,
                 msg: None,
@@ -709,9 +744,11 @@ impl WsDir {
             payload: (cfg.frame_payload_keep > 0).then(Vec::new),
         });
         if h.opcode.is_control() {
+            let mut data = std::mem::take(&mut self.spare_ctrl);
+            data.clear();
             self.ctrl = Some(Ctrl {
                 opcode: h.opcode.0,
-                data: Vec::new(),
+                data,
                 len: 0,
                 anomalies: a.labels().into_iter().map(str::to_string).collect(),
             });
@@ -736,13 +773,15 @@ impl WsDir {
         if compressed && let Some(inf) = &mut self.inflater {
             inf.begin();
         }
+        let mut preview = std::mem::take(&mut self.spare_preview);
+        preview.clear();
         self.msg = Some(Msg {
             opcode: h.opcode.0,
             compressed,
             frames: 1,
             wire_len: 0,
             data_len: 0,
-            preview: Vec::new(),
+            preview,
             utf8: (h.opcode == Opcode::TEXT).then(Utf8Stream::new),
             incomplete: false,
             anomalies: a.labels().into_iter().map(str::to_string).collect(),
@@ -800,18 +839,17 @@ impl WsDir {
             return;
         }
         let h = f.header;
-        sink.record(Record::Frame(FrameLog {
-            head: Head { ts, ..head.clone() },
-            log: "websocket_frame",
-            direction: self.dir,
-            fin: h.fin,
-            rsv: h.rsv,
-            opcode: h.opcode.0,
-            masked: h.mask.is_some(),
-            length: h.payload_len,
-            truncated: partial,
-            payload: f.payload,
-        }));
+        let r = &mut self.frame_log;
+        debug_assert_eq!(r.head.uid, head.uid);
+        r.head.ts = ts;
+        r.fin = h.fin;
+        r.rsv = h.rsv;
+        r.opcode = h.opcode.0;
+        r.masked = h.mask.is_some();
+        r.length = h.payload_len;
+        r.truncated = partial;
+        r.payload = f.payload;
+        sink.frame(r);
     }
 
     /// Write the open control frame, or else the open data message.
@@ -825,7 +863,8 @@ impl WsDir {
         flags: &mut Vec<&'static str>,
         partial: bool,
     ) {
-        let head = Head { ts, ..head.clone() };
+        debug_assert_eq!(self.msg_log.head.uid, head.uid);
+        self.msg_log.head.ts = ts;
         if let Some(mut c) = self.ctrl.take() {
             let mut anomalies = std::mem::take(&mut c.anomalies);
             let (mut close_code, mut close_reason) = (None, None);
@@ -869,23 +908,19 @@ impl WsDir {
             oc.bytes += c.len;
             self.summary.messages += 1;
             let shown = &c.data[..c.data.len().min(cfg.payload_bytes)];
-            let (payload, enc) = preview(shown, false);
-            sink.record(Record::Message(MessageLog {
-                head,
-                log: "websocket_message",
-                direction: self.dir,
-                opcode: c.opcode,
-                length: c.len,
-                compressed: false,
-                inflated_length: None,
-                frames: 1,
-                truncated: partial || (c.len as usize) > shown.len(),
-                payload: (cfg.payload_bytes > 0).then_some(payload),
-                payload_encoding: (cfg.payload_bytes > 0).then_some(enc),
-                close_code,
-                close_reason,
-                anomalies,
-            }));
+            let r = &mut self.msg_log;
+            set_preview(r, shown, false, cfg);
+            r.opcode = c.opcode;
+            r.length = c.len;
+            r.compressed = false;
+            r.inflated_length = None;
+            r.frames = 1;
+            r.truncated = partial || (c.len as usize) > shown.len();
+            r.close_code = close_code;
+            r.close_reason = close_reason;
+            r.anomalies = anomalies;
+            sink.message(r);
+            self.spare_ctrl = c.data;
             return;
         }
         let Some(mut m) = self.msg.take() else { return };
@@ -929,23 +964,19 @@ impl WsDir {
         oc.bytes += m.wire_len;
         self.summary.messages += 1;
         let text = m.opcode == 1 && m.utf8.as_ref().is_some_and(|u| !u.is_invalid());
-        let (payload, enc) = preview(&m.preview, text);
-        sink.record(Record::Message(MessageLog {
-            head,
-            log: "websocket_message",
-            direction: self.dir,
-            opcode: m.opcode,
-            length: m.wire_len,
-            compressed: m.compressed,
-            inflated_length: m.compressed.then_some(m.data_len),
-            frames: m.frames,
-            truncated: incomplete || m.data_len > m.preview.len() as u64,
-            payload: (cfg.payload_bytes > 0).then_some(payload),
-            payload_encoding: (cfg.payload_bytes > 0).then_some(enc),
-            close_code: None,
-            close_reason: None,
-            anomalies,
-        }));
+        let r = &mut self.msg_log;
+        set_preview(r, &m.preview, text, cfg);
+        r.opcode = m.opcode;
+        r.length = m.wire_len;
+        r.compressed = m.compressed;
+        r.inflated_length = m.compressed.then_some(m.data_len);
+        r.frames = m.frames;
+        r.truncated = incomplete || m.data_len > m.preview.len() as u64;
+        r.close_code = None;
+        r.close_reason = None;
+        r.anomalies = anomalies;
+        sink.message(r);
+        self.spare_preview = m.preview;
     }
 
     /// After a gap: the first offset in `buf` where a plausible frame
@@ -991,20 +1022,36 @@ fn take(m: &mut Msg, data: &[u8], keep: usize) {
     }
 }
 
+/// Fill the record's preview (none with `--payload-bytes 0`), reusing its
+/// string.
+fn set_preview(r: &mut MessageLog, bytes: &[u8], text: bool, cfg: &Config) {
+    if cfg.payload_bytes == 0 {
+        r.payload = None;
+        r.payload_encoding = None;
+        return;
+    }
+    let out = r.payload.get_or_insert_with(String::new);
+    out.clear();
+    r.payload_encoding = Some(preview(bytes, text, out));
+}
+
 /// The preview as text (when it is a valid text message; a character cut
-/// by the preview limit is dropped) or base64.
-fn preview(bytes: &[u8], text: bool) -> (String, &'static str) {
+/// by the preview limit is dropped) or base64, appended to `out`.
+fn preview(bytes: &[u8], text: bool, out: &mut String) -> &'static str {
     if text {
         match std::str::from_utf8(bytes) {
-            Ok(s) => return (s.to_string(), "text"),
+            Ok(s) => {
+                out.push_str(s);
+                return "text";
+            }
             Err(e) if e.error_len().is_none() => {
-                return (
-                    String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned(),
-                    "text",
-                );
+                let valid = std::str::from_utf8(&bytes[..e.valid_up_to()]).expect("valid prefix");
+                out.push_str(valid);
+                return "text";
             }
             Err(_) => {}
         }
     }
-    (STANDARD.encode(bytes), "base64")
+    STANDARD.encode_string(bytes, out);
+    "base64"
 }

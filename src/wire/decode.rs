@@ -506,7 +506,10 @@ mod tests {
     #[test]
     fn poll_slice_equals_poll() {
         let mut wire = encode_frame(&FrameSpec::new(1).masked([1, 2, 3, 4]), b"hello world");
-        wire.extend(encode_frame(&FrameSpec::new(2).masked([9, 8, 7, 6]), &[5u8; 300]));
+        wire.extend(encode_frame(
+            &FrameSpec::new(2).masked([9, 8, 7, 6]),
+            &[5u8; 300],
+        ));
         wire.extend(encode_frame(&FrameSpec::new(8), b"\x03\xe8bye"));
         let mut d = Decoder::new(DecoderConfig::from_client());
         let mut buf = BytesMut::from(&wire[..]);
