@@ -90,7 +90,9 @@ pub struct Analyzer<'s> {
     /// Looked up for every packet: foldhash rather than SipHash, which was
     /// a tenth of the time on small packets. Still randomly seeded per run,
     /// so a crafted capture cannot aim for collisions.
-    flows: HashMap<Key, Flow, foldhash::fast::RandomState>,
+    /// Flows are boxed so the table's buckets stay small (key and pointer)
+    /// and a probe touches one cache line rather than a whole session.
+    flows: HashMap<Key, Box<Flow>, foldhash::fast::RandomState>,
     scorer: Option<Scorer>,
     sink: &'s mut dyn Sink,
     created: u64,
@@ -208,17 +210,17 @@ impl<'s> Analyzer<'s> {
             let rb = self.limits.reassembly_buffer;
             self.flows.insert(
                 k,
-                Flow {
+                Box::new(Flow {
                     addrs: [a, b],
                     reasm: [Reassembler::new(rb), Reassembler::new(rb)],
                     session: Session::new(head),
                     last_seen: p.ts,
                     fin: [false; 2],
-                },
+                }),
             );
             self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
         }
-        let flow = self.flows.get_mut(&k).expect("inserted");
+        let flow: &mut Flow = self.flows.get_mut(&k).expect("inserted");
         flow.last_seen = p.ts;
         let side = usize::from(flow.addrs[0] != src);
         let Flow {
@@ -274,7 +276,7 @@ impl<'s> Analyzer<'s> {
         }
     }
 
-    fn end_flow(&mut self, mut f: Flow, end: &'static str) {
+    fn end_flow(&mut self, mut f: Box<Flow>, end: &'static str) {
         let (cfg, sink) = (&self.cfg, &mut *self.sink);
         let ts = f.last_seen;
         self.buffered = self

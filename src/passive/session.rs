@@ -736,9 +736,9 @@ impl WsDir {
         if compressed_first && (h.opcode.is_control() || h.opcode == Opcode::CONTINUATION) {
             flags.push(label::RSV1_NOT_FIRST);
         }
-        for l in a.labels() {
-            flags.push(l);
-        }
+        // (Checked first: listing the labels walks every flag, per frame.)
+        let labels = if a.is_empty() { Vec::new() } else { a.labels() };
+        flags.extend_from_slice(&labels);
         self.frame = Some(FrameCur {
             header: h,
             payload: (cfg.frame_payload_keep > 0).then(Vec::new),
@@ -750,7 +750,7 @@ impl WsDir {
                 opcode: h.opcode.0,
                 data,
                 len: 0,
-                anomalies: a.labels().into_iter().map(str::to_string).collect(),
+                anomalies: labels.iter().map(|l| l.to_string()).collect(),
             });
             return;
         }
@@ -758,7 +758,7 @@ impl WsDir {
             && let Some(m) = &mut self.msg
         {
             m.frames += 1;
-            for l in a.labels() {
+            for &l in &labels {
                 if !m.anomalies.iter().any(|x| x == l) {
                     m.anomalies.push(l.to_string());
                 }
@@ -784,7 +784,7 @@ impl WsDir {
             preview,
             utf8: (h.opcode == Opcode::TEXT).then(Utf8Stream::new),
             incomplete: false,
-            anomalies: a.labels().into_iter().map(str::to_string).collect(),
+            anomalies: labels.iter().map(|l| l.to_string()).collect(),
         });
     }
 
