@@ -83,6 +83,40 @@ pub mod label {
     pub const DATA_AFTER_CLOSE: &str = "data_after_close";
 }
 
+/// Ordinary HTTP requests skipped on one connection before giving up on
+/// seeing it upgrade.
+pub const MAX_SKIPPED_REQUESTS: u32 = 32;
+/// Bytes of skipped requests' and responses' bodies before giving up.
+pub const MAX_SKIPPED_BYTES: u64 = 16 * 1024 * 1024;
+/// A chunk-size or trailer line longer than this is not HTTP.
+const MAX_CHUNK_LINE: usize = 4096;
+
+/// Where a skipped HTTP message's body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Body {
+    /// This many bytes left.
+    Length(u64),
+    /// Chunked coding: expecting a chunk-size line, chunk data (with its
+    /// CRLF), or trailer lines up to an empty one.
+    ChunkSize,
+    ChunkData(u64),
+    Trailer,
+}
+
+/// Whether the final transfer coding is chunked.
+fn is_chunked(te: Option<String>) -> bool {
+    te.is_some_and(|v| {
+        v.rsplit(',')
+            .next()
+            .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"))
+    })
+}
+
+/// `Content-Length` (absent: 0); `None` if it is not a number.
+fn content_length(v: Option<&str>) -> Option<u64> {
+    v.map_or(Some(0), |v| v.trim().parse().ok())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Http,
@@ -161,6 +195,15 @@ pub struct Session {
     pending: [BytesMut; 2],
     /// Sides whose first bytes cannot be an HTTP request.
     not_client: [bool; 2],
+    /// A request was seen, so `client` is settled.
+    client_known: bool,
+    /// Keep-alive requests skipped before the upgrade, and whether each
+    /// still unanswered one was a HEAD (whose response has no body).
+    skipped_requests: u32,
+    outstanding: std::collections::VecDeque<bool>,
+    /// Body bytes being skipped per side, and their total.
+    body: [Option<Body>; 2],
+    skipped_bytes: u64,
     request: Option<RequestHead>,
     response: Option<ResponseHead>,
     handshake_logged: bool,
@@ -186,6 +229,11 @@ impl Session {
             client: 0,
             pending: [BytesMut::new(), BytesMut::new()],
             not_client: [false; 2],
+            client_known: false,
+            skipped_requests: 0,
+            outstanding: std::collections::VecDeque::new(),
+            body: [None, None],
+            skipped_bytes: 0,
             request: None,
             response: None,
             handshake_logged: false,
@@ -269,45 +317,211 @@ impl Session {
         }
     }
 
+    /// Parse what the handshake-phase buffers hold, as far as they go.
+    /// Ordinary keep-alive requests before the upgrade are skipped with
+    /// their responses (bodies by `Content-Length` or chunked coding), within
+    /// [`MAX_SKIPPED_REQUESTS`] and [`MAX_SKIPPED_BYTES`].
     fn advance_http(&mut self, ts: f64, cfg: &Config, sink: &mut dyn Sink) {
-        if self.request.is_none() {
+        while self.phase == Phase::Http {
+            let mut progress = false;
             for side in 0..2 {
-                let buf = &self.pending[side];
-                if buf.is_empty() || self.not_client[side] {
-                    continue;
+                match self.skip_body(side) {
+                    Some(true) => progress = true,
+                    Some(false) => {}
+                    None => return self.give_up(),
                 }
-                if !could_be_request(&buf[..buf.len().min(17)]) {
-                    self.not_client[side] = true;
-                    continue;
-                }
-                match parse_request(buf, cfg.max_head, 64) {
-                    Ok(None) => {}
-                    Ok(Some(req)) => {
-                        let _ = self.pending[side].split_to(req.head_len);
-                        if !req.is_websocket_upgrade() {
-                            // Plain HTTP: not followed (see docs/passive.md).
-                            self.phase = Phase::Ignored;
-                            return;
-                        }
-                        self.set_client(side);
-                        self.request = Some(req);
-                        break;
-                    }
-                    Err(_) => self.not_client[side] = true,
-                }
-            }
-            if self.not_client[0] && self.not_client[1] {
-                self.phase = Phase::Ignored;
-                return;
             }
             if self.request.is_none() {
+                match self.next_request(cfg) {
+                    Some(true) => progress = true,
+                    Some(false) => {}
+                    None => return self.give_up(),
+                }
+            }
+            if self.phase != Phase::Http {
+                return;
+            }
+            if self.client_known {
+                let server = 1 - self.client;
+                if self.body[server].is_none() && !self.pending[server].is_empty() {
+                    if !self.outstanding.is_empty() {
+                        match self.skip_response(cfg) {
+                            Some(true) => progress = true,
+                            Some(false) => {}
+                            None => return self.give_up(),
+                        }
+                    } else if self.request.is_some() {
+                        return self.upgrade_response(ts, cfg, sink);
+                    }
+                }
+            }
+            if !progress {
                 return;
             }
         }
-        let server = 1 - self.client;
-        if self.pending[server].is_empty() {
-            return;
+    }
+
+    /// Not (or no longer) something we can follow: plain HTTP past the
+    /// bounds, a body whose end is unknown, a malformed message.
+    fn give_up(&mut self) {
+        self.phase = Phase::Ignored;
+    }
+
+    /// Discard body bytes of the message in progress on `side`. `Some(true)`
+    /// if the body ended, `None` if its framing is broken or over the bound.
+    fn skip_body(&mut self, side: usize) -> Option<bool> {
+        let buf = &mut self.pending[side];
+        let mut done = false;
+        loop {
+            let took = match &mut self.body[side] {
+                None => break,
+                Some(Body::Length(n)) => {
+                    let k = (*n).min(buf.len() as u64);
+                    *n -= k;
+                    if *n == 0 {
+                        self.body[side] = None;
+                        done = true;
+                    }
+                    k as usize
+                }
+                Some(Body::ChunkData(n)) => {
+                    let k = (*n).min(buf.len() as u64);
+                    *n -= k;
+                    if *n == 0 {
+                        self.body[side] = Some(Body::ChunkSize);
+                    }
+                    k as usize
+                }
+                Some(state @ (Body::ChunkSize | Body::Trailer)) => {
+                    let Some(eol) = memchr::memmem::find(buf, b"\r\n") else {
+                        if buf.len() > MAX_CHUNK_LINE {
+                            return None;
+                        }
+                        break;
+                    };
+                    let line = &buf[..eol];
+                    if *state == Body::Trailer {
+                        if line.is_empty() {
+                            self.body[side] = None;
+                            done = true;
+                        }
+                    } else {
+                        let hex = line.split(|&c| c == b';').next().unwrap_or(b"");
+                        let hex = std::str::from_utf8(hex).ok()?.trim();
+                        let n = u64::from_str_radix(hex, 16).ok()?;
+                        self.body[side] = Some(if n == 0 {
+                            Body::Trailer
+                        } else {
+                            // The chunk's data and its CRLF.
+                            Body::ChunkData(n.checked_add(2)?)
+                        });
+                    }
+                    eol + 2
+                }
+            };
+            if took == 0 {
+                break;
+            }
+            let _ = buf.split_to(took);
+            self.skipped_bytes += took as u64;
+            if self.skipped_bytes > MAX_SKIPPED_BYTES {
+                return None;
+            }
         }
+        Some(done)
+    }
+
+    /// The next request head from the client (or, before the client is
+    /// known, from whichever side sends one). `Some(true)` if one was
+    /// taken, `None` if this cannot be followed.
+    fn next_request(&mut self, cfg: &Config) -> Option<bool> {
+        for side in 0..2 {
+            if self.client_known && side != self.client {
+                continue;
+            }
+            let buf = &self.pending[side];
+            if buf.is_empty() || self.not_client[side] || self.body[side].is_some() {
+                continue;
+            }
+            if !could_be_request(&buf[..buf.len().min(17)]) {
+                if self.client_known {
+                    return None;
+                }
+                self.not_client[side] = true;
+                continue;
+            }
+            match parse_request(buf, cfg.max_head, 64) {
+                Ok(None) => {}
+                Ok(Some(req)) => {
+                    let _ = self.pending[side].split_to(req.head_len);
+                    self.set_client(side);
+                    self.client_known = true;
+                    if req.is_websocket_upgrade() {
+                        self.request = Some(req);
+                        return Some(true);
+                    }
+                    // An ordinary request on a connection that may upgrade
+                    // later (HTTP/1.1 keep-alive): skip it and its response.
+                    self.skipped_requests += 1;
+                    if self.skipped_requests > MAX_SKIPPED_REQUESTS {
+                        return None;
+                    }
+                    self.outstanding
+                        .push_back(req.method.eq_ignore_ascii_case("HEAD"));
+                    self.body[side] = if is_chunked(req.header_joined("Transfer-Encoding")) {
+                        Some(Body::ChunkSize)
+                    } else {
+                        match content_length(req.header("Content-Length"))? {
+                            0 => None,
+                            n => Some(Body::Length(n)),
+                        }
+                    };
+                    return Some(true);
+                }
+                Err(_) if self.client_known => return None,
+                Err(_) => self.not_client[side] = true,
+            }
+        }
+        if self.not_client[0] && self.not_client[1] {
+            return None;
+        }
+        Some(false)
+    }
+
+    /// The response to the oldest skipped request: its head, and how its
+    /// body ends (RFC 9112 §6.3). A body that runs to the end of the
+    /// connection leaves nothing to upgrade.
+    fn skip_response(&mut self, cfg: &Config) -> Option<bool> {
+        let server = 1 - self.client;
+        let resp = match parse_response(&self.pending[server], cfg.max_head, 64) {
+            Ok(None) => return Some(false),
+            Ok(Some(r)) => r,
+            Err(_) => return None,
+        };
+        let _ = self.pending[server].split_to(resp.head_len);
+        if (100..200).contains(&resp.status) {
+            // Interim (100 Continue): the final response follows.
+            return if resp.status == 101 { None } else { Some(true) };
+        }
+        let head_request = self.outstanding.pop_front().expect("outstanding");
+        self.body[server] = if head_request || resp.status == 204 || resp.status == 304 {
+            None
+        } else if is_chunked(resp.header_joined("Transfer-Encoding")) {
+            Some(Body::ChunkSize)
+        } else {
+            // Without a length the body is delimited by the close.
+            let len = resp.header("Content-Length")?;
+            match content_length(Some(len))? {
+                0 => None,
+                n => Some(Body::Length(n)),
+            }
+        };
+        Some(true)
+    }
+
+    /// The response to the upgrade request.
+    fn upgrade_response(&mut self, ts: f64, cfg: &Config, sink: &mut dyn Sink) {
+        let server = 1 - self.client;
         match parse_response(&self.pending[server], cfg.max_head, 64) {
             Ok(None) => {}
             Err(_) => {
