@@ -552,3 +552,49 @@ fn keepalive_skipping_is_bounded() {
     let (v, _) = run_bytes(&keepalive_capture(0, true), Config::default());
     assert!(v.is_empty(), "{v:#?}");
 }
+
+/// IPv4 fragments are reassembled (in any order); an incomplete datagram
+/// is dropped, leaving a gap that is flagged, not silently closed.
+#[test]
+fn ipv4_fragments_are_reassembled() {
+    let mut w = PcapWriter::new();
+    let mut c = conn();
+    c.open(&mut w);
+    c.upgrade(&mut w, "", "");
+    let big = "f".repeat(3000);
+    c.c2s_fragments(&mut w, &client_frame(1, big.as_bytes()), 7, 1480, true);
+    c.c2s_fragments(&mut w, &client_frame(1, b"small"), 8, 8, false);
+    // A datagram whose middle fragment is lost: never completed.
+    let mut lost = PcapWriter::new();
+    let mut l = c.clone();
+    l.c2s_fragments(&mut lost, &client_frame(2, &[1u8; 100]), 9, 48, false);
+    let mut recs = lost.out[24..].to_vec();
+    // Drop the second record (16-byte header + 14 + 20 + 48 bytes).
+    recs.drain(98..196);
+    w.out.extend_from_slice(&recs);
+    c.cseq = l.cseq;
+    c.c2s(&mut w, &client_frame(1, b"after"));
+    c.s2c(&mut w, &server_frame(1, b"ack"));
+    c.close(&mut w);
+    let mut out: Vec<Record> = Vec::new();
+    let (stats, res) = analyze(
+        "mem",
+        &w.out[..],
+        Config::default(),
+        Limits::default(),
+        None,
+        &mut out,
+    );
+    res.unwrap();
+    assert_eq!(stats.ipv4_reassembled, 2);
+    // 3028, 31 and 126 bytes of TCP: 3 + 4 + 3 fragments, one of them lost.
+    assert_eq!(stats.ipv4_fragments, 3 + 4 + 2);
+    let v = to_json(&out);
+    let msgs: Vec<(u64, u64)> = of(&v, "websocket_message")
+        .iter()
+        .filter(|m| m["direction"] == "c2s")
+        .map(|m| (m["length"].as_u64().unwrap(), m["opcode"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(msgs, vec![(3000, 1), (5, 1), (5, 1)]);
+    assert_eq!(conn_anomalies(&v)["tcp_gap"], 1, "{v:#?}");
+}
