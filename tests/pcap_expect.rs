@@ -447,3 +447,154 @@ fn idle_connections_time_out_and_flows_are_bounded() {
     assert_eq!(stats.flows_evicted, 1);
     assert_eq!(stats.peak_flows, 1);
 }
+
+/// HTTP/1.1 keep-alive: ordinary requests and responses (bodies by
+/// Content-Length and chunked coding split across segments, HEAD, 304,
+/// 100 Continue, a pipelined request) before the upgrade on the same
+/// connection. `plain` ordinary exchanges come first.
+fn keepalive_capture(plain: usize, until_close: bool) -> Vec<u8> {
+    let mut w = PcapWriter::new();
+    let mut c = conn();
+    c.open(&mut w);
+    for i in 0..plain {
+        c.c2s(
+            &mut w,
+            format!("GET /p{i} HTTP/1.1\r\nHost: lab\r\n\r\n").as_bytes(),
+        );
+        c.s2c(&mut w, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    }
+    c.c2s(&mut w, b"GET /a HTTP/1.1\r\nHost: lab\r\n\r\n");
+    c.s2c(
+        &mut w,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello",
+    );
+    c.s2c(&mut w, b" world");
+    c.c2s(
+        &mut w,
+        b"POST /b HTTP/1.1\r\nHost: lab\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+    );
+    c.s2c(&mut w, b"HTTP/1.1 100 Continue\r\n\r\n");
+    c.c2s(&mut w, b"abcde");
+    c.s2c(
+        &mut w,
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5;x=1\r\nhel",
+    );
+    c.s2c(&mut w, b"lo\r\n1");
+    c.s2c(&mut w, b"0\r\n0123456789abcdef\r\n0\r\nX-Trailer: 1\r\n");
+    c.s2c(&mut w, b"\r\n");
+    c.c2s(&mut w, b"HEAD /c HTTP/1.1\r\nHost: lab\r\n\r\n");
+    c.s2c(&mut w, b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
+    c.c2s(&mut w, b"GET /d HTTP/1.1\r\nHost: lab\r\n\r\n");
+    if until_close {
+        // No length: the body runs to the end of the connection.
+        c.s2c(&mut w, b"HTTP/1.1 200 OK\r\n\r\nbody");
+    } else {
+        c.s2c(&mut w, b"HTTP/1.1 304 Not Modified\r\n\r\n");
+    }
+    // Pipelined: a request and the upgrade in one segment, their responses
+    // and a first frame in another.
+    let key = wsfp::passive::synth::KEY;
+    let accept = wsfp::wire::accept_for_key(key);
+    c.c2s(
+        &mut w,
+        format!(
+            "GET /e HTTP/1.1\r\nHost: lab\r\n\r\nGET /ws HTTP/1.1\r\nHost: lab\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    let mut resp = format!(
+        "HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+    )
+    .into_bytes();
+    resp.extend(server_frame(1, b"welcome"));
+    c.s2c(&mut w, &resp);
+    c.c2s(&mut w, &client_frame(1, b"thanks"));
+    c.close(&mut w);
+    w.out
+}
+
+#[test]
+fn upgrade_after_keepalive_requests_is_followed() {
+    let (v, res) = run_bytes(&keepalive_capture(3, false), Config::default());
+    res.unwrap();
+    let hs = of(&v, "websocket_handshake");
+    assert_eq!(hs.len(), 1, "{v:#?}");
+    assert_eq!(
+        (hs[0]["uri"].as_str(), hs[0]["status"].as_u64()),
+        (Some("/ws"), Some(101))
+    );
+    assert_eq!(hs[0]["accept"], "valid");
+    let msgs: Vec<(&str, &str)> = of(&v, "websocket_message")
+        .iter()
+        .map(|m| {
+            (
+                m["direction"].as_str().unwrap(),
+                m["payload"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(msgs, vec![("s2c", "welcome"), ("c2s", "thanks")]);
+    let c = &of(&v, "websocket_connection")[0];
+    assert_eq!(c["id.orig_p"], 40000);
+    assert_eq!(c["anomalies"], serde_json::json!({}));
+}
+
+#[test]
+fn keepalive_skipping_is_bounded() {
+    // The script adds five ordinary requests (/a to /e) to `plain`: at the
+    // bound the upgrade is still followed, one more and it is not.
+    let max = wsfp::passive::session::MAX_SKIPPED_REQUESTS as usize;
+    let (v, _) = run_bytes(&keepalive_capture(max - 5, false), Config::default());
+    assert_eq!(of(&v, "websocket_handshake").len(), 1);
+    let (v, _) = run_bytes(&keepalive_capture(max - 4, false), Config::default());
+    assert!(v.is_empty(), "past the bound nothing is followed: {v:#?}");
+    // A response whose body runs to the close: nothing can follow it.
+    let (v, _) = run_bytes(&keepalive_capture(0, true), Config::default());
+    assert!(v.is_empty(), "{v:#?}");
+}
+
+/// IPv4 fragments are reassembled (in any order); an incomplete datagram
+/// is dropped, leaving a gap that is flagged, not silently closed.
+#[test]
+fn ipv4_fragments_are_reassembled() {
+    let mut w = PcapWriter::new();
+    let mut c = conn();
+    c.open(&mut w);
+    c.upgrade(&mut w, "", "");
+    let big = "f".repeat(3000);
+    c.c2s_fragments(&mut w, &client_frame(1, big.as_bytes()), 7, 1480, true);
+    c.c2s_fragments(&mut w, &client_frame(1, b"small"), 8, 8, false);
+    // A datagram whose middle fragment is lost: never completed.
+    let mut lost = PcapWriter::new();
+    let mut l = c.clone();
+    l.c2s_fragments(&mut lost, &client_frame(2, &[1u8; 100]), 9, 48, false);
+    let mut recs = lost.out[24..].to_vec();
+    // Drop the second record (16-byte header + 14 + 20 + 48 bytes).
+    recs.drain(98..196);
+    w.out.extend_from_slice(&recs);
+    c.cseq = l.cseq;
+    c.c2s(&mut w, &client_frame(1, b"after"));
+    c.s2c(&mut w, &server_frame(1, b"ack"));
+    c.close(&mut w);
+    let mut out: Vec<Record> = Vec::new();
+    let (stats, res) = analyze(
+        "mem",
+        &w.out[..],
+        Config::default(),
+        Limits::default(),
+        None,
+        &mut out,
+    );
+    res.unwrap();
+    assert_eq!(stats.ipv4_reassembled, 2);
+    // 3028, 31 and 126 bytes of TCP: 3 + 4 + 3 fragments, one of them lost.
+    assert_eq!(stats.ipv4_fragments, 3 + 4 + 2);
+    let v = to_json(&out);
+    let msgs: Vec<(u64, u64)> = of(&v, "websocket_message")
+        .iter()
+        .filter(|m| m["direction"] == "c2s")
+        .map(|m| (m["length"].as_u64().unwrap(), m["opcode"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(msgs, vec![(3000, 1), (5, 1), (5, 1)]);
+    assert_eq!(conn_anomalies(&v)["tcp_gap"], 1, "{v:#?}");
+}

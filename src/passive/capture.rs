@@ -17,6 +17,8 @@ use std::net::IpAddr;
 use etherparse::{EtherType, NetSlice, SlicedPacket, TransportSlice};
 use pcap_parser::{Linktype, PcapBlockOwned, PcapError, pcapng::Block};
 
+use super::defrag::Fragment;
+
 /// Initial read buffer.
 const BUFFER: usize = 256 * 1024;
 /// The largest block we accept; a corrupt length field beyond this is
@@ -227,8 +229,8 @@ pub enum Skip {
     Linktype,
     /// Not IP, or not TCP.
     NotTcp,
-    /// An IP fragment (reassembly of IP fragments is not implemented; TCP
-    /// stacks avoid fragmentation with path MTU discovery).
+    /// An IP fragment (IPv4 fragments are reassembled by
+    /// [`super::defrag`], see [`ipv4_fragment`]).
     Fragment,
     /// The headers did not parse (truncated by the snap length, corrupt).
     Malformed,
@@ -264,38 +266,7 @@ pub fn linktype_supported(linktype: i32) -> bool {
 
 /// Slice a packet down to its TCP segment.
 pub fn tcp_segment(linktype: i32, data: &[u8]) -> Result<Segment<'_>, Skip> {
-    let sliced = match linktype {
-        LINKTYPE_ETHERNET => SlicedPacket::from_ethernet(data),
-        LINKTYPE_LINUX_SLL => {
-            // 16-byte header; the protocol (an EtherType) is last. Parsed
-            // here rather than by etherparse, which rejects some ARPHRD
-            // types (loopback captures, for one).
-            if data.len() < 16 {
-                return Err(Skip::Malformed);
-            }
-            let et = EtherType(u16::from_be_bytes([data[14], data[15]]));
-            SlicedPacket::from_ether_type(et, &data[16..])
-        }
-        LINKTYPE_LINUX_SLL2 => {
-            // 20-byte header; the protocol (an EtherType) comes first.
-            if data.len() < 20 {
-                return Err(Skip::Malformed);
-            }
-            let et = EtherType(u16::from_be_bytes([data[0], data[1]]));
-            SlicedPacket::from_ether_type(et, &data[20..])
-        }
-        LINKTYPE_RAW | LINKTYPE_RAW_OPENBSD | LINKTYPE_RAW_BSD | LINKTYPE_IPV4 | LINKTYPE_IPV6 => {
-            SlicedPacket::from_ip(data)
-        }
-        LINKTYPE_NULL | LINKTYPE_LOOP => {
-            if data.len() < 4 {
-                return Err(Skip::Malformed);
-            }
-            SlicedPacket::from_ip(&data[4..])
-        }
-        _ => return Err(Skip::Linktype),
-    }
-    .map_err(|_| Skip::Malformed)?;
+    let sliced = slice(linktype, data)?;
     let (src, dst, fragmented) = match &sliced.net {
         Some(NetSlice::Ipv4(ip)) => (
             IpAddr::V4(ip.header().source_addr()),
@@ -327,6 +298,66 @@ pub fn tcp_segment(linktype: i32, data: &[u8]) -> Result<Segment<'_>, Skip> {
         }),
         _ => Err(Skip::NotTcp),
     }
+}
+
+/// The IPv4 fragment a packet carries ([`tcp_segment`] said
+/// [`Skip::Fragment`]); `None` for IPv6 fragments.
+pub fn ipv4_fragment(linktype: i32, data: &[u8]) -> Option<Fragment<'_>> {
+    let sliced = slice(linktype, data).ok()?;
+    let Some(NetSlice::Ipv4(ip)) = sliced.net else {
+        return None;
+    };
+    let payload = ip.payload().payload;
+    let h = ip.header();
+    Some(Fragment {
+        src: h.source_addr(),
+        dst: h.destination_addr(),
+        id: h.identification(),
+        proto: h.protocol().0,
+        offset: usize::from(h.fragments_offset().value()) * 8,
+        more: h.more_fragments(),
+        header: h.slice().to_vec(),
+        payload,
+    })
+}
+
+/// Raw IPv4 or IPv6, as [`tcp_segment`] takes it with this link type.
+pub const LINKTYPE_RAW_IP: i32 = LINKTYPE_RAW;
+
+/// The link layer, down to the network layer.
+fn slice(linktype: i32, data: &[u8]) -> Result<SlicedPacket<'_>, Skip> {
+    match linktype {
+        LINKTYPE_ETHERNET => SlicedPacket::from_ethernet(data),
+        LINKTYPE_LINUX_SLL => {
+            // 16-byte header; the protocol (an EtherType) is last. Parsed
+            // here rather than by etherparse, which rejects some ARPHRD
+            // types (loopback captures, for one).
+            if data.len() < 16 {
+                return Err(Skip::Malformed);
+            }
+            let et = EtherType(u16::from_be_bytes([data[14], data[15]]));
+            SlicedPacket::from_ether_type(et, &data[16..])
+        }
+        LINKTYPE_LINUX_SLL2 => {
+            // 20-byte header; the protocol (an EtherType) comes first.
+            if data.len() < 20 {
+                return Err(Skip::Malformed);
+            }
+            let et = EtherType(u16::from_be_bytes([data[0], data[1]]));
+            SlicedPacket::from_ether_type(et, &data[20..])
+        }
+        LINKTYPE_RAW | LINKTYPE_RAW_OPENBSD | LINKTYPE_RAW_BSD | LINKTYPE_IPV4 | LINKTYPE_IPV6 => {
+            SlicedPacket::from_ip(data)
+        }
+        LINKTYPE_NULL | LINKTYPE_LOOP => {
+            if data.len() < 4 {
+                return Err(Skip::Malformed);
+            }
+            SlicedPacket::from_ip(&data[4..])
+        }
+        _ => return Err(Skip::Linktype),
+    }
+    .map_err(|_| Skip::Malformed)
 }
 
 /// Linktype values, for messages.

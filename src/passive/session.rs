@@ -22,14 +22,15 @@ use bytes::BytesMut;
 
 use super::logs::*;
 use super::reassembly::Chunk;
-use crate::wire::decode::parse_header;
+use crate::wire::decode::{header_len_needed, parse_header};
 use crate::wire::deflate::{InflateLimits, InflateState, Inflater, PmdParams, parse_extensions};
+use crate::wire::mask::apply_mask;
 use crate::wire::request::{could_be_request, parse_request, split_list};
 use crate::wire::response::parse_response;
 use crate::wire::utf8::Utf8Stream;
 use crate::wire::{
     AcceptCheck, Anomalies, CloseBody, Decoder, DecoderConfig, Event, FrameHeader, Opcode,
-    RequestHead, ResponseHead,
+    RequestHead, ResponseHead, SliceEvent,
 };
 
 /// Knobs of the analysis (the CLI maps its flags onto these).
@@ -82,6 +83,40 @@ pub mod label {
     pub const DATA_AFTER_CLOSE: &str = "data_after_close";
 }
 
+/// Ordinary HTTP requests skipped on one connection before giving up on
+/// seeing it upgrade.
+pub const MAX_SKIPPED_REQUESTS: u32 = 32;
+/// Bytes of skipped requests' and responses' bodies before giving up.
+pub const MAX_SKIPPED_BYTES: u64 = 16 * 1024 * 1024;
+/// A chunk-size or trailer line longer than this is not HTTP.
+const MAX_CHUNK_LINE: usize = 4096;
+
+/// Where a skipped HTTP message's body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Body {
+    /// This many bytes left.
+    Length(u64),
+    /// Chunked coding: expecting a chunk-size line, chunk data (with its
+    /// CRLF), or trailer lines up to an empty one.
+    ChunkSize,
+    ChunkData(u64),
+    Trailer,
+}
+
+/// Whether the final transfer coding is chunked.
+fn is_chunked(te: Option<String>) -> bool {
+    te.is_some_and(|v| {
+        v.rsplit(',')
+            .next()
+            .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"))
+    })
+}
+
+/// `Content-Length` (absent: 0); `None` if it is not a number.
+fn content_length(v: Option<&str>) -> Option<u64> {
+    v.map_or(Some(0), |v| v.trim().parse().ok())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Http,
@@ -123,9 +158,19 @@ struct FrameCur {
 }
 
 struct WsDir {
-    dir: Direction,
     dec: Decoder,
+    /// A partial frame header between chunks, or (resynchronising) the
+    /// data being searched for a frame boundary.
     buf: BytesMut,
+    /// Unmasked payload of the current chunk (reused).
+    scratch: Vec<u8>,
+    /// The message and frame records, reused: their strings and buffers
+    /// keep their capacity from one record to the next.
+    msg_log: MessageLog,
+    frame_log: FrameLog,
+    /// Spare buffers for the next message's preview and control payload.
+    spare_preview: Vec<u8>,
+    spare_ctrl: Vec<u8>,
     inflater: Option<Inflater>,
     frame: Option<FrameCur>,
     msg: Option<Msg>,
@@ -150,6 +195,15 @@ pub struct Session {
     pending: [BytesMut; 2],
     /// Sides whose first bytes cannot be an HTTP request.
     not_client: [bool; 2],
+    /// A request was seen, so `client` is settled.
+    client_known: bool,
+    /// Keep-alive requests skipped before the upgrade, and whether each
+    /// still unanswered one was a HEAD (whose response has no body).
+    skipped_requests: u32,
+    outstanding: std::collections::VecDeque<bool>,
+    /// Body bytes being skipped per side, and their total.
+    body: [Option<Body>; 2],
+    skipped_bytes: u64,
     request: Option<RequestHead>,
     response: Option<ResponseHead>,
     handshake_logged: bool,
@@ -175,6 +229,11 @@ impl Session {
             client: 0,
             pending: [BytesMut::new(), BytesMut::new()],
             not_client: [false; 2],
+            client_known: false,
+            skipped_requests: 0,
+            outstanding: std::collections::VecDeque::new(),
+            body: [None, None],
+            skipped_bytes: 0,
             request: None,
             response: None,
             handshake_logged: false,
@@ -258,45 +317,211 @@ impl Session {
         }
     }
 
+    /// Parse what the handshake-phase buffers hold, as far as they go.
+    /// Ordinary keep-alive requests before the upgrade are skipped with
+    /// their responses (bodies by `Content-Length` or chunked coding), within
+    /// [`MAX_SKIPPED_REQUESTS`] and [`MAX_SKIPPED_BYTES`].
     fn advance_http(&mut self, ts: f64, cfg: &Config, sink: &mut dyn Sink) {
-        if self.request.is_none() {
+        while self.phase == Phase::Http {
+            let mut progress = false;
             for side in 0..2 {
-                let buf = &self.pending[side];
-                if buf.is_empty() || self.not_client[side] {
-                    continue;
+                match self.skip_body(side) {
+                    Some(true) => progress = true,
+                    Some(false) => {}
+                    None => return self.give_up(),
                 }
-                if !could_be_request(&buf[..buf.len().min(17)]) {
-                    self.not_client[side] = true;
-                    continue;
-                }
-                match parse_request(buf, cfg.max_head, 64) {
-                    Ok(None) => {}
-                    Ok(Some(req)) => {
-                        let _ = self.pending[side].split_to(req.head_len);
-                        if !req.is_websocket_upgrade() {
-                            // Plain HTTP: not followed (see docs/passive.md).
-                            self.phase = Phase::Ignored;
-                            return;
-                        }
-                        self.set_client(side);
-                        self.request = Some(req);
-                        break;
-                    }
-                    Err(_) => self.not_client[side] = true,
-                }
-            }
-            if self.not_client[0] && self.not_client[1] {
-                self.phase = Phase::Ignored;
-                return;
             }
             if self.request.is_none() {
+                match self.next_request(cfg) {
+                    Some(true) => progress = true,
+                    Some(false) => {}
+                    None => return self.give_up(),
+                }
+            }
+            if self.phase != Phase::Http {
+                return;
+            }
+            if self.client_known {
+                let server = 1 - self.client;
+                if self.body[server].is_none() && !self.pending[server].is_empty() {
+                    if !self.outstanding.is_empty() {
+                        match self.skip_response(cfg) {
+                            Some(true) => progress = true,
+                            Some(false) => {}
+                            None => return self.give_up(),
+                        }
+                    } else if self.request.is_some() {
+                        return self.upgrade_response(ts, cfg, sink);
+                    }
+                }
+            }
+            if !progress {
                 return;
             }
         }
-        let server = 1 - self.client;
-        if self.pending[server].is_empty() {
-            return;
+    }
+
+    /// Not (or no longer) something we can follow: plain HTTP past the
+    /// bounds, a body whose end is unknown, a malformed message.
+    fn give_up(&mut self) {
+        self.phase = Phase::Ignored;
+    }
+
+    /// Discard body bytes of the message in progress on `side`. `Some(true)`
+    /// if the body ended, `None` if its framing is broken or over the bound.
+    fn skip_body(&mut self, side: usize) -> Option<bool> {
+        let buf = &mut self.pending[side];
+        let mut done = false;
+        loop {
+            let took = match &mut self.body[side] {
+                None => break,
+                Some(Body::Length(n)) => {
+                    let k = (*n).min(buf.len() as u64);
+                    *n -= k;
+                    if *n == 0 {
+                        self.body[side] = None;
+                        done = true;
+                    }
+                    k as usize
+                }
+                Some(Body::ChunkData(n)) => {
+                    let k = (*n).min(buf.len() as u64);
+                    *n -= k;
+                    if *n == 0 {
+                        self.body[side] = Some(Body::ChunkSize);
+                    }
+                    k as usize
+                }
+                Some(state @ (Body::ChunkSize | Body::Trailer)) => {
+                    let Some(eol) = memchr::memmem::find(buf, b"\r\n") else {
+                        if buf.len() > MAX_CHUNK_LINE {
+                            return None;
+                        }
+                        break;
+                    };
+                    let line = &buf[..eol];
+                    if *state == Body::Trailer {
+                        if line.is_empty() {
+                            self.body[side] = None;
+                            done = true;
+                        }
+                    } else {
+                        let hex = line.split(|&c| c == b';').next().unwrap_or(b"");
+                        let hex = std::str::from_utf8(hex).ok()?.trim();
+                        let n = u64::from_str_radix(hex, 16).ok()?;
+                        self.body[side] = Some(if n == 0 {
+                            Body::Trailer
+                        } else {
+                            // The chunk's data and its CRLF.
+                            Body::ChunkData(n.checked_add(2)?)
+                        });
+                    }
+                    eol + 2
+                }
+            };
+            if took == 0 {
+                break;
+            }
+            let _ = buf.split_to(took);
+            self.skipped_bytes += took as u64;
+            if self.skipped_bytes > MAX_SKIPPED_BYTES {
+                return None;
+            }
         }
+        Some(done)
+    }
+
+    /// The next request head from the client (or, before the client is
+    /// known, from whichever side sends one). `Some(true)` if one was
+    /// taken, `None` if this cannot be followed.
+    fn next_request(&mut self, cfg: &Config) -> Option<bool> {
+        for side in 0..2 {
+            if self.client_known && side != self.client {
+                continue;
+            }
+            let buf = &self.pending[side];
+            if buf.is_empty() || self.not_client[side] || self.body[side].is_some() {
+                continue;
+            }
+            if !could_be_request(&buf[..buf.len().min(17)]) {
+                if self.client_known {
+                    return None;
+                }
+                self.not_client[side] = true;
+                continue;
+            }
+            match parse_request(buf, cfg.max_head, 64) {
+                Ok(None) => {}
+                Ok(Some(req)) => {
+                    let _ = self.pending[side].split_to(req.head_len);
+                    self.set_client(side);
+                    self.client_known = true;
+                    if req.is_websocket_upgrade() {
+                        self.request = Some(req);
+                        return Some(true);
+                    }
+                    // An ordinary request on a connection that may upgrade
+                    // later (HTTP/1.1 keep-alive): skip it and its response.
+                    self.skipped_requests += 1;
+                    if self.skipped_requests > MAX_SKIPPED_REQUESTS {
+                        return None;
+                    }
+                    self.outstanding
+                        .push_back(req.method.eq_ignore_ascii_case("HEAD"));
+                    self.body[side] = if is_chunked(req.header_joined("Transfer-Encoding")) {
+                        Some(Body::ChunkSize)
+                    } else {
+                        match content_length(req.header("Content-Length"))? {
+                            0 => None,
+                            n => Some(Body::Length(n)),
+                        }
+                    };
+                    return Some(true);
+                }
+                Err(_) if self.client_known => return None,
+                Err(_) => self.not_client[side] = true,
+            }
+        }
+        if self.not_client[0] && self.not_client[1] {
+            return None;
+        }
+        Some(false)
+    }
+
+    /// The response to the oldest skipped request: its head, and how its
+    /// body ends (RFC 9112 §6.3). A body that runs to the end of the
+    /// connection leaves nothing to upgrade.
+    fn skip_response(&mut self, cfg: &Config) -> Option<bool> {
+        let server = 1 - self.client;
+        let resp = match parse_response(&self.pending[server], cfg.max_head, 64) {
+            Ok(None) => return Some(false),
+            Ok(Some(r)) => r,
+            Err(_) => return None,
+        };
+        let _ = self.pending[server].split_to(resp.head_len);
+        if (100..200).contains(&resp.status) {
+            // Interim (100 Continue): the final response follows.
+            return if resp.status == 101 { None } else { Some(true) };
+        }
+        let head_request = self.outstanding.pop_front().expect("outstanding");
+        self.body[server] = if head_request || resp.status == 204 || resp.status == 304 {
+            None
+        } else if is_chunked(resp.header_joined("Transfer-Encoding")) {
+            Some(Body::ChunkSize)
+        } else {
+            // Without a length the body is delimited by the close.
+            let len = resp.header("Content-Length")?;
+            match content_length(Some(len))? {
+                0 => None,
+                n => Some(Body::Length(n)),
+            }
+        };
+        Some(true)
+    }
+
+    /// The response to the upgrade request.
+    fn upgrade_response(&mut self, ts: f64, cfg: &Config, sink: &mut dyn Sink) {
+        let server = 1 - self.client;
         match parse_response(&self.pending[server], cfg.max_head, 64) {
             Ok(None) => {}
             Err(_) => {
@@ -383,9 +608,39 @@ impl Session {
             });
             let _ = cfg;
             WsDir {
-                dir,
                 dec: Decoder::new(dc),
                 buf: BytesMut::new(),
+                scratch: Vec::new(),
+                msg_log: MessageLog {
+                    head: self.head.clone(),
+                    log: "websocket_message",
+                    direction: dir,
+                    opcode: 0,
+                    length: 0,
+                    compressed: false,
+                    inflated_length: None,
+                    frames: 0,
+                    payload: None,
+                    payload_encoding: None,
+                    truncated: false,
+                    close_code: None,
+                    close_reason: None,
+                    anomalies: Vec::new(),
+                },
+                frame_log: FrameLog {
+                    head: self.head.clone(),
+                    log: "websocket_frame",
+                    direction: dir,
+                    fin: false,
+                    rsv: 0,
+                    opcode: 0,
+                    masked: false,
+                    length: 0,
+                    truncated: false,
+                    payload: None,
+                },
+                spare_preview: Vec::new(),
+                spare_ctrl: Vec::new(),
                 inflater,
                 frame: None,
                 msg: None,
@@ -518,6 +773,21 @@ impl Session {
                     }
                 }
             }
+            Chunk::Data(mut data) if !d.resync => {
+                // Complete a header left over from the previous chunk with
+                // just the bytes it lacks; everything after it is decoded in
+                // place, straight from the packet.
+                while !d.buf.is_empty() && !data.is_empty() {
+                    let need = header_len_needed(&d.buf).saturating_sub(d.buf.len());
+                    let (head_bytes, rest) = data.split_at(need.clamp(1, data.len()));
+                    d.buf.extend_from_slice(head_bytes);
+                    data = rest;
+                    d.pump(head, ts, cfg, sink, &mut flags);
+                }
+                if d.buf.is_empty() {
+                    d.pump_slice(data, head, ts, cfg, sink, &mut flags);
+                }
+            }
             Chunk::Data(data) => {
                 d.buf.extend_from_slice(data);
                 if d.resync {
@@ -626,6 +896,39 @@ impl WsDir {
         }
     }
 
+    /// Run the decoder over `src` in place; a trailing partial header is
+    /// kept in `buf`. Masked payload is unmasked into a reused scratch
+    /// buffer.
+    fn pump_slice(
+        &mut self,
+        mut src: &[u8],
+        head: &Head,
+        ts: f64,
+        cfg: &Config,
+        sink: &mut dyn Sink,
+        flags: &mut Vec<&'static str>,
+    ) {
+        while let Some(ev) = self.dec.poll_slice(&mut src) {
+            match ev {
+                SliceEvent::Header(h) => self.on_header(h, head, ts, cfg, sink, flags),
+                SliceEvent::Payload { data, mask: None } => self.on_payload(data, cfg),
+                SliceEvent::Payload {
+                    data,
+                    mask: Some((key, offset)),
+                } => {
+                    let mut s = std::mem::take(&mut self.scratch);
+                    s.clear();
+                    s.extend_from_slice(data);
+                    apply_mask(&mut s, key, offset);
+                    self.on_payload(&s, cfg);
+                    self.scratch = s;
+                }
+                SliceEvent::End => self.on_end(head, ts, cfg, sink, flags),
+            }
+        }
+        self.buf.extend_from_slice(src);
+    }
+
     fn on_header(
         &mut self,
         h: FrameHeader,
@@ -647,19 +950,21 @@ impl WsDir {
         if compressed_first && (h.opcode.is_control() || h.opcode == Opcode::CONTINUATION) {
             flags.push(label::RSV1_NOT_FIRST);
         }
-        for l in a.labels() {
-            flags.push(l);
-        }
+        // (Checked first: listing the labels walks every flag, per frame.)
+        let labels = if a.is_empty() { Vec::new() } else { a.labels() };
+        flags.extend_from_slice(&labels);
         self.frame = Some(FrameCur {
             header: h,
             payload: (cfg.frame_payload_keep > 0).then(Vec::new),
         });
         if h.opcode.is_control() {
+            let mut data = std::mem::take(&mut self.spare_ctrl);
+            data.clear();
             self.ctrl = Some(Ctrl {
                 opcode: h.opcode.0,
-                data: Vec::new(),
+                data,
                 len: 0,
-                anomalies: a.labels().into_iter().map(str::to_string).collect(),
+                anomalies: labels.iter().map(|l| l.to_string()).collect(),
             });
             return;
         }
@@ -667,7 +972,7 @@ impl WsDir {
             && let Some(m) = &mut self.msg
         {
             m.frames += 1;
-            for l in a.labels() {
+            for &l in &labels {
                 if !m.anomalies.iter().any(|x| x == l) {
                     m.anomalies.push(l.to_string());
                 }
@@ -682,16 +987,18 @@ impl WsDir {
         if compressed && let Some(inf) = &mut self.inflater {
             inf.begin();
         }
+        let mut preview = std::mem::take(&mut self.spare_preview);
+        preview.clear();
         self.msg = Some(Msg {
             opcode: h.opcode.0,
             compressed,
             frames: 1,
             wire_len: 0,
             data_len: 0,
-            preview: Vec::new(),
+            preview,
             utf8: (h.opcode == Opcode::TEXT).then(Utf8Stream::new),
             incomplete: false,
-            anomalies: a.labels().into_iter().map(str::to_string).collect(),
+            anomalies: labels.iter().map(|l| l.to_string()).collect(),
         });
     }
 
@@ -746,18 +1053,17 @@ impl WsDir {
             return;
         }
         let h = f.header;
-        sink.record(Record::Frame(FrameLog {
-            head: Head { ts, ..head.clone() },
-            log: "websocket_frame",
-            direction: self.dir,
-            fin: h.fin,
-            rsv: h.rsv,
-            opcode: h.opcode.0,
-            masked: h.mask.is_some(),
-            length: h.payload_len,
-            truncated: partial,
-            payload: f.payload,
-        }));
+        let r = &mut self.frame_log;
+        debug_assert_eq!(r.head.uid, head.uid);
+        r.head.ts = ts;
+        r.fin = h.fin;
+        r.rsv = h.rsv;
+        r.opcode = h.opcode.0;
+        r.masked = h.mask.is_some();
+        r.length = h.payload_len;
+        r.truncated = partial;
+        r.payload = f.payload;
+        sink.frame(r);
     }
 
     /// Write the open control frame, or else the open data message.
@@ -771,7 +1077,8 @@ impl WsDir {
         flags: &mut Vec<&'static str>,
         partial: bool,
     ) {
-        let head = Head { ts, ..head.clone() };
+        debug_assert_eq!(self.msg_log.head.uid, head.uid);
+        self.msg_log.head.ts = ts;
         if let Some(mut c) = self.ctrl.take() {
             let mut anomalies = std::mem::take(&mut c.anomalies);
             let (mut close_code, mut close_reason) = (None, None);
@@ -815,23 +1122,19 @@ impl WsDir {
             oc.bytes += c.len;
             self.summary.messages += 1;
             let shown = &c.data[..c.data.len().min(cfg.payload_bytes)];
-            let (payload, enc) = preview(shown, false);
-            sink.record(Record::Message(MessageLog {
-                head,
-                log: "websocket_message",
-                direction: self.dir,
-                opcode: c.opcode,
-                length: c.len,
-                compressed: false,
-                inflated_length: None,
-                frames: 1,
-                truncated: partial || (c.len as usize) > shown.len(),
-                payload: (cfg.payload_bytes > 0).then_some(payload),
-                payload_encoding: (cfg.payload_bytes > 0).then_some(enc),
-                close_code,
-                close_reason,
-                anomalies,
-            }));
+            let r = &mut self.msg_log;
+            set_preview(r, shown, false, cfg);
+            r.opcode = c.opcode;
+            r.length = c.len;
+            r.compressed = false;
+            r.inflated_length = None;
+            r.frames = 1;
+            r.truncated = partial || (c.len as usize) > shown.len();
+            r.close_code = close_code;
+            r.close_reason = close_reason;
+            r.anomalies = anomalies;
+            sink.message(r);
+            self.spare_ctrl = c.data;
             return;
         }
         let Some(mut m) = self.msg.take() else { return };
@@ -875,23 +1178,19 @@ impl WsDir {
         oc.bytes += m.wire_len;
         self.summary.messages += 1;
         let text = m.opcode == 1 && m.utf8.as_ref().is_some_and(|u| !u.is_invalid());
-        let (payload, enc) = preview(&m.preview, text);
-        sink.record(Record::Message(MessageLog {
-            head,
-            log: "websocket_message",
-            direction: self.dir,
-            opcode: m.opcode,
-            length: m.wire_len,
-            compressed: m.compressed,
-            inflated_length: m.compressed.then_some(m.data_len),
-            frames: m.frames,
-            truncated: incomplete || m.data_len > m.preview.len() as u64,
-            payload: (cfg.payload_bytes > 0).then_some(payload),
-            payload_encoding: (cfg.payload_bytes > 0).then_some(enc),
-            close_code: None,
-            close_reason: None,
-            anomalies,
-        }));
+        let r = &mut self.msg_log;
+        set_preview(r, &m.preview, text, cfg);
+        r.opcode = m.opcode;
+        r.length = m.wire_len;
+        r.compressed = m.compressed;
+        r.inflated_length = m.compressed.then_some(m.data_len);
+        r.frames = m.frames;
+        r.truncated = incomplete || m.data_len > m.preview.len() as u64;
+        r.close_code = None;
+        r.close_reason = None;
+        r.anomalies = anomalies;
+        sink.message(r);
+        self.spare_preview = m.preview;
     }
 
     /// After a gap: the first offset in `buf` where a plausible frame
@@ -937,20 +1236,36 @@ fn take(m: &mut Msg, data: &[u8], keep: usize) {
     }
 }
 
+/// Fill the record's preview (none with `--payload-bytes 0`), reusing its
+/// string.
+fn set_preview(r: &mut MessageLog, bytes: &[u8], text: bool, cfg: &Config) {
+    if cfg.payload_bytes == 0 {
+        r.payload = None;
+        r.payload_encoding = None;
+        return;
+    }
+    let out = r.payload.get_or_insert_with(String::new);
+    out.clear();
+    r.payload_encoding = Some(preview(bytes, text, out));
+}
+
 /// The preview as text (when it is a valid text message; a character cut
-/// by the preview limit is dropped) or base64.
-fn preview(bytes: &[u8], text: bool) -> (String, &'static str) {
+/// by the preview limit is dropped) or base64, appended to `out`.
+fn preview(bytes: &[u8], text: bool, out: &mut String) -> &'static str {
     if text {
         match std::str::from_utf8(bytes) {
-            Ok(s) => return (s.to_string(), "text"),
+            Ok(s) => {
+                out.push_str(s);
+                return "text";
+            }
             Err(e) if e.error_len().is_none() => {
-                return (
-                    String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned(),
-                    "text",
-                );
+                let valid = std::str::from_utf8(&bytes[..e.valid_up_to()]).expect("valid prefix");
+                out.push_str(valid);
+                return "text";
             }
             Err(_) => {}
         }
     }
-    (STANDARD.encode(bytes), "base64")
+    STANDARD.encode_string(bytes, out);
+    "base64"
 }

@@ -39,6 +39,65 @@ impl PcapWriter {
         PcapWriter { out }
     }
 
+    /// Append one TCP/IPv4 packet as IPv4 fragments carrying at most
+    /// `frag` bytes of the IP payload each (a multiple of 8), in reverse
+    /// order if `reverse`, all with IP identification `id`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn tcp_fragments(
+        &mut self,
+        ts: f64,
+        src: ([u8; 4], u16),
+        dst: ([u8; 4], u16),
+        seq: u32,
+        ack: u32,
+        flags: u8,
+        payload: &[u8],
+        id: u16,
+        frag: usize,
+        reverse: bool,
+    ) {
+        assert!(frag > 0 && frag.is_multiple_of(8));
+        let mut whole = PcapWriter { out: Vec::new() };
+        whole.tcp(ts, src, dst, seq, ack, flags, payload);
+        // Skip the record header (16) and Ethernet (14); keep IPv4 header.
+        let ip = &whole.out[30..];
+        let (header, body) = ip.split_at(20);
+        let mut pieces: Vec<(usize, &[u8])> = body
+            .chunks(frag)
+            .enumerate()
+            .map(|(i, c)| (i * frag, c))
+            .collect();
+        if reverse {
+            pieces.reverse();
+        }
+        let n = body.len().div_ceil(frag);
+        for (off, piece) in pieces {
+            let more = off / frag + 1 < n;
+            let mut h = header.to_vec();
+            h[2..4].copy_from_slice(&((20 + piece.len()) as u16).to_be_bytes());
+            h[4..6].copy_from_slice(&id.to_be_bytes());
+            let fo = (off / 8) as u16 | if more { 0x2000 } else { 0 };
+            h[6..8].copy_from_slice(&fo.to_be_bytes());
+            let frame = [&whole.out[16..30], &h[..], piece].concat();
+            self.record(ts, &frame);
+        }
+    }
+
+    fn record(&mut self, ts: f64, frame: &[u8]) {
+        let sec = ts.floor();
+        self.out.extend_from_slice(&(sec as u32).to_le_bytes());
+        self.out.extend_from_slice(
+            &(((ts - sec) * 1e6).round() as u32)
+                .min(999_999)
+                .to_le_bytes(),
+        );
+        self.out
+            .extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        self.out
+            .extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        self.out.extend_from_slice(frame);
+    }
+
     /// Append one TCP/IPv4/Ethernet packet.
     #[allow(clippy::too_many_arguments)]
     pub fn tcp(
@@ -158,6 +217,32 @@ impl Conn {
             data,
         );
         self.sseq = self.sseq.wrapping_add(data.len() as u32);
+    }
+
+    /// A client segment sent as IPv4 fragments (see
+    /// [`PcapWriter::tcp_fragments`]).
+    pub fn c2s_fragments(
+        &mut self,
+        w: &mut PcapWriter,
+        data: &[u8],
+        id: u16,
+        frag: usize,
+        reverse: bool,
+    ) {
+        let t = self.tick();
+        w.tcp_fragments(
+            t,
+            self.client,
+            self.server,
+            self.cseq,
+            self.sseq,
+            ACK | PSH,
+            data,
+            id,
+            frag,
+            reverse,
+        );
+        self.cseq = self.cseq.wrapping_add(data.len() as u32);
     }
 
     /// The upgrade: request with `extra` request headers, 101 with

@@ -57,6 +57,20 @@ pub enum Event {
     End,
 }
 
+/// What [`Decoder::poll_slice`] yields: like [`Event`], but the payload is
+/// a borrowed, still masked slice of the input, with the mask key and the
+/// offset into it at which the slice starts (unmask with
+/// [`super::mask::apply_mask`] if the bytes are needed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SliceEvent<'a> {
+    Header(FrameHeader),
+    Payload {
+        data: &'a [u8],
+        mask: Option<([u8; 4], usize)>,
+    },
+    End,
+}
+
 /// A frame collected by [`Decoder::next_frame`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodedFrame {
@@ -161,6 +175,18 @@ impl Decoder {
         self.truncated = false;
     }
 
+    /// A header was parsed: account for it and expect its payload.
+    fn begin_frame(&mut self, mut header: FrameHeader) -> FrameHeader {
+        self.track_message(&mut header);
+        self.frames += 1;
+        self.state = State::Payload {
+            remaining: header.payload_len,
+            mask: header.mask,
+            offset: 0,
+        };
+        header
+    }
+
     /// Next event from `src`, consuming what it uses. `None` means more
     /// input is needed.
     pub fn poll(&mut self, src: &mut BytesMut) -> Option<Event> {
@@ -168,15 +194,7 @@ impl Decoder {
             State::Header => {
                 let header = parse_header(src, &self.cfg)?;
                 let _ = src.split_to(header.header_len);
-                let mut header = header;
-                self.track_message(&mut header);
-                self.frames += 1;
-                self.state = State::Payload {
-                    remaining: header.payload_len,
-                    mask: header.mask,
-                    offset: 0,
-                };
-                Some(Event::Header(header))
+                Some(Event::Header(self.begin_frame(header)))
             }
             State::Payload { remaining: 0, .. } => {
                 self.state = State::Header;
@@ -203,6 +221,48 @@ impl Decoder {
                     offset: next,
                 };
                 Some(Event::Payload(chunk.freeze()))
+            }
+        }
+    }
+
+    /// [`Decoder::poll`] over a borrowed slice, advancing `src` past what
+    /// it consumes: payload bytes are handed out in place, still masked, so
+    /// a consumer that reads straight from a captured packet copies nothing
+    /// it does not need. `None` means more input is needed; `src` then holds
+    /// at most an incomplete header (fewer than 14 bytes), which the caller
+    /// must keep and present again with what follows it.
+    pub fn poll_slice<'a>(&mut self, src: &mut &'a [u8]) -> Option<SliceEvent<'a>> {
+        match self.state {
+            State::Header => {
+                let header = parse_header(src, &self.cfg)?;
+                *src = &src[header.header_len..];
+                Some(SliceEvent::Header(self.begin_frame(header)))
+            }
+            State::Payload { remaining: 0, .. } => {
+                self.state = State::Header;
+                Some(SliceEvent::End)
+            }
+            State::Payload {
+                remaining,
+                mask,
+                offset,
+            } => {
+                if src.is_empty() {
+                    return None;
+                }
+                let take = (src.len() as u64).min(remaining) as usize;
+                let (data, rest) = src.split_at(take);
+                *src = rest;
+                self.payload_bytes += take as u64;
+                self.state = State::Payload {
+                    remaining: remaining - take as u64,
+                    mask,
+                    offset: offset.wrapping_add(take),
+                };
+                Some(SliceEvent::Payload {
+                    data,
+                    mask: mask.map(|k| (k, offset)),
+                })
             }
         }
     }
@@ -273,6 +333,20 @@ impl Decoder {
         }
         self.in_message = !h.fin;
     }
+}
+
+/// How many bytes the header starting at `buf` needs, as far as `buf`
+/// tells: 2 until the length byte is there, then the exact length. A
+/// consumer holding a partial header completes it with exactly this many
+/// bytes, so the rest of its input can be decoded in place.
+pub fn header_len_needed(buf: &[u8]) -> usize {
+    let Some(&b1) = buf.get(1) else { return 2 };
+    let ext = match b1 & 0x7f {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    2 + ext + if b1 & 0x80 != 0 { 4 } else { 0 }
 }
 
 /// Parse a header at the start of `buf`, without consuming. `None` if
@@ -424,6 +498,54 @@ mod tests {
         assert!(f[1].anomalies.is_empty());
         assert!(f[2].anomalies.is_empty());
         assert!(f[3].anomalies.contains(Anomalies::DATA_INSIDE_MESSAGE));
+    }
+
+    /// The borrowed-slice decoder yields the same headers and, once
+    /// unmasked, the same payload bytes as the buffered one, however the
+    /// input is split (headers included).
+    #[test]
+    fn poll_slice_equals_poll() {
+        let mut wire = encode_frame(&FrameSpec::new(1).masked([1, 2, 3, 4]), b"hello world");
+        wire.extend(encode_frame(
+            &FrameSpec::new(2).masked([9, 8, 7, 6]),
+            &[5u8; 300],
+        ));
+        wire.extend(encode_frame(&FrameSpec::new(8), b"\x03\xe8bye"));
+        let mut d = Decoder::new(DecoderConfig::from_client());
+        let mut buf = BytesMut::from(&wire[..]);
+        let mut want = Vec::new();
+        while let Some(ev) = d.poll(&mut buf) {
+            match ev {
+                Event::Payload(b) => want.extend(b.iter().map(|&x| Some(x))),
+                Event::Header(_) => want.push(None),
+                Event::End => {}
+            }
+        }
+        for split in [1, 2, 3, 7, 13, 64, wire.len()] {
+            let mut d = Decoder::new(DecoderConfig::from_client());
+            let mut got = Vec::new();
+            let mut held: Vec<u8> = Vec::new();
+            for piece in wire.chunks(split) {
+                held.extend_from_slice(piece);
+                let mut src = &held[..];
+                while let Some(ev) = d.poll_slice(&mut src) {
+                    match ev {
+                        SliceEvent::Payload { data, mask } => {
+                            let mut v = data.to_vec();
+                            if let Some((k, off)) = mask {
+                                apply_mask(&mut v, k, off);
+                            }
+                            got.extend(v.into_iter().map(Some));
+                        }
+                        SliceEvent::Header(_) => got.push(None),
+                        SliceEvent::End => {}
+                    }
+                }
+                assert!(src.len() < 14, "only a partial header is left");
+                held = src.to_vec();
+            }
+            assert_eq!(got, want, "split {split}");
+        }
     }
 
     #[test]

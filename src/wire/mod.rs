@@ -20,7 +20,7 @@ pub mod request;
 pub mod response;
 pub mod utf8;
 
-pub use decode::{DecodedFrame, Decoder, DecoderConfig, Event};
+pub use decode::{DecodedFrame, Decoder, DecoderConfig, Event, SliceEvent};
 pub use encode::{FrameSpec, LenEncoding, encode_frame, encode_header};
 pub use frame::{Anomalies, CloseBody, FrameHeader, Opcode};
 pub use handshake::{Request, accept_for_key, random_key};
