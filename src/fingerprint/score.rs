@@ -103,6 +103,9 @@ pub struct Scorer {
     /// step; a discovery record (one probe) touches a few features per
     /// fingerprint instead of all of them.
     runs: Vec<Vec<(usize, usize, usize)>>,
+    /// Per fingerprint, the rank of its id among the DB's ids (the last
+    /// tie-break of a ranking, without comparing strings per record).
+    id_rank: Vec<usize>,
 }
 
 /// One fingerprint's expectation of a key, in a posting list.
@@ -312,7 +315,14 @@ impl Scorer {
                 r
             })
             .collect();
+        let mut by_id: Vec<usize> = (0..fps.len()).collect();
+        by_id.sort_by(|&a, &b| fps[a].id.cmp(&fps[b].id));
+        let mut id_rank = vec![0; fps.len()];
+        for (rank, i) in by_id.into_iter().enumerate() {
+            id_rank[i] = rank;
+        }
         Scorer {
+            id_rank,
             id: SCORER_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             keys: by_key.len(),
             index: by_key,
@@ -435,25 +445,33 @@ impl Scorer {
     }
 
     fn split(&self, t: &[[Tally; 3]]) -> Option<(Verdict, Verdict)> {
-        let front = self.verdict(t, slot(Some(Layer::Handshake)));
-        let known = |v: &Verdict| v.implementation != "unknown";
+        // Only the front's name decides whether to split, and most records
+        // do not: its confidence (exponentials over the whole DB) is
+        // computed only when it is used.
+        let ranked = self.ranked(t, slot(Some(Layer::Handshake)));
+        let pick = self.pick(&ranked);
+        let front = self.picked_name(&ranked, pick);
         // A handshake-only fingerprint (a reverse proxy) names the front
         // even when the frames alone cannot name the backend.
-        let proxy_front = self
-            .db
-            .fingerprints
-            .iter()
-            .find(|f| f.id == front.implementation)
-            .is_some_and(|f| f.features.values().all(|e| e.layer == Layer::Handshake));
+        let proxy_front = front != "unknown"
+            && self
+                .db
+                .fingerprints
+                .iter()
+                .find(|f| f.id == front)
+                .is_some_and(|f| f.features.values().all(|e| e.layer == Layer::Handshake));
         // Only a proxy fingerprint splits the verdict: when a server's own
         // fingerprint is missing, its handshake and its frames may each
         // resemble a different neighbour, and splitting then would turn two
         // weak resemblances into a confident wrong backend (leave-one-out
         // on the lab showed exactly that).
-        if !(known(&front) && proxy_front) {
+        if !proxy_front {
             return None;
         }
-        Some((front, self.verdict(t, slot(Some(Layer::Frame)))))
+        Some((
+            self.verdict_of(&ranked, pick),
+            self.verdict(t, slot(Some(Layer::Frame))),
+        ))
     }
 
     /// Per fingerprint (DB order), the log-likelihood of the evidence so
@@ -582,9 +600,14 @@ impl Scorer {
     }
 
     fn verdict(&self, tallies: &[[Tally; 3]], slot: usize) -> Verdict {
-        let fps = &self.db.fingerprints;
-        // (fingerprint, rounded score, log-likelihood, tally)
-        let mut scored: Vec<(usize, f64, f64, Tally)> = tallies
+        let ranked = self.ranked(tallies, slot);
+        let pick = self.pick(&ranked);
+        self.verdict_of(&ranked, pick)
+    }
+
+    /// Every fingerprint scored on one slot, best first.
+    fn ranked(&self, tallies: &[[Tally; 3]], slot: usize) -> Vec<Scored> {
+        let mut scored: Vec<Scored> = tallies
             .iter()
             .enumerate()
             .map(|(i, t)| {
@@ -607,11 +630,56 @@ impl Scorer {
                 (i, round3(score), ll, t)
             })
             .collect();
+        // Ties go to the smaller id (ranks stand for the ids, compared as
+        // strings once, when the scorer was built).
         scored.sort_by(|a, b| {
             b.2.total_cmp(&a.2)
                 .then_with(|| b.1.total_cmp(&a.1))
-                .then_with(|| fps[a.0].id.cmp(&fps[b.0].id))
+                .then_with(|| self.id_rank[a.0].cmp(&self.id_rank[b.0]))
         });
+        scored
+    }
+
+    /// What the ranking names: nothing, one fingerprint, or the library of
+    /// the `n` candidates the evidence cannot tell apart.
+    fn pick(&self, scored: &[Scored]) -> Pick {
+        let fps = &self.db.fingerprints;
+        let Some(&(best, best_score, best_ll, _)) = scored.first() else {
+            return Pick::Empty;
+        };
+        if !best_ll.is_finite() {
+            return Pick::NoEvidence;
+        }
+        // Candidates the evidence cannot tell from the best.
+        let tied = scored.iter().take_while(|s| best_ll - s.2 < TIE_LN).count();
+        if best_score < MIN_SCORE {
+            Pick::TooFar
+        } else if tied == 1 {
+            Pick::One
+        } else if scored[..tied]
+            .iter()
+            .all(|s| fps[s.0].library == fps[best].library)
+        {
+            // Wire-identical implementations of one library (a framework
+            // that adds nothing visible): name the library.
+            Pick::Library(tied)
+        } else {
+            Pick::Ambiguous
+        }
+    }
+
+    /// The name a pick gives: `implementation` of its verdict.
+    fn picked_name<'a>(&'a self, scored: &[Scored], pick: Pick) -> &'a str {
+        let fps = &self.db.fingerprints;
+        match pick {
+            Pick::One => &fps[scored[0].0].id,
+            Pick::Library(_) => &fps[scored[0].0].library,
+            _ => "unknown",
+        }
+    }
+
+    fn verdict_of(&self, scored: &[Scored], pick: Pick) -> Verdict {
+        let fps = &self.db.fingerprints;
         let candidates = || -> Vec<Candidate> {
             scored
                 .iter()
@@ -625,46 +693,39 @@ impl Scorer {
                 })
                 .collect()
         };
-        let Some(&(best, best_score, best_ll, _)) = scored.first() else {
-            return Verdict::unknown();
+        let (best, best_score, best_ll) = match (pick, scored.first()) {
+            (Pick::Empty, _) | (_, None) => return Verdict::unknown(),
+            (Pick::NoEvidence, _) => {
+                let mut v = Verdict::unknown();
+                v.candidates = candidates();
+                return v;
+            }
+            (_, Some(&(best, score, ll, _))) => (best, score, ll),
         };
-        if !best_ll.is_finite() {
-            let mut v = Verdict::unknown();
-            v.candidates = candidates();
-            return v;
-        }
         let best_lib = fps[best].library.as_str();
         // Posterior over the DB with a uniform prior.
         let norm: f64 = scored.iter().map(|s| (s.2 - best_ll).exp()).sum();
         let posterior = |ll: f64| (ll - best_ll).exp() / norm;
-        // Candidates the evidence cannot tell from the best.
-        let tied: Vec<&(usize, f64, f64, Tally)> = scored
-            .iter()
-            .take_while(|s| best_ll - s.2 < TIE_LN)
-            .collect();
-        let (implementation, library, confidence) = if best_score < MIN_SCORE {
-            ("unknown".to_string(), None, round3(1.0 - best_score))
-        } else if tied.len() == 1 {
-            (
+        let (implementation, library, confidence) = match pick {
+            Pick::TooFar => ("unknown".to_string(), None, round3(1.0 - best_score)),
+            Pick::One => (
                 fps[best].id.clone(),
                 Some(best_lib.to_string()),
                 round3(posterior(best_ll) * best_score),
-            )
-        } else if tied.iter().all(|s| fps[s.0].library == best_lib) {
-            // Wire-identical implementations of one library (a framework
-            // that adds nothing visible): name the library.
-            let p: f64 = tied.iter().map(|s| posterior(s.2)).sum();
-            (
-                best_lib.to_string(),
-                Some(best_lib.to_string()),
-                round3(p * best_score),
-            )
-        } else {
-            (
+            ),
+            Pick::Library(tied) => {
+                let p: f64 = scored[..tied].iter().map(|s| posterior(s.2)).sum();
+                (
+                    best_lib.to_string(),
+                    Some(best_lib.to_string()),
+                    round3(p * best_score),
+                )
+            }
+            _ => (
                 "unknown".to_string(),
                 None,
                 round3(1.0 - posterior(best_ll)),
-            )
+            ),
         };
         Verdict {
             implementation,
@@ -673,6 +734,25 @@ impl Scorer {
             candidates: candidates(),
         }
     }
+}
+
+/// (fingerprint, rounded score, log-likelihood, tally)
+type Scored = (usize, f64, f64, Tally);
+
+/// What a ranking names (see [`Scorer::pick`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pick {
+    /// An empty DB.
+    Empty,
+    /// No candidate has enough evidence.
+    NoEvidence,
+    /// The best is below [`MIN_SCORE`].
+    TooFar,
+    One,
+    /// The library of the first `n`.
+    Library(usize),
+    /// Tied candidates of different libraries.
+    Ambiguous,
 }
 
 fn round3(x: f64) -> f64 {
