@@ -245,3 +245,159 @@ impl Batches<'_> {
         (!b.lines.is_empty()).then_some(b)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::fingerprint::Db;
+
+    const LAB: [&str; 2] = [
+        include_str!("../../tests/data/analytics/lab-before.ndjson"),
+        include_str!("../../tests/data/analytics/lab-after.ndjson"),
+    ];
+
+    fn rematcher() -> Rematcher {
+        let set = ProbeSet::builtin();
+        let db = Db::embedded(&set).unwrap();
+        Rematcher::new(set, Scorer::new(Arc::new(db)))
+    }
+
+    /// What `wsfp match` wrote before it had a fast path: parse, derive
+    /// the feature map, re-score, serialise the whole record.
+    fn slow(m: &Rematcher, line: &str) -> Result<Vec<u8>, String> {
+        let mut r = parse_line(line)?;
+        if r.status == Status::Ok {
+            let f = crate::scan::observations_to_features(&m.set, &r.observations);
+            r.rescore(&m.scorer, &f);
+        }
+        let mut out = serde_json::to_vec(&r).unwrap();
+        out.push(b'\n');
+        Ok(out)
+    }
+
+    /// The stored lab records, and each WebSocket record again with only
+    /// some of its probes (as adaptive and discovery scans store them).
+    fn lines() -> Vec<String> {
+        let mut lines = Vec::new();
+        for text in LAB {
+            for line in text.lines().filter(|l| !l.is_empty()) {
+                lines.push(line.to_string());
+                let r = parse_line(line).unwrap();
+                if r.status != Status::Ok {
+                    continue;
+                }
+                for keep in [2, 3, 5] {
+                    let mut part = r.clone();
+                    part.observations
+                        .retain(|k, _| k.len() % keep == 0 || k.ends_with('1'));
+                    lines.push(serde_json::to_string(&part).unwrap());
+                }
+            }
+        }
+        lines
+    }
+
+    #[test]
+    fn fast_path_writes_what_the_slow_path_wrote() {
+        let m = rematcher();
+        let mut scratch = m.scratch();
+        let lines = lines();
+        assert!(lines.len() > 90, "{}", lines.len());
+        let (mut ok, mut other) = (0, 0);
+        for line in &lines {
+            let mut out = Vec::new();
+            m.rematch_line(line, &mut scratch, &mut out).unwrap();
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(slow(&m, line).unwrap()).unwrap()
+            );
+            // The line ending is not part of the record.
+            let mut crlf = Vec::new();
+            m.rematch_line(&format!("{line}\r\n"), &mut scratch, &mut crlf)
+                .unwrap();
+            assert_eq!(crlf, slow(&m, line).unwrap());
+            if line.contains("\"status\":\"ok\"") {
+                ok += 1;
+            } else {
+                other += 1;
+            }
+        }
+        assert!(ok > 80 && other >= 2, "{ok} {other}");
+        // Bad lines fail with the reader's messages.
+        for bad in [
+            "{\"schema_version\":2,\"status\":\"refused\"}",
+            "{\"schema_version\":1,\"status\":\"refused\"}",
+            "[1]",
+            "{\"schema_version\":1,",
+        ] {
+            let mut out = Vec::new();
+            assert_eq!(
+                m.rematch_line(bad, &mut scratch, &mut out),
+                Err(parse_line(bad).unwrap_err())
+            );
+            assert!(out.is_empty());
+        }
+    }
+
+    #[test]
+    fn threads_keep_the_input_order_and_the_bad_lines() {
+        let m = rematcher();
+        let good = lines();
+        // Enough lines for several batches per worker, with blank and bad
+        // lines among them.
+        let mut input = String::new();
+        let mut want = Vec::new();
+        let mut scratch = m.scratch();
+        let mut want_errors = Vec::new();
+        for i in 0..2000 {
+            let n = i + 1;
+            if i % 97 == 5 {
+                input.push('\n');
+            } else if i % 331 == 7 {
+                input.push_str("{\"schema_version\":7}\n");
+                want_errors.push((n as u64, parse_line("{\"schema_version\":7}").unwrap_err()));
+            } else {
+                let l = &good[i % good.len()];
+                input.push_str(l);
+                input.push('\n');
+                m.rematch_line(l, &mut scratch, &mut want).unwrap();
+            }
+        }
+        for threads in [1, 2, 3] {
+            let mut out = Vec::new();
+            let mut errors = Vec::new();
+            m.run("in", &mut input.as_bytes(), &mut out, threads, &mut errors)
+                .unwrap();
+            assert!(out == want, "{threads} threads: output differs");
+            let got: Vec<(u64, String)> = errors
+                .into_iter()
+                .map(|e| {
+                    assert_eq!(e.file, "in");
+                    (e.line, e.message)
+                })
+                .collect();
+            assert_eq!(got, want_errors, "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn a_read_error_ends_the_input_after_the_lines_before_it() {
+        let m = rematcher();
+        let good = &lines()[0];
+        let mut input = format!("{good}\n{good}\n").into_bytes();
+        input.extend_from_slice(b"\xff\xfe not UTF-8\n");
+        input.extend_from_slice(format!("{good}\n").as_bytes());
+        for threads in [1, 2] {
+            let mut out = Vec::new();
+            let mut errors = Vec::new();
+            m.run("in", &mut &input[..], &mut out, threads, &mut errors)
+                .unwrap();
+            assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 2);
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert_eq!(errors[0].line, 3);
+            assert!(errors[0].message.starts_with("cannot read:"), "{errors:?}");
+        }
+    }
+}
