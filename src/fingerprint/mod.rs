@@ -136,10 +136,12 @@ impl Fingerprint {
         }
         let mut features = BTreeMap::new();
         for (key, spanned) in repr.features {
-            let line = Some(line_of(spanned.span().start));
+            // The line only when there is an error: counting lines per
+            // feature was most of the time `wsfp match` took to start.
+            let start = spanned.span().start;
             let err = |m: String| DbError {
                 file: file.into(),
-                line,
+                line: Some(line_of(start)),
                 message: format!("feature {key:?}: {m}"),
             };
             let (probe_id, _feature) = key
