@@ -2,7 +2,9 @@
 //! given) DB, without rescanning. Streams: one record in, one record out.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Args;
@@ -11,9 +13,9 @@ use super::{DbOpts, usage};
 use crate::fingerprint::Db;
 use crate::fingerprint::score::Scorer;
 use crate::output::read::for_each_record;
-use crate::output::{Format, RecordWriter, Status};
+use crate::output::rematch::Rematcher;
+use crate::output::{Format, RecordWriter};
 use crate::probe::ProbeSet;
-use crate::scan::observations_to_features;
 
 #[derive(Debug, Args)]
 pub struct MatchArgs {
@@ -30,6 +32,10 @@ pub struct MatchArgs {
     pub without: Vec<String>,
     #[arg(long, value_enum, default_value_t = Format::Ndjson)]
     pub format: Format,
+    /// Threads re-scoring NDJSON output (0: one per core). Output keeps
+    /// the input order.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
 }
 
 /// The probe set and DB for offline matching.
@@ -62,31 +68,63 @@ pub fn load(
 
 pub fn run(a: MatchArgs) -> Result<i32, Box<dyn std::error::Error>> {
     let (set, db) = load(&a.db, &a.probe_files, &a.without)?;
-    let scorer = Scorer::new(Arc::new(db));
-    let mut w = RecordWriter::new(Box::new(std::io::stdout()), a.format)?;
-    w.detail = false;
+    let m = Rematcher::new(set, Scorer::new(Arc::new(db)));
     let mut errors = Vec::new();
-    let mut io_err = None;
-    for f in &a.files {
-        let res = for_each_record(f, &mut errors, |mut r| {
-            if r.status == Status::Ok {
-                let features = observations_to_features(&set, &r.observations);
-                r.rescore(&scorer, &features);
-            }
-            if let Err(e) = w.write(&r) {
-                io_err.get_or_insert(e);
-            }
-        });
-        if let Err(e) = res {
-            eprintln!("wsfp: cannot read {}: {e}", f.display());
-            return Ok(2);
+    if a.format == Format::Ndjson {
+        let threads = match a.threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        for f in &a.files {
+            let mut input = match open(f) {
+                Ok(i) => i,
+                Err(e) => {
+                    eprintln!("wsfp: cannot read {}: {e}", f.display());
+                    return Ok(2);
+                }
+            };
+            let name = f.display().to_string();
+            m.run(&name, &mut *input, &mut out, threads, &mut errors)?;
         }
-    }
-    if let Some(e) = io_err {
-        return Err(e.into());
+        out.flush()?;
+    } else {
+        let mut w = RecordWriter::new(Box::new(std::io::stdout()), a.format)?;
+        w.detail = false;
+        w.flush_each = false;
+        let mut scratch = m.scratch();
+        let mut io_err = None;
+        for f in &a.files {
+            let res = for_each_record(f, &mut errors, |mut r| {
+                m.rematch_record(&mut r, &mut scratch);
+                if io_err.is_none()
+                    && let Err(e) = w.write(&r)
+                {
+                    io_err = Some(e);
+                }
+            });
+            if let Err(e) = res {
+                eprintln!("wsfp: cannot read {}: {e}", f.display());
+                return Ok(2);
+            }
+        }
+        if let Some(e) = io_err {
+            return Err(e.into());
+        }
+        w.flush()?;
     }
     for e in &errors {
         eprintln!("wsfp: {e}");
     }
     Ok(if errors.is_empty() { 0 } else { 2 })
+}
+
+/// A result file, or stdin for `-`.
+fn open(path: &Path) -> std::io::Result<Box<dyn BufRead>> {
+    Ok(if path.as_os_str() == "-" {
+        Box::new(BufReader::new(std::io::stdin()))
+    } else {
+        Box::new(BufReader::with_capacity(1 << 16, File::open(path)?))
+    })
 }

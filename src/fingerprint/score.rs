@@ -73,25 +73,27 @@ impl Verdict {
 }
 
 /// Discrimination weights, computed once per DB, and the DB compiled for
-/// scoring: every feature key and every distinct (key, expectation) pair
-/// numbered, so scoring a record evaluates each distinct expectation once
-/// and then only adds weights, instead of looking strings up per
-/// fingerprint (`wsfp match` over a survey scores millions of records).
+/// scoring: an inverted index from each feature key's observed value to
+/// the fingerprints that accept it, so scoring a record touches only the
+/// expectations its values meet instead of every fingerprint's every
+/// feature (`wsfp match` over a survey scores millions of records).
 #[derive(Debug, Clone)]
 pub struct Scorer {
     db: Arc<Db>,
+    /// Identifies this scorer's layout to an [`Evidence`] built for it.
+    id: u64,
     /// Per fingerprint: key → weight.
     weights: Vec<BTreeMap<String, f64>>,
-    /// Every feature key the DB expects, sorted (merge-joined with a
-    /// record's sorted feature map).
-    keys: Vec<String>,
-    /// Number of distinct (key, expectation) pairs.
-    matchers: usize,
-    /// Per key: its exact expectations by value (one lookup finds the only
-    /// one that can hit), and its other expectations (evaluated in turn).
-    by_key: Vec<KeyMatchers>,
+    /// Number of feature keys the DB expects (sorted, numbered).
+    keys: usize,
+    /// Per key: the fingerprints expecting it, by what they accept.
+    index: Vec<KeyIndex>,
     /// Probe id → index, for "which probes ran".
     probes: HashMap<String, usize>,
+    /// Per probe: its keys' feature names (the part after `"<probe>."`)
+    /// → key, so a record's features are found without building
+    /// `"<probe>.<feature>"` strings.
+    probe_keys: Vec<Vec<(Box<str>, usize)>>,
     /// Per fingerprint, its features in key order (the order the weights
     /// are summed in, so scores are bit-for-bit those of a plain loop).
     compiled: Vec<Vec<Feat>>,
@@ -101,27 +103,85 @@ pub struct Scorer {
     /// step; a discovery record (one probe) touches a few features per
     /// fingerprint instead of all of them.
     runs: Vec<Vec<(usize, usize, usize)>>,
+    /// Per fingerprint, the rank of its id among the DB's ids (the last
+    /// tie-break of a ranking, without comparing strings per record).
+    id_rank: Vec<usize>,
+}
+
+/// One fingerprint's expectation of a key, in a posting list.
+#[derive(Debug, Clone, Copy)]
+struct Post {
+    fp: u32,
+    /// Its evidence slot (its layer's).
+    slot: u32,
+    weight: f64,
 }
 
 #[derive(Debug, Clone, Default)]
-struct KeyMatchers {
-    exact: HashMap<String, usize>,
-    other: Vec<(usize, Match)>,
+struct KeyIndex {
+    /// Observed value → the fingerprints whose `exact` or `any_of`
+    /// expectation accepts it (one binary search finds them all), sorted
+    /// by value.
+    values: Vec<(Box<str>, Vec<Post>)>,
+    /// The other expectations (contains, prefix, range), each distinct one
+    /// evaluated once, with the fingerprints that hold it.
+    other: Vec<(Match, Vec<Post>)>,
+    /// Every fingerprint expecting the key (what an observed value is
+    /// compared with, for [`Scorer::score_observed`]).
+    all: Vec<Post>,
 }
 
 #[derive(Debug, Clone)]
 struct Feat {
-    matcher: usize,
-    /// Index into `keys`.
-    key: usize,
     probe: usize,
     layer: Layer,
     weight: f64,
 }
 
+/// A record's evidence, laid out for one [`Scorer`]: which probes ran and
+/// each DB key's observed value. Built by [`Scorer::observe`] feature by
+/// feature (no feature map, no key strings) and reused from record to
+/// record, with the scratch space scoring needs, so scoring a stream of
+/// records allocates nothing per record but the verdicts.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    /// The [`Scorer`] it is laid out for.
+    scorer: u64,
+    ran: Vec<bool>,
+    /// Per key: its observed value's span in `values` (`NONE`: not seen).
+    observed: Vec<(u32, u32)>,
+    values: String,
+    /// Keys observed, in the order seen.
+    seen: Vec<u32>,
+    tallies: Vec<[Tally; 3]>,
+    /// The compared part of the tallies for the probes in `compared_for`:
+    /// it depends only on which probes ran, and most records of a survey
+    /// ran the same probes, so it is summed once, not per record.
+    compared_for: Vec<bool>,
+    compared: Vec<[Tally; 3]>,
+}
+
+const NONE: (u32, u32) = (u32::MAX, 0);
+
+impl Evidence {
+    /// Forget the last record.
+    pub fn clear(&mut self) {
+        for &k in &self.seen {
+            self.observed[k as usize] = NONE;
+        }
+        self.seen.clear();
+        self.values.clear();
+        self.ran.fill(false);
+    }
+}
+
+/// Tells scorers apart, so an [`Evidence`] is never read with the layout
+/// of another DB.
+static SCORER_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// Compared and matched weight and count of one fingerprint, for one
 /// evidence slot: all layers, handshake only, frame only.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Tally {
     compared_w: f64,
     matched_w: f64,
@@ -183,36 +243,53 @@ impl Scorer {
                     .collect()
             })
             .collect();
-        let keys: Vec<String> = index.keys().map(|k| k.to_string()).collect();
         let key_ix: HashMap<&str, usize> = index.keys().enumerate().map(|(i, k)| (*k, i)).collect();
-        let mut by_key: Vec<KeyMatchers> = vec![KeyMatchers::default(); keys.len()];
-        let mut matcher_ix: HashMap<(usize, &Match), usize> = HashMap::new();
+        let mut by_key: Vec<KeyIndex> = vec![KeyIndex::default(); key_ix.len()];
+        // Per key: value → postings, and distinct other matcher → postings.
+        let mut values: Vec<HashMap<&str, Vec<Post>>> = vec![HashMap::new(); key_ix.len()];
         let mut probes: HashMap<String, usize> = HashMap::new();
+        let mut probe_keys: Vec<Vec<(Box<str>, usize)>> = Vec::new();
         let compiled: Vec<Vec<Feat>> = fps
             .iter()
             .zip(&weights)
-            .map(|(fp, w)| {
+            .enumerate()
+            .map(|(i, (fp, w))| {
                 fp.features
                     .iter()
                     .map(|(k, e)| {
                         let key = key_ix[k.as_str()];
-                        let n = matcher_ix.len();
-                        let matcher = *matcher_ix.entry((key, &e.matcher)).or_insert_with(|| {
-                            let km = &mut by_key[key];
-                            match &e.matcher {
-                                Match::Exact(v) => {
-                                    km.exact.insert(v.clone(), n);
-                                }
-                                m => km.other.push((n, m.clone())),
-                            }
-                            n
-                        });
-                        let p = k.split_once('.').map_or(k.as_str(), |(p, _)| p);
+                        let (p, feature) = k.split_once('.').unwrap_or((k.as_str(), ""));
                         let n = probes.len();
                         let probe = *probes.entry(p.to_string()).or_insert(n);
+                        if probe == probe_keys.len() {
+                            probe_keys.push(Vec::new());
+                        }
+                        if !probe_keys[probe].iter().any(|(_, k)| *k == key) {
+                            probe_keys[probe].push((feature.into(), key));
+                        }
+                        let post = Post {
+                            fp: i as u32,
+                            slot: slot(Some(e.layer)) as u32,
+                            weight: w[k],
+                        };
+                        let km = &mut by_key[key];
+                        km.all.push(post);
+                        match &e.matcher {
+                            Match::Exact(v) => values[key].entry(v).or_default().push(post),
+                            Match::AnyOf(vs) => {
+                                // A value listed twice must count once.
+                                let distinct: std::collections::BTreeSet<&str> =
+                                    vs.iter().map(String::as_str).collect();
+                                for v in distinct {
+                                    values[key].entry(v).or_default().push(post);
+                                }
+                            }
+                            m => match km.other.iter_mut().find(|(o, _)| o == m) {
+                                Some((_, posts)) => posts.push(post),
+                                None => km.other.push((m.clone(), vec![post])),
+                            },
+                        }
                         Feat {
-                            matcher,
-                            key,
                             probe,
                             layer: e.layer,
                             weight: w[k],
@@ -221,8 +298,10 @@ impl Scorer {
                     .collect()
             })
             .collect();
-        let matchers = matcher_ix.len();
-        drop(matcher_ix);
+        for (km, vals) in by_key.iter_mut().zip(values) {
+            km.values = vals.into_iter().map(|(v, p)| (v.into(), p)).collect();
+            km.values.sort_by(|a, b| a.0.cmp(&b.0));
+        }
         let runs = compiled
             .iter()
             .map(|feats: &Vec<Feat>| {
@@ -236,13 +315,21 @@ impl Scorer {
                 r
             })
             .collect();
+        let mut by_id: Vec<usize> = (0..fps.len()).collect();
+        by_id.sort_by(|&a, &b| fps[a].id.cmp(&fps[b].id));
+        let mut id_rank = vec![0; fps.len()];
+        for (rank, i) in by_id.into_iter().enumerate() {
+            id_rank[i] = rank;
+        }
         Scorer {
+            id_rank,
+            id: SCORER_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            keys: by_key.len(),
+            index: by_key,
+            probe_keys,
             runs,
             db,
             weights,
-            keys,
-            matchers,
-            by_key,
             probes,
             compiled,
         }
@@ -291,33 +378,100 @@ impl Scorer {
     /// proxy (see [`Scorer::layers`]), else `(None, verdict)`. One pass
     /// over the evidence serves all three scorings.
     pub fn verdicts(&self, features: &BTreeMap<String, String>) -> (Option<Verdict>, Verdict) {
-        let t = self.tallies(features);
-        match self.split(&t) {
+        let mut ev = self.evidence();
+        self.observe_map(&mut ev, features);
+        self.verdicts_of(&mut ev)
+    }
+
+    /// [`Scorer::verdicts`] of evidence gathered with [`Scorer::observe`].
+    pub fn verdicts_of(&self, ev: &mut Evidence) -> (Option<Verdict>, Verdict) {
+        self.tally(ev, false);
+        let t = &ev.tallies;
+        match self.split(t) {
             Some((front, back)) => (Some(front), back),
-            None => (None, self.verdict(&t, SLOT_ALL)),
+            None => (None, self.verdict(t, SLOT_ALL)),
+        }
+    }
+
+    /// Empty evidence laid out for this scorer.
+    pub fn evidence(&self) -> Evidence {
+        let n = self.db.fingerprints.len();
+        Evidence {
+            scorer: self.id,
+            ran: vec![false; self.probes.len()],
+            observed: vec![NONE; self.keys],
+            values: String::new(),
+            seen: Vec::new(),
+            tallies: Vec::with_capacity(n),
+            compared_for: Vec::new(),
+            compared: Vec::new(),
+        }
+    }
+
+    /// The index of a probe the DB expects features of (`None`: no
+    /// fingerprint expects anything of it, so its features do not count).
+    pub fn probe_index(&self, probe: &str) -> Option<usize> {
+        self.probes.get(probe).copied()
+    }
+
+    /// Add one feature of a record: `feature` of probe `probe` (from
+    /// [`Scorer::probe_index`]) was `value`. The same as the feature map's
+    /// `"<probe>.<feature>" = value`.
+    pub fn observe(&self, ev: &mut Evidence, probe: usize, feature: &str, value: &str) {
+        assert_eq!(ev.scorer, self.id, "evidence laid out for another scorer");
+        // Every connection probe yields `<id>.status`, a URL probe
+        // `<id>.url_match`: any feature means the probe ran.
+        ev.ran[probe] = true;
+        let Some(&(_, key)) = self.probe_keys[probe].iter().find(|(f, _)| **f == *feature) else {
+            return;
+        };
+        if ev.observed[key] == NONE {
+            ev.seen.push(key as u32);
+        }
+        let a = ev.values.len();
+        ev.values.push_str(value);
+        ev.observed[key] = (a as u32, ev.values.len() as u32);
+    }
+
+    /// [`Scorer::observe`] every feature of a feature map.
+    pub fn observe_map(&self, ev: &mut Evidence, features: &BTreeMap<String, String>) {
+        for (k, v) in features {
+            if let Some((p, f)) = k.split_once('.')
+                && let Some(p) = self.probe_index(p)
+            {
+                self.observe(ev, p, f, v);
+            }
         }
     }
 
     fn split(&self, t: &[[Tally; 3]]) -> Option<(Verdict, Verdict)> {
-        let front = self.verdict(t, slot(Some(Layer::Handshake)));
-        let known = |v: &Verdict| v.implementation != "unknown";
+        // Only the front's name decides whether to split, and most records
+        // do not: its confidence (exponentials over the whole DB) is
+        // computed only when it is used.
+        let ranked = self.ranked(t, slot(Some(Layer::Handshake)));
+        let pick = self.pick(&ranked);
+        let front = self.picked_name(&ranked, pick);
         // A handshake-only fingerprint (a reverse proxy) names the front
         // even when the frames alone cannot name the backend.
-        let proxy_front = self
-            .db
-            .fingerprints
-            .iter()
-            .find(|f| f.id == front.implementation)
-            .is_some_and(|f| f.features.values().all(|e| e.layer == Layer::Handshake));
+        let proxy_front = front != "unknown"
+            && self
+                .db
+                .fingerprints
+                .iter()
+                .find(|f| f.id == front)
+                .is_some_and(|f| f.features.values().all(|e| e.layer == Layer::Handshake));
         // Only a proxy fingerprint splits the verdict: when a server's own
         // fingerprint is missing, its handshake and its frames may each
         // resemble a different neighbour, and splitting then would turn two
         // weak resemblances into a confident wrong backend (leave-one-out
         // on the lab showed exactly that).
-        if !(known(&front) && proxy_front) {
+        if !proxy_front {
             return None;
         }
-        Some((front, self.verdict(t, slot(Some(Layer::Frame)))))
+        Some((
+            self.verdict_of(&ranked, pick),
+            self.verdict(t, slot(Some(Layer::Frame))),
+        ))
     }
 
     /// Per fingerprint (DB order), the log-likelihood of the evidence so
@@ -377,78 +531,103 @@ impl Scorer {
         features: &BTreeMap<String, String>,
         only_observed: bool,
     ) -> Vec<[Tally; 3]> {
-        // Probes that ran: every connection probe yields `<id>.status`, a
-        // URL probe `<id>.url_match`. Expectations of probes that did not
-        // run are skipped; of probes that ran, a missing feature is a
-        // mismatch (expected a close, got none).
-        let mut ran = vec![false; self.probes.len()];
-        let mut observed: Vec<Option<&str>> = vec![None; self.keys.len()];
-        let mut seen: Vec<usize> = Vec::with_capacity(features.len());
-        let mut last_probe = None;
-        for (k, v) in features {
-            if let Some((p, _)) = k.split_once('.')
-                && last_probe != Some(p)
-            {
-                last_probe = Some(p);
-                if let Some(&i) = self.probes.get(p) {
-                    ran[i] = true;
-                }
-            }
-            // A record has few features next to the DB's keys: a binary
-            // search each beats walking every key.
-            if let Ok(i) = self.keys.binary_search_by(|dk| dk.as_str().cmp(k.as_str())) {
-                observed[i] = Some(v.as_str());
-                seen.push(i);
-            }
-        }
-        // Which expectations the observed values meet; an unobserved key
-        // meets none.
-        let mut hit = vec![false; self.matchers];
-        for &i in &seen {
-            let (km, Some(o)) = (&self.by_key[i], observed[i]) else {
-                continue;
-            };
-            if let Some(&m) = km.exact.get(o) {
-                hit[m] = true;
-            }
-            for (m, matcher) in &km.other {
-                hit[*m] = matcher.matches(o);
-            }
-        }
-        self.compiled
-            .iter()
-            .zip(&self.runs)
-            .map(|(feats, runs)| {
-                let mut t = [Tally::default(); 3];
-                let ran_feats = runs
-                    .iter()
-                    .filter(|(p, ..)| ran[*p])
-                    .flat_map(|&(_, a, b)| &feats[a..b]);
-                for f in ran_feats {
-                    if only_observed && observed[f.key].is_none() {
-                        continue;
-                    }
-                    let layer = slot(Some(f.layer));
-                    t[SLOT_ALL].compared += 1;
-                    t[SLOT_ALL].compared_w += f.weight;
-                    t[layer].compared += 1;
-                    t[layer].compared_w += f.weight;
-                    if hit[f.matcher] {
-                        t[SLOT_ALL].matched += 1;
-                        t[SLOT_ALL].matched_w += f.weight;
-                        t[layer].matched += 1;
-                        t[layer].matched_w += f.weight;
+        let mut ev = self.evidence();
+        self.observe_map(&mut ev, features);
+        self.tally(&mut ev, only_observed);
+        ev.tallies
+    }
+
+    /// Fill `ev.tallies`. Expectations of probes that did not run are
+    /// skipped; of probes that ran, a missing feature is a mismatch
+    /// (expected a close, got none), unless `only_observed`.
+    ///
+    /// Each fingerprint's weights are summed in key order, as a plain loop
+    /// over its features would (floating-point sums depend on the order,
+    /// and a tie between candidates must stay a tie): compared weights by
+    /// that loop, matched weights key by key over the observed keys in key
+    /// order, each key adding to the fingerprints that accept its value.
+    fn tally(&self, ev: &mut Evidence, only_observed: bool) {
+        assert_eq!(ev.scorer, self.id, "evidence laid out for another scorer");
+        let n = self.db.fingerprints.len();
+        ev.seen.sort_unstable();
+        if only_observed {
+            ev.tallies.clear();
+            ev.tallies.resize(n, [Tally::default(); 3]);
+            for &k in &ev.seen {
+                for p in &self.index[k as usize].all {
+                    let t = &mut ev.tallies[p.fp as usize];
+                    for s in [SLOT_ALL, p.slot as usize] {
+                        t[s].compared += 1;
+                        t[s].compared_w += p.weight;
                     }
                 }
-                t
-            })
-            .collect()
+            }
+        } else {
+            if ev.compared_for != ev.ran {
+                self.compared(&ev.ran, &mut ev.compared);
+                ev.compared_for.clone_from(&ev.ran);
+            }
+            ev.tallies.clone_from(&ev.compared);
+        }
+        let Evidence {
+            seen,
+            tallies,
+            observed,
+            values,
+            ..
+        } = ev;
+        let mut add = |posts: &[Post]| {
+            for p in posts {
+                let t = &mut tallies[p.fp as usize];
+                for s in [SLOT_ALL, p.slot as usize] {
+                    t[s].matched += 1;
+                    t[s].matched_w += p.weight;
+                }
+            }
+        };
+        for &k in seen.iter() {
+            let (a, b) = observed[k as usize];
+            let v = &values[a as usize..b as usize];
+            let km = &self.index[k as usize];
+            if let Ok(i) = km.values.binary_search_by(|(x, _)| (**x).cmp(v)) {
+                add(&km.values[i].1);
+            }
+            for (m, posts) in &km.other {
+                if m.matches(v) {
+                    add(posts);
+                }
+            }
+        }
+    }
+
+    /// The compared weights and counts when the probes in `ran` ran.
+    fn compared(&self, ran: &[bool], out: &mut Vec<[Tally; 3]>) {
+        out.clear();
+        out.extend(self.compiled.iter().zip(&self.runs).map(|(feats, runs)| {
+            let mut t = [Tally::default(); 3];
+            let ran_feats = runs
+                .iter()
+                .filter(|(p, ..)| ran[*p])
+                .flat_map(|&(_, a, b)| &feats[a..b]);
+            for f in ran_feats {
+                for s in [SLOT_ALL, slot(Some(f.layer))] {
+                    t[s].compared += 1;
+                    t[s].compared_w += f.weight;
+                }
+            }
+            t
+        }));
     }
 
     fn verdict(&self, tallies: &[[Tally; 3]], slot: usize) -> Verdict {
-        let fps = &self.db.fingerprints;
-        // (fingerprint, rounded score, log-likelihood, tally)
-        let mut scored: Vec<(usize, f64, f64, Tally)> = tallies
+        let ranked = self.ranked(tallies, slot);
+        let pick = self.pick(&ranked);
+        self.verdict_of(&ranked, pick)
+    }
+
+    /// Every fingerprint scored on one slot, best first.
+    fn ranked(&self, tallies: &[[Tally; 3]], slot: usize) -> Vec<Scored> {
+        let mut scored: Vec<Scored> = tallies
             .iter()
             .enumerate()
             .map(|(i, t)| {
@@ -471,11 +650,56 @@ impl Scorer {
                 (i, round3(score), ll, t)
             })
             .collect();
+        // Ties go to the smaller id (ranks stand for the ids, compared as
+        // strings once, when the scorer was built).
         scored.sort_by(|a, b| {
             b.2.total_cmp(&a.2)
                 .then_with(|| b.1.total_cmp(&a.1))
-                .then_with(|| fps[a.0].id.cmp(&fps[b.0].id))
+                .then_with(|| self.id_rank[a.0].cmp(&self.id_rank[b.0]))
         });
+        scored
+    }
+
+    /// What the ranking names: nothing, one fingerprint, or the library of
+    /// the `n` candidates the evidence cannot tell apart.
+    fn pick(&self, scored: &[Scored]) -> Pick {
+        let fps = &self.db.fingerprints;
+        let Some(&(best, best_score, best_ll, _)) = scored.first() else {
+            return Pick::Empty;
+        };
+        if !best_ll.is_finite() {
+            return Pick::NoEvidence;
+        }
+        // Candidates the evidence cannot tell from the best.
+        let tied = scored.iter().take_while(|s| best_ll - s.2 < TIE_LN).count();
+        if best_score < MIN_SCORE {
+            Pick::TooFar
+        } else if tied == 1 {
+            Pick::One
+        } else if scored[..tied]
+            .iter()
+            .all(|s| fps[s.0].library == fps[best].library)
+        {
+            // Wire-identical implementations of one library (a framework
+            // that adds nothing visible): name the library.
+            Pick::Library(tied)
+        } else {
+            Pick::Ambiguous
+        }
+    }
+
+    /// The name a pick gives: `implementation` of its verdict.
+    fn picked_name<'a>(&'a self, scored: &[Scored], pick: Pick) -> &'a str {
+        let fps = &self.db.fingerprints;
+        match pick {
+            Pick::One => &fps[scored[0].0].id,
+            Pick::Library(_) => &fps[scored[0].0].library,
+            _ => "unknown",
+        }
+    }
+
+    fn verdict_of(&self, scored: &[Scored], pick: Pick) -> Verdict {
+        let fps = &self.db.fingerprints;
         let candidates = || -> Vec<Candidate> {
             scored
                 .iter()
@@ -489,46 +713,39 @@ impl Scorer {
                 })
                 .collect()
         };
-        let Some(&(best, best_score, best_ll, _)) = scored.first() else {
-            return Verdict::unknown();
+        let (best, best_score, best_ll) = match (pick, scored.first()) {
+            (Pick::Empty, _) | (_, None) => return Verdict::unknown(),
+            (Pick::NoEvidence, _) => {
+                let mut v = Verdict::unknown();
+                v.candidates = candidates();
+                return v;
+            }
+            (_, Some(&(best, score, ll, _))) => (best, score, ll),
         };
-        if !best_ll.is_finite() {
-            let mut v = Verdict::unknown();
-            v.candidates = candidates();
-            return v;
-        }
         let best_lib = fps[best].library.as_str();
         // Posterior over the DB with a uniform prior.
         let norm: f64 = scored.iter().map(|s| (s.2 - best_ll).exp()).sum();
         let posterior = |ll: f64| (ll - best_ll).exp() / norm;
-        // Candidates the evidence cannot tell from the best.
-        let tied: Vec<&(usize, f64, f64, Tally)> = scored
-            .iter()
-            .take_while(|s| best_ll - s.2 < TIE_LN)
-            .collect();
-        let (implementation, library, confidence) = if best_score < MIN_SCORE {
-            ("unknown".to_string(), None, round3(1.0 - best_score))
-        } else if tied.len() == 1 {
-            (
+        let (implementation, library, confidence) = match pick {
+            Pick::TooFar => ("unknown".to_string(), None, round3(1.0 - best_score)),
+            Pick::One => (
                 fps[best].id.clone(),
                 Some(best_lib.to_string()),
                 round3(posterior(best_ll) * best_score),
-            )
-        } else if tied.iter().all(|s| fps[s.0].library == best_lib) {
-            // Wire-identical implementations of one library (a framework
-            // that adds nothing visible): name the library.
-            let p: f64 = tied.iter().map(|s| posterior(s.2)).sum();
-            (
-                best_lib.to_string(),
-                Some(best_lib.to_string()),
-                round3(p * best_score),
-            )
-        } else {
-            (
+            ),
+            Pick::Library(tied) => {
+                let p: f64 = scored[..tied].iter().map(|s| posterior(s.2)).sum();
+                (
+                    best_lib.to_string(),
+                    Some(best_lib.to_string()),
+                    round3(p * best_score),
+                )
+            }
+            _ => (
                 "unknown".to_string(),
                 None,
                 round3(1.0 - posterior(best_ll)),
-            )
+            ),
         };
         Verdict {
             implementation,
@@ -537,6 +754,25 @@ impl Scorer {
             candidates: candidates(),
         }
     }
+}
+
+/// (fingerprint, rounded score, log-likelihood, tally)
+type Scored = (usize, f64, f64, Tally);
+
+/// What a ranking names (see [`Scorer::pick`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pick {
+    /// An empty DB.
+    Empty,
+    /// No candidate has enough evidence.
+    NoEvidence,
+    /// The best is below [`MIN_SCORE`].
+    TooFar,
+    One,
+    /// The library of the first `n`.
+    Library(usize),
+    /// Tied candidates of different libraries.
+    Ambiguous,
 }
 
 fn round3(x: f64) -> f64 {
@@ -641,5 +877,114 @@ mod tests {
         // Only the shared feature observed: no verdict.
         let v = s.score(&obs(&[("309.status", "101")]));
         assert_eq!(v.implementation, "unknown");
+    }
+
+    /// Per fingerprint, the plain loop the scorer must equal bit for bit:
+    /// every expectation of a probe that ran, in key order.
+    fn plain_tallies(
+        s: &Scorer,
+        features: &BTreeMap<String, String>,
+        only_observed: bool,
+    ) -> Vec<[Tally; 3]> {
+        let ran: std::collections::BTreeSet<&str> = features
+            .keys()
+            .filter_map(|k| k.split_once('.').map(|(p, _)| p))
+            .collect();
+        s.db()
+            .fingerprints
+            .iter()
+            .enumerate()
+            .map(|(i, fp)| {
+                let mut t = [Tally::default(); 3];
+                for (k, e) in &fp.features {
+                    let p = k.split_once('.').map_or(k.as_str(), |(p, _)| p);
+                    let o = features.get(k);
+                    if !ran.contains(p) || only_observed && o.is_none() {
+                        continue;
+                    }
+                    let w = s.weight(i, k).unwrap();
+                    for sl in [SLOT_ALL, slot(Some(e.layer))] {
+                        t[sl].compared += 1;
+                        t[sl].compared_w += w;
+                        if o.is_some_and(|o| e.matcher.matches(o)) {
+                            t[sl].matched += 1;
+                            t[sl].matched_w += w;
+                        }
+                    }
+                }
+                t
+            })
+            .collect()
+    }
+
+    /// Feature maps to score: every record of the stored lab scans, parts
+    /// of them (some probes only, as an adaptive or discovery scan runs),
+    /// and per fingerprint a record made of what it expects.
+    fn evidence_cases(set: &ProbeSet, db: &Db) -> Vec<BTreeMap<String, String>> {
+        let mut cases = Vec::new();
+        for text in [
+            include_str!("../../tests/data/analytics/lab-before.ndjson"),
+            include_str!("../../tests/data/analytics/lab-after.ndjson"),
+        ] {
+            for line in text.lines().filter(|l| !l.is_empty()) {
+                let r = crate::output::read::parse_line(line).unwrap();
+                let f = crate::scan::observations_to_features(set, &r.observations);
+                for keep in [0, 2, 3, 7] {
+                    let part: BTreeMap<String, String> = f
+                        .iter()
+                        .filter(|(k, _)| {
+                            let p = k.split_once('.').map_or(k.as_str(), |(p, _)| p);
+                            keep == 0 || p.bytes().map(usize::from).sum::<usize>() % keep == 0
+                        })
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    cases.push(part);
+                }
+                cases.push(f);
+            }
+        }
+        for fp in &db.fingerprints {
+            cases.push(
+                fp.features
+                    .iter()
+                    .map(|(k, e)| (k.clone(), representative(&e.matcher)))
+                    .collect(),
+            );
+        }
+        cases
+    }
+
+    #[test]
+    fn inverted_index_scores_bit_for_bit_as_the_plain_loop() {
+        let set = ProbeSet::builtin();
+        let db = Arc::new(Db::embedded(&set).unwrap());
+        let s = Scorer::new(db.clone());
+        // One evidence reused for every case, as `wsfp match` does.
+        let mut ev = s.evidence();
+        let cases = evidence_cases(&set, &db);
+        assert!(cases.len() > 150, "{}", cases.len());
+        for f in &cases {
+            for only_observed in [false, true] {
+                let want = plain_tallies(&s, f, only_observed);
+                assert_eq!(s.tallies_of(f, only_observed), want);
+                for sl in 0..3 {
+                    assert_eq!(
+                        s.verdict(&s.tallies_of(f, only_observed), sl),
+                        s.verdict(&want, sl)
+                    );
+                }
+            }
+            ev.clear();
+            s.observe_map(&mut ev, f);
+            let want = plain_tallies(&s, f, false);
+            let v = s.verdicts_of(&mut ev);
+            assert_eq!(ev.tallies, want);
+            let front = s.split(&want);
+            assert_eq!(v.0, front.as_ref().map(|(f, _)| f.clone()));
+            assert_eq!(
+                v.1,
+                front.map_or_else(|| s.verdict(&want, SLOT_ALL), |(_, b)| b)
+            );
+        }
     }
 }

@@ -5,6 +5,7 @@ pub mod manifest;
 pub mod progress;
 pub mod read;
 pub mod record;
+pub mod rematch;
 
 use std::io::{self, Write};
 

@@ -144,7 +144,18 @@ impl Record {
         scorer: &crate::fingerprint::score::Scorer,
         features: &BTreeMap<String, String>,
     ) {
-        match scorer.verdicts(features) {
+        self.set_verdicts(scorer.verdicts(features));
+    }
+
+    /// Take [`crate::fingerprint::score::Scorer::verdicts`]' answer.
+    pub fn set_verdicts(
+        &mut self,
+        verdicts: (
+            Option<crate::fingerprint::score::Verdict>,
+            crate::fingerprint::score::Verdict,
+        ),
+    ) {
+        match verdicts {
             (Some(front), back) => {
                 self.front = Some(front.implementation);
                 self.backend = Some(back.implementation.clone());

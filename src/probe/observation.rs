@@ -168,57 +168,94 @@ fn close_frame(o: &Observation) -> Option<&FrameObs> {
 /// the library's protocol behaviour, not on what the app does.
 pub fn features(probe: &Probe, o: &Observation, out: &mut BTreeMap<String, String>) {
     let id = &probe.id;
-    let mut put = |k: &str, v: String| {
-        out.insert(format!("{id}.{k}"), v);
-    };
+    for_each_feature(probe, o, |k, v| {
+        out.insert(format!("{id}.{k}"), v.to_string());
+    });
+}
+
+/// [`features`] without the map: `put(feature, value)` per feature, the
+/// name without its `"<probe id>."`. `wsfp match` hands these straight to
+/// the scorer: two strings allocated per feature were a fifth of its time.
+pub fn for_each_feature(probe: &Probe, o: &Observation, mut put: impl FnMut(&str, &str)) {
+    use std::fmt::Write as _;
     if probe.kind == Kind::Url {
         if let Some(m) = o.url_match {
-            put("url_match", m.to_string());
+            put("url_match", if m { "true" } else { "false" });
         }
         return;
     }
     if o.outcome == Outcome::Skipped {
         return;
     }
-    put("status", o.status_token());
+    // One buffer for the values that are not in the observation as text.
+    let mut buf = String::new();
+    fn text(buf: &mut String, args: std::fmt::Arguments) {
+        buf.clear();
+        let _ = buf.write_fmt(args);
+    }
+    match o.status {
+        Some(s) => {
+            text(&mut buf, format_args!("{s}"));
+            put("status", &buf);
+        }
+        None => put("status", &o.status_token()),
+    }
     if probe.layer == Layer::Handshake {
         if let Some(r) = &o.reason {
-            put("reason", r.clone());
+            put("reason", r);
         }
         if let Some(a) = o.accept {
-            put("accept", format!("{a:?}").to_lowercase());
+            // Variant names are ASCII: the lower case of `{:?}`.
+            text(&mut buf, format_args!("{a:?}"));
+            buf.make_ascii_lowercase();
+            put("accept", &buf);
         }
         for h in &probe.observe.headers {
-            let name = h.to_ascii_lowercase();
-            let v = o.headers.get(&name).cloned().unwrap_or_else(|| "-".into());
-            put(&format!("h.{name}"), v);
+            text(&mut buf, format_args!("h.{h}"));
+            buf.make_ascii_lowercase();
+            let v = o.headers.get(&buf[2..]).map_or("-", String::as_str);
+            put(&buf, v);
         }
         if let Some(order) = &o.header_order {
-            put("header_order", order.join(","));
+            put("header_order", &order.join(","));
         }
         if let Some(h) = &o.body_head {
-            put("body", h.trim().chars().take(200).collect());
+            put("body", &h.trim().chars().take(200).collect::<String>());
         } else if let Some(b) = &o.body_tail {
-            put("body", normalise_body(b));
+            put("body", &normalise_body(b));
         }
     }
     if o.outcome != Outcome::Upgraded || probe.frames.is_empty() {
         return;
     }
-    put("end", format!("{:?}", o.end).to_lowercase());
-    let control: Vec<&str> = o
+    text(&mut buf, format_args!("{:?}", o.end));
+    buf.make_ascii_lowercase();
+    put("end", &buf);
+    buf.clear();
+    let control = o
         .frames
         .iter()
         .filter(|f| f.opcode & 0x8 != 0 || f.opcode > 2 && f.opcode < 8)
-        .map(|f| crate::wire::Opcode(f.opcode).name())
-        .collect();
-    put("control", control.join(","));
+        .map(|f| crate::wire::Opcode(f.opcode).name());
+    for (i, c) in control.enumerate() {
+        if i > 0 {
+            buf.push(',');
+        }
+        buf.push_str(c);
+    }
+    put("control", &buf);
     if let Some(c) = close_frame(o) {
+        match c.close_code {
+            Some(code) => {
+                text(&mut buf, format_args!("{code}"));
+                put("close_code", &buf);
+            }
+            None => put("close_code", "none"),
+        }
         put(
-            "close_code",
-            c.close_code.map_or("none".into(), |c| c.to_string()),
+            "close_reason",
+            c.close_reason.as_deref().unwrap_or_default(),
         );
-        put("close_reason", c.close_reason.clone().unwrap_or_default());
     }
     let anomalies: Vec<&str> = o
         .frames
@@ -226,7 +263,7 @@ pub fn features(probe: &Probe, o: &Observation, out: &mut BTreeMap<String, Strin
         .flat_map(|f| f.anomalies.iter().map(String::as_str))
         .collect();
     if !anomalies.is_empty() {
-        put("server_anomalies", anomalies.join(","));
+        put("server_anomalies", &anomalies.join(","));
     }
 }
 
