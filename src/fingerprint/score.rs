@@ -175,6 +175,11 @@ impl Evidence {
     }
 }
 
+thread_local! {
+    /// [`Scorer::verdicts`]' evidence buffer, kept between records.
+    static SPARE: std::cell::RefCell<Option<Evidence>> = const { std::cell::RefCell::new(None) };
+}
+
 /// Tells scorers apart, so an [`Evidence`] is never read with the layout
 /// of another DB.
 static SCORER_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -378,9 +383,23 @@ impl Scorer {
     /// proxy (see [`Scorer::layers`]), else `(None, verdict)`. One pass
     /// over the evidence serves all three scorings.
     pub fn verdicts(&self, features: &BTreeMap<String, String>) -> (Option<Verdict>, Verdict) {
-        let mut ev = self.evidence();
+        // A scan scores one record per target on many tasks: each thread
+        // keeps its last evidence buffer, and with it the compared part of
+        // the tallies, which depends only on which probes ran (the same
+        // for every record of a discovery survey, and for most of a full
+        // one). Fresh evidence per record made scoring 15% of --discover.
+        let mut ev = SPARE
+            .with(|s| s.borrow_mut().take())
+            .filter(|e| e.scorer == self.id)
+            .map(|mut e| {
+                e.clear();
+                e
+            })
+            .unwrap_or_else(|| self.evidence());
         self.observe_map(&mut ev, features);
-        self.verdicts_of(&mut ev)
+        let v = self.verdicts_of(&mut ev);
+        SPARE.with(|s| *s.borrow_mut() = Some(ev));
+        v
     }
 
     /// [`Scorer::verdicts`] of evidence gathered with [`Scorer::observe`].
