@@ -62,6 +62,20 @@ async fn identifies_tokio_tungstenite_with_every_stews_case() {
     farm.stop();
 }
 
+/// A plain 101 answering the request head in `head` (its Accept right).
+fn upgrade_response(head: &[u8]) -> String {
+    let text = String::from_utf8_lossy(head);
+    let key = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+        .unwrap_or("")
+        .trim();
+    format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+        accept_for_key(key)
+    )
+}
+
 /// Accepts everything with a valid 101 and records each connection's
 /// bytes: what a probe really put on the wire.
 async fn recording_listener() -> (SocketAddr, Arc<Mutex<Vec<Vec<u8>>>>) {
@@ -86,18 +100,7 @@ async fn recording_listener() -> (SocketAddr, Arc<Mutex<Vec<Vec<u8>>>>) {
                     }
                     if !answered && got.windows(4).any(|w| w == b"\r\n\r\n") {
                         answered = true;
-                        let text = String::from_utf8_lossy(&got).to_string();
-                        let key = text
-                            .lines()
-                            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-                            .unwrap_or("")
-                            .trim()
-                            .to_string();
-                        let resp = format!(
-                            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
-                            accept_for_key(&key)
-                        );
-                        let _ = s.write_all(resp.as_bytes()).await;
+                        let _ = s.write_all(upgrade_response(&got).as_bytes()).await;
                     }
                 }
                 log.lock().unwrap().push(got);
@@ -624,17 +627,7 @@ async fn late_pongs_are_not_taken_for_a_later_probe() {
                         let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") else {
                             continue;
                         };
-                        let text = String::from_utf8_lossy(&got[..end]).to_string();
-                        let key = text
-                            .lines()
-                            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-                            .unwrap_or("")
-                            .trim()
-                            .to_string();
-                        let resp = format!(
-                            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
-                            accept_for_key(&key)
-                        );
+                        let resp = upgrade_response(&got[..end]);
                         let _ = wr.lock().await.write_all(resp.as_bytes()).await;
                         let _ = got.split_to(end + 4);
                         upgraded = true;

@@ -205,24 +205,37 @@ impl Decoder {
                 mask,
                 offset,
             } => {
-                if src.is_empty() {
-                    return None;
-                }
-                let take = (src.len() as u64).min(remaining) as usize;
+                let take = self.take_payload(src.len(), remaining, mask, offset)?;
                 let mut chunk = src.split_to(take);
-                let next = match mask {
-                    Some(k) => apply_mask(&mut chunk, k, offset),
-                    None => offset + take,
-                };
-                self.payload_bytes += take as u64;
-                self.state = State::Payload {
-                    remaining: remaining - take as u64,
-                    mask,
-                    offset: next,
-                };
+                if let Some(k) = mask {
+                    apply_mask(&mut chunk, k, offset);
+                }
                 Some(Event::Payload(chunk.freeze()))
             }
         }
+    }
+
+    /// How many of `available` payload bytes the current frame takes
+    /// (`None`: none available), with the state advanced past them. The
+    /// mask offset grows with the bytes taken; its users reduce it mod 4.
+    fn take_payload(
+        &mut self,
+        available: usize,
+        remaining: u64,
+        mask: Option<[u8; 4]>,
+        offset: usize,
+    ) -> Option<usize> {
+        if available == 0 {
+            return None;
+        }
+        let take = (available as u64).min(remaining) as usize;
+        self.payload_bytes += take as u64;
+        self.state = State::Payload {
+            remaining: remaining - take as u64,
+            mask,
+            offset: offset.wrapping_add(take),
+        };
+        Some(take)
     }
 
     /// [`Decoder::poll`] over a borrowed slice, advancing `src` past what
@@ -247,18 +260,9 @@ impl Decoder {
                 mask,
                 offset,
             } => {
-                if src.is_empty() {
-                    return None;
-                }
-                let take = (src.len() as u64).min(remaining) as usize;
+                let take = self.take_payload(src.len(), remaining, mask, offset)?;
                 let (data, rest) = src.split_at(take);
                 *src = rest;
-                self.payload_bytes += take as u64;
-                self.state = State::Payload {
-                    remaining: remaining - take as u64,
-                    mask,
-                    offset: offset.wrapping_add(take),
-                };
                 Some(SliceEvent::Payload {
                     data,
                     mask: mask.map(|k| (k, offset)),
