@@ -153,8 +153,8 @@ pub fn chainable(probe: &Probe, cfg: &RunConfig) -> bool {
 /// differ from the standard one only in header values, names and the
 /// request line: no verbatim request, body, odd line endings or CR/LF
 /// inside a value, any of which could leave bytes or parser state
-/// behind. The response must also be clean (see `clean_upgrade`), and
-/// the connection must answer a liveness ping before it is used.
+/// behind. The response must also be clean (see `clean_upgrade`), and a
+/// liveness ping must not end the connection (see `usable`).
 ///
 /// Most handshake probes (versions, extension and subprotocol offers,
 /// header quirks) end in an ordinary 101 on most servers; hosting the
@@ -259,14 +259,13 @@ pub async fn run_chain<'p>(
         Ok((o, buf, head)) if probe.frames.is_empty() => {
             run.observation = o;
             let host = may_host(probe) && clean_upgrade(probe, &head) && queue.pending();
-            match host {
-                true => usable(&mut conn, buf).await.map(|buf| (buf, head)),
-                false => {
-                    if cfg.close_frame {
-                        let _ = conn.write(&polite_close()).await;
-                    }
-                    None
+            if host {
+                usable(&mut conn, buf).await.map(|buf| (buf, head))
+            } else {
+                if cfg.close_frame {
+                    let _ = conn.write(&polite_close()).await;
                 }
+                None
             }
         }
         Ok((o, buf, head)) => {
