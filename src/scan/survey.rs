@@ -51,16 +51,29 @@ pub async fn scan_unit(scanner: Arc<Scanner>, unit: Unit) -> Record {
     let version = scanner.probes.version.clone();
     let mut r = match unit.item {
         Item::Target(t) => {
-            let text = t.input.clone();
-            let inner = tokio::spawn(async move { scanner.scan(&t).await });
-            inner.await.unwrap_or_else(|e| {
-                Record::failed(
-                    &text,
-                    Status::Error,
-                    format!("internal error: {e}"),
-                    &version,
-                )
-            })
+            // A panic in one target's scan becomes that target's record.
+            // Caught here rather than by a task of its own: a spawn per
+            // target copied the scan's whole future once more.
+            use futures_util::FutureExt;
+            match std::panic::AssertUnwindSafe(scanner.scan(&t))
+                .catch_unwind()
+                .await
+            {
+                Ok(r) => r,
+                Err(p) => {
+                    let what = p
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "panic".into());
+                    Record::failed(
+                        &t.input,
+                        Status::Error,
+                        format!("internal error: panic: {what}"),
+                        &version,
+                    )
+                }
+            }
         }
         Item::Invalid { text, message } => {
             Record::failed(&text, Status::InvalidTarget, message, &version)
