@@ -598,3 +598,55 @@ fn ipv4_fragments_are_reassembled() {
     assert_eq!(msgs, vec![(3000, 1), (5, 1), (5, 1)]);
     assert_eq!(conn_anomalies(&v)["tcp_gap"], 1, "{v:#?}");
 }
+
+/// Requests our own probes send (issue #6, lab captures): a server that
+/// splits lines on CRLF upgrades a head with a bare CR (probe 306) or a
+/// bare LF (probe 305) inside it, or with an odd Upgrade token (probe
+/// 701). Each is followed as WebSocket from the end of the head the server
+/// read, and flagged; the frames after it are decoded, not taken for text.
+#[test]
+fn odd_requests_the_server_upgraded_are_followed_and_flagged() {
+    let key = wsfp::passive::synth::KEY;
+    let accept = wsfp::wire::accept_for_key(key);
+    let cases = [
+        ("Upgrade: websocket", "Sec-WebSocket-Version: 13\r\r\n", "lenient_request"),
+        ("Upgrade: websocket", "Sec-WebSocket-Version: 13\n\r\n", "lenient_request"),
+        ("Upgrade: websocketa", "Sec-WebSocket-Version: 13\r\n", "nonstandard_upgrade"),
+    ];
+    for (upgrade, version, flag) in cases {
+        let mut w = PcapWriter::new();
+        let mut c = conn();
+        c.open(&mut w);
+        c.c2s(
+            &mut w,
+            format!(
+                "GET /ws HTTP/1.1\r\nHost: lab\r\n{upgrade}\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n{version}Origin: http://lab\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        c.s2c(
+            &mut w,
+            format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        c.c2s(&mut w, &client_frame(1, b"hello"));
+        c.s2c(&mut w, &server_frame(1, b"hello"));
+        c.close(&mut w);
+        let (v, res) = run_bytes(&w.out, Config::default());
+        res.unwrap();
+        let hs = of(&v, "websocket_handshake");
+        assert_eq!(hs.len(), 1, "{upgrade} {version:?}: {v:#?}");
+        assert_eq!(hs[0]["origin"], "http://lab", "the whole head was read");
+        let msgs = of(&v, "websocket_message");
+        assert_eq!(msgs.len(), 2, "{version:?}: {msgs:#?}");
+        assert!(msgs.iter().all(|m| m["payload"] == "hello"));
+        let conn = of(&v, "websocket_connection");
+        assert!(
+            conn[0]["anomalies"].to_string().contains(flag),
+            "{flag}: {}",
+            conn[0]["anomalies"]
+        );
+    }
+}

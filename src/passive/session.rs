@@ -68,6 +68,13 @@ pub mod label {
     pub const ACCEPT_MISMATCH: &str = "accept_mismatch";
     pub const ACCEPT_MISSING: &str = "accept_missing";
     pub const MALFORMED_RESPONSE: &str = "malformed_response";
+    /// A request head a strict parser rejects (a bare CR in a header line),
+    /// followed after a lenient reading because it asked for an upgrade.
+    pub const LENIENT_REQUEST: &str = "lenient_request";
+    /// A 101 with `Upgrade: websocket` to a request that did not ask for a
+    /// WebSocket upgrade in proper form (an odd Upgrade or Connection
+    /// token); the connection is followed as WebSocket.
+    pub const NONSTANDARD_UPGRADE: &str = "nonstandard_upgrade";
     pub const HANDSHAKE_INCOMPLETE: &str = "handshake_incomplete";
     pub const HEAD_TOO_LARGE: &str = "head_too_large";
     pub const DATA_BEFORE_101: &str = "data_before_101";
@@ -201,6 +208,8 @@ pub struct Session {
     /// still unanswered one was a HEAD (whose response has no body).
     skipped_requests: u32,
     outstanding: std::collections::VecDeque<bool>,
+    /// The last request skipped: a server may upgrade it anyway.
+    last_skipped: Option<RequestHead>,
     /// Body bytes being skipped per side, and their total.
     body: [Option<Body>; 2],
     skipped_bytes: u64,
@@ -231,6 +240,7 @@ impl Session {
             not_client: [false; 2],
             client_known: false,
             skipped_requests: 0,
+            last_skipped: None,
             outstanding: std::collections::VecDeque::new(),
             body: [None, None],
             skipped_bytes: 0,
@@ -452,8 +462,27 @@ impl Session {
             }
             match parse_request(buf, cfg.max_head, 64) {
                 Ok(None) => {}
-                Ok(Some(req)) => {
-                    let _ = self.pending[side].split_to(req.head_len);
+                Ok(Some(strict)) => {
+                    // A bare LF ends a line for httparse, but servers that
+                    // split lines on CRLF read on to the first blank CRLF
+                    // line (probe 305 sends `13\n\r\n`): the bytes in
+                    // between would otherwise be taken for frames.
+                    let head = &buf[..strict.head_len];
+                    let bare_lf =
+                        memchr::memchr_iter(b'\n', head).any(|i| i == 0 || head[i - 1] != b'\r');
+                    let (req, len) = match bare_lf.then(|| lenient_request(buf, cfg)).flatten() {
+                        Some((l, len)) if len > strict.head_len && l.is_websocket_upgrade() => {
+                            self.flag(label::LENIENT_REQUEST);
+                            self.handshake_anomalies
+                                .push(label::LENIENT_REQUEST.to_string());
+                            (l, len)
+                        }
+                        _ => {
+                            let len = strict.head_len;
+                            (strict, len)
+                        }
+                    };
+                    let _ = self.pending[side].split_to(len);
                     self.set_client(side);
                     self.client_known = true;
                     if req.is_websocket_upgrade() {
@@ -476,10 +505,25 @@ impl Session {
                             n => Some(Body::Length(n)),
                         }
                     };
+                    self.last_skipped = Some(req);
                     return Some(true);
                 }
-                Err(_) if self.client_known => return None,
-                Err(_) => self.not_client[side] = true,
+                Err(_) => match lenient_request(buf, cfg) {
+                    // Servers that read line by line accept such a head and
+                    // upgrade (the lab's scans send one: probe 306).
+                    Some((req, len)) if req.is_websocket_upgrade() => {
+                        let _ = self.pending[side].split_to(len);
+                        self.set_client(side);
+                        self.client_known = true;
+                        self.flag(label::LENIENT_REQUEST);
+                        self.handshake_anomalies
+                            .push(label::LENIENT_REQUEST.to_string());
+                        self.request = Some(req);
+                        return Some(true);
+                    }
+                    _ if self.client_known => return None,
+                    _ => self.not_client[side] = true,
+                },
             }
         }
         if self.not_client[0] && self.not_client[1] {
@@ -498,6 +542,26 @@ impl Session {
             Ok(Some(r)) => r,
             Err(_) => return None,
         };
+        if resp.status == 101 {
+            // The server upgraded a request that is not a proper WebSocket
+            // upgrade (probe 701's `Upgrade: websocketa`): follow it as
+            // one, flagged, if the 101 says websocket and it answers the
+            // last request.
+            let websocket = resp
+                .header("Upgrade")
+                .is_some_and(|u| u.trim().eq_ignore_ascii_case("websocket"));
+            return match self.last_skipped.take() {
+                Some(req) if websocket && self.outstanding.len() == 1 => {
+                    self.outstanding.clear();
+                    self.request = Some(req);
+                    self.flag(label::NONSTANDARD_UPGRADE);
+                    self.handshake_anomalies
+                        .push(label::NONSTANDARD_UPGRADE.to_string());
+                    Some(true)
+                }
+                _ => None,
+            };
+        }
         let _ = self.pending[server].split_to(resp.head_len);
         if (100..200).contains(&resp.status) {
             // Interim (100 Continue): the final response follows.
@@ -1268,4 +1332,27 @@ fn preview(bytes: &[u8], text: bool, out: &mut String) -> &'static str {
     }
     STANDARD.encode_string(bytes, out);
     "base64"
+}
+
+/// A request head read as servers that split lines on CRLF do: up to the
+/// first blank CRLF line, with bare CRs and bare LFs (not part of a CRLF)
+/// dropped. Returns the head and its length in `buf`.
+fn lenient_request(buf: &[u8], cfg: &Config) -> Option<(crate::wire::RequestHead, usize)> {
+    let window = &buf[..buf.len().min(cfg.max_head)];
+    let end = memchr::memmem::find(window, b"\r\n\r\n")? + 4;
+    let head = &window[..end];
+    let cleaned: Vec<u8> = head
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| match b {
+            b'\r' => head.get(i + 1) == Some(&b'\n'),
+            b'\n' => i > 0 && head[i - 1] == b'\r',
+            _ => true,
+        })
+        .map(|(_, &b)| b)
+        .collect();
+    match parse_request(&cleaned, cfg.max_head, 64) {
+        Ok(Some(req)) if req.head_len == cleaned.len() => Some((req, end)),
+        _ => None,
+    }
 }
