@@ -609,9 +609,21 @@ fn odd_requests_the_server_upgraded_are_followed_and_flagged() {
     let key = wsfp::passive::synth::KEY;
     let accept = wsfp::wire::accept_for_key(key);
     let cases = [
-        ("Upgrade: websocket", "Sec-WebSocket-Version: 13\r\r\n", "lenient_request"),
-        ("Upgrade: websocket", "Sec-WebSocket-Version: 13\n\r\n", "lenient_request"),
-        ("Upgrade: websocketa", "Sec-WebSocket-Version: 13\r\n", "nonstandard_upgrade"),
+        (
+            "Upgrade: websocket",
+            "Sec-WebSocket-Version: 13\r\r\n",
+            "lenient_request",
+        ),
+        (
+            "Upgrade: websocket",
+            "Sec-WebSocket-Version: 13\n\r\n",
+            "lenient_request",
+        ),
+        (
+            "Upgrade: websocketa",
+            "Sec-WebSocket-Version: 13\r\n",
+            "nonstandard_upgrade",
+        ),
     ];
     for (upgrade, version, flag) in cases {
         let mut w = PcapWriter::new();

@@ -284,6 +284,12 @@ impl Session {
         *self.anomalies.entry(l.to_string()).or_default() += 1;
     }
 
+    /// Flag `l` on the connection and list it on the handshake's log.
+    fn handshake_anomaly(&mut self, l: &str) {
+        self.flag(l);
+        self.handshake_anomalies.push(l.to_string());
+    }
+
     /// Bytes (or a gap) from side `side` of the flow.
     pub fn chunk(
         &mut self,
@@ -472,9 +478,7 @@ impl Session {
                         memchr::memchr_iter(b'\n', head).any(|i| i == 0 || head[i - 1] != b'\r');
                     let (req, len) = match bare_lf.then(|| lenient_request(buf, cfg)).flatten() {
                         Some((l, len)) if len > strict.head_len && l.is_websocket_upgrade() => {
-                            self.flag(label::LENIENT_REQUEST);
-                            self.handshake_anomalies
-                                .push(label::LENIENT_REQUEST.to_string());
+                            self.handshake_anomaly(label::LENIENT_REQUEST);
                             (l, len)
                         }
                         _ => {
@@ -515,9 +519,7 @@ impl Session {
                         let _ = self.pending[side].split_to(len);
                         self.set_client(side);
                         self.client_known = true;
-                        self.flag(label::LENIENT_REQUEST);
-                        self.handshake_anomalies
-                            .push(label::LENIENT_REQUEST.to_string());
+                        self.handshake_anomaly(label::LENIENT_REQUEST);
                         self.request = Some(req);
                         return Some(true);
                     }
@@ -554,9 +556,7 @@ impl Session {
                 Some(req) if websocket && self.outstanding.len() == 1 => {
                     self.outstanding.clear();
                     self.request = Some(req);
-                    self.flag(label::NONSTANDARD_UPGRADE);
-                    self.handshake_anomalies
-                        .push(label::NONSTANDARD_UPGRADE.to_string());
+                    self.handshake_anomaly(label::NONSTANDARD_UPGRADE);
                     Some(true)
                 }
                 _ => None,
@@ -589,9 +589,7 @@ impl Session {
         match parse_response(&self.pending[server], cfg.max_head, 64) {
             Ok(None) => {}
             Err(_) => {
-                self.flag(label::MALFORMED_RESPONSE);
-                self.handshake_anomalies
-                    .push(label::MALFORMED_RESPONSE.to_string());
+                self.handshake_anomaly(label::MALFORMED_RESPONSE);
                 self.finish_handshake_early(cfg, sink);
                 self.phase = Phase::Ignored;
             }
