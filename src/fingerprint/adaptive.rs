@@ -73,6 +73,9 @@ pub struct Planner {
     probes: Vec<(String, Risk, bool, Vec<u32>)>,
     /// Each probe's evidence layer (same order).
     layers: Vec<Layer>,
+    /// Per fingerprint (DB order): handshake evidence only, a reverse
+    /// proxy's, which names a front and never a backend.
+    proxy: Vec<bool>,
 }
 
 impl Planner {
@@ -101,9 +104,15 @@ impl Planner {
                 (p.id.clone(), p.risk, !p.handshake.is_standard(), sigs)
             })
             .collect();
+        let proxy = db
+            .fingerprints
+            .iter()
+            .map(|f| f.features.values().all(|e| e.layer == Layer::Handshake))
+            .collect();
         Planner {
             probes: planned,
             layers,
+            proxy,
         }
     }
 
@@ -121,7 +130,7 @@ impl Planner {
         backend: bool,
     ) -> Vec<String> {
         let ll = scorer.log_likelihoods_in(features, backend.then_some(Layer::Frame));
-        let eligible = |i: usize| !backend || !scorer.handshake_only(i);
+        let eligible = |i: usize| !backend || !self.proxy[i];
         let best = ll
             .iter()
             .enumerate()

@@ -517,15 +517,6 @@ impl Scorer {
             .collect()
     }
 
-    /// Whether fingerprint `fp` (DB order) holds handshake evidence only:
-    /// a reverse proxy's, which names a front and never a backend.
-    pub fn handshake_only(&self, fp: usize) -> bool {
-        self.db
-            .fingerprints
-            .get(fp)
-            .is_some_and(|f| f.features.values().all(|e| e.layer == Layer::Handshake))
-    }
-
     /// Per fingerprint and slot, the compared and matched weights.
     fn tallies(&self, features: &BTreeMap<String, String>) -> Vec<[Tally; 3]> {
         self.tallies_of(features, false)

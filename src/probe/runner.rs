@@ -291,11 +291,9 @@ pub async fn run_chain<'p>(
         // Each probe on the connection pings with its own payload, so a
         // late pong to an earlier probe's ping is not taken for this one's.
         n += 1;
-        let tag = format!(
-            "{}{n}",
-            std::str::from_utf8(LIVENESS_PAYLOAD).unwrap_or_default()
-        );
-        let (o, buf) = frames(&mut conn, p, o, buf, payloads, tag.as_bytes()).await;
+        let mut tag = LIVENESS_PAYLOAD.to_vec();
+        tag.extend_from_slice(n.to_string().as_bytes());
+        let (o, buf) = frames(&mut conn, p, o, buf, payloads, &tag).await;
         alive_at_end = reusable(p, &o);
         if alive_at_end {
             chain = Some((buf, head));
@@ -316,6 +314,15 @@ pub async fn run_chain<'p>(
     // Best effort, bounded: a server that does not read cannot hold us.
     let _ = tokio::time::timeout(Duration::from_millis(100), io.shutdown()).await;
     runs
+}
+
+/// A decoder for a server's frames that keeps enough of each payload for
+/// a close code and a bounded reason.
+fn server_decoder() -> Decoder {
+    Decoder::new(DecoderConfig {
+        max_payload_keep: MAX_REASON + 2,
+        ..DecoderConfig::from_server()
+    })
 }
 
 /// A close frame with code 1000, masked as a client's.
@@ -343,10 +350,7 @@ fn reusable(p: &Probe, o: &Observation) -> bool {
 async fn usable(conn: &mut Conn<'_>, mut buf: BytesMut) -> Option<BytesMut> {
     let ping = encode_frame(&FrameSpec::new(9).masked(rand::random()), LIVENESS_PAYLOAD);
     conn.write(&ping).await.ok()?;
-    let mut decoder = Decoder::new(DecoderConfig {
-        max_payload_keep: MAX_REASON + 2,
-        ..DecoderConfig::from_server()
-    });
+    let mut decoder = server_decoder();
     let deadline = tokio::time::Instant::now() + conn.cfg.frame_timeout;
     let mut read_total = 0;
     loop {
@@ -571,10 +575,7 @@ async fn frames(
     }
 
     // Frames: send the script, then the liveness ping.
-    let mut decoder = Decoder::new(DecoderConfig {
-        max_payload_keep: MAX_REASON + 2,
-        ..DecoderConfig::from_server()
-    });
+    let mut decoder = server_decoder();
     let mut write_failed = false;
     // A frame sent only in part (a long payload in prefix mode) leaves the
     // server waiting for the rest: a ping now would be read as payload.
