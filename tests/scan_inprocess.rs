@@ -665,3 +665,137 @@ async fn late_pongs_are_not_taken_for_a_later_probe() {
         assert_ne!(end, "alive", "{id}: a late pong taken for its own");
     }
 }
+
+/// A server with a message-size limit (None: no limit): it upgrades every
+/// request, reads frame headers, and answers a frame announced over the
+/// limit with close 1009; everything else it reads and ignores. Counts
+/// the connections it accepts.
+async fn limited_server(limit: Option<u64>) -> (SocketAddr, Arc<AtomicU64>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let conns = Arc::new(AtomicU64::new(0));
+    let seen = conns.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = l.accept().await.unwrap();
+            seen.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut got = BytesMut::new();
+                let mut buf = [0u8; 8192];
+                let mut upgraded = false;
+                // Payload bytes of the current frame still to pass over.
+                let mut skip = 0u64;
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 {
+                        return;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    if !upgraded {
+                        let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            continue;
+                        };
+                        let resp = upgrade_response(&got[..end]);
+                        let _ = s.write_all(resp.as_bytes()).await;
+                        let _ = got.split_to(end + 4);
+                        upgraded = true;
+                    }
+                    loop {
+                        let k = skip.min(got.len() as u64) as usize;
+                        let _ = got.split_to(k);
+                        skip -= k as u64;
+                        if skip > 0 || got.len() < 2 {
+                            break;
+                        }
+                        let (len, at) = match got[1] & 0x7f {
+                            126 if got.len() >= 4 => {
+                                (u16::from_be_bytes([got[2], got[3]]) as u64, 4)
+                            }
+                            127 if got.len() >= 10 => {
+                                (u64::from_be_bytes(got[2..10].try_into().unwrap()), 10)
+                            }
+                            126 | 127 => break,
+                            n => (n as u64, 2),
+                        };
+                        let at = at + if got[1] & 0x80 != 0 { 4 } else { 0 };
+                        if got.len() < at {
+                            break;
+                        }
+                        if limit.is_some_and(|m| len > m) {
+                            let close = wsfp::wire::encode_frame(
+                                &wsfp::wire::FrameSpec::new(8),
+                                &1009u16.to_be_bytes(),
+                            );
+                            let _ = s.write_all(&close).await;
+                            return;
+                        }
+                        let _ = got.split_to(at);
+                        skip = len;
+                    }
+                }
+            });
+        }
+    });
+    (addr, conns)
+}
+
+/// The 600 series' announced lengths are a ladder: the full set runs its
+/// two ends first and the middle only when they disagree. The skipped
+/// rungs say why, and cost no connection (counted at the server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ladder_middles_run_only_when_the_ends_disagree() {
+    let ends = ["601", "612"];
+    let middle = ["602", "603", "605", "606", "607", "608", "609", "610"];
+    let scan = |limit: Option<u64>, extra: &'static [&'static str]| async move {
+        let (addr, conns) = limited_server(limit).await;
+        let mut args = vec!["--safety", "heavy", "--frame-timeout", "200"];
+        args.extend_from_slice(extra);
+        let scanner = opts(&args).scanner(&DbOpts { db: None }).unwrap();
+        let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
+        assert_eq!(rec.status, Status::Ok, "{rec:?}");
+        assert_eq!(
+            u64::from(rec.connections),
+            conns.load(Ordering::SeqCst),
+            "{limit:?}"
+        );
+        rec
+    };
+    let (none, tiny, mid, every) = tokio::join!(
+        scan(None, &[]),
+        scan(Some(1000), &[]),
+        scan(Some(16 << 20), &[]),
+        scan(None, &["--exhaustive"]),
+    );
+    let outcome = |rec: &wsfp::output::Record, id: &str| {
+        serde_json::to_value(rec.observations[id].outcome).unwrap()
+    };
+    let end = |rec: &wsfp::output::Record, id: &str| {
+        serde_json::to_value(rec.observations[id].end).unwrap()
+    };
+    // No limit: the highest rung waits, so every lower one would.
+    assert_eq!(end(&none, "612"), "timeout");
+    // A limit below the lowest rung: it is rejected, so every higher one would be.
+    assert_eq!(end(&tiny, "601"), "close");
+    for rec in [&none, &tiny] {
+        for id in ends {
+            assert_eq!(outcome(rec, id), "upgraded", "{id}");
+        }
+        for id in middle {
+            assert_eq!(outcome(rec, id), "skipped", "{id}");
+            let why = rec.observations[id].error.as_deref().unwrap_or("");
+            assert!(why.contains("ladder \"announce\""), "{id}: {why}");
+        }
+    }
+    // A limit in the middle: the ends disagree and the middle finds it.
+    assert_eq!(end(&mid, "601"), "timeout");
+    assert_eq!(end(&mid, "612"), "close");
+    assert_eq!(end(&mid, "605"), "timeout");
+    assert_eq!(end(&mid, "606"), "close");
+    for id in middle {
+        assert_eq!(outcome(&mid, id), "upgraded", "{id}");
+    }
+    // --exhaustive runs every rung, and so spends a connection on each.
+    for id in middle.iter().chain(&ends).chain(&["604", "611"]) {
+        assert_eq!(end(&every, id), "timeout", "{id}");
+    }
+    assert!(every.connections >= none.connections + 10);
+}

@@ -115,7 +115,9 @@ pub struct ProbeOpts {
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(0..=9))]
     pub intensity: u8,
     /// Also run probes marked `same_as` another (they split the lab's
-    /// servers exactly as that one does; the full set skips them).
+    /// servers exactly as that one does; the full set skips them), and
+    /// every rung of a probe ladder (the full set runs a ladder's middle
+    /// rungs only when its two ends disagree).
     #[arg(long)]
     pub exhaustive: bool,
     /// Extra probe file(s): add probes, or replace those with the same id.
@@ -190,8 +192,8 @@ impl ProbeOpts {
         Ok(set)
     }
 
-    /// Ids of the probes selected by -a / -1..-7 / --series.
-    pub fn selected(&self, set: &ProbeSet) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    /// Series named by -1..-7 / --series (none for -a or no choice).
+    fn named_series(&self) -> Vec<u16> {
         let mut series: Vec<u16> = self.series.clone();
         for (on, s) in [
             (self.s1, 100),
@@ -206,6 +208,19 @@ impl ProbeOpts {
                 series.push(s);
             }
         }
+        series
+    }
+
+    /// Whether this is the full set, which may leave out probes whose
+    /// evidence others already give (`same_as`, ladder middles), or a
+    /// choice that runs everything chosen (`--exhaustive`, named series).
+    fn full_set(&self) -> bool {
+        !self.exhaustive && self.named_series().is_empty()
+    }
+
+    /// Ids of the probes selected by -a / -1..-7 / --series.
+    pub fn selected(&self, set: &ProbeSet) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+        let series = self.named_series();
         let named = self.all || !series.is_empty();
         let all = self.all || series.is_empty();
         let ceiling = self
@@ -230,7 +245,7 @@ impl ProbeOpts {
             .filter(|p| p.risk <= ceiling)
             // Naming a series runs all of it; the full set leaves out
             // probes that only repeat another's evidence.
-            .filter(|p| self.exhaustive || !series.is_empty() || p.same_as.is_none())
+            .filter(|p| !self.full_set() || p.same_as.is_none())
             .map(|p| p.id.clone())
             .collect())
     }
@@ -276,6 +291,7 @@ impl ProbeOpts {
         s.host_gap = Duration::from_millis(self.host_gap);
         s.origin = self.origin.clone();
         s.chain = !self.no_chain;
+        s.ladders = self.full_set();
         if self.adaptive {
             let probes: Vec<&crate::probe::Probe> = s
                 .selected

@@ -205,6 +205,14 @@ pub struct Probe {
     /// run it. Safe probes are never marked, so the safe set is whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub same_as: Option<String>,
+    /// Probes sharing a ladder name are rungs of one monotone test,
+    /// listed from the least to the most demanding (the 600 series:
+    /// ever longer announced frames). A server that accepts a rung (the
+    /// wait ends in silence) accepts every lower one; one that rejects a
+    /// rung rejects every higher one. The full set runs the two ends
+    /// first and the middle only when they disagree (`scan::ladder`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ladder: Option<String>,
     #[serde(default)]
     pub kind: Kind,
     #[serde(default)]
@@ -334,6 +342,11 @@ fn validate(p: &Probe) -> Result<(), String> {
     }
     if p.kind == Kind::Url && p.url_contains.is_empty() {
         return Err("kind = \"url\" needs url_contains".into());
+    }
+    if p.ladder.is_some() && p.frames.is_empty() {
+        return Err(
+            "a ladder rung needs frames: rungs are told apart by how the frame wait ends".into(),
+        );
     }
     for (i, f) in p.frames.iter().enumerate() {
         let at = |m: &str| format!("frame {}: {m}", i + 1);

@@ -5,6 +5,7 @@
 //! times out or does not answer 101 gets its status from it and costs one
 //! connection, not fifty.
 
+pub mod ladder;
 pub mod resume;
 pub mod survey;
 
@@ -57,6 +58,9 @@ pub struct Scanner {
     pub target_timeout: Duration,
     /// Run chainable probes one after another on shared connections.
     pub chain: bool,
+    /// Run the ends of each probe ladder first and its middle only when
+    /// they disagree (see [`ladder`]); off for `--exhaustive`.
+    pub ladders: bool,
     /// `--adaptive`: after the gate, run the planner's most informative
     /// probes a round at a time until the verdict is confident.
     pub adaptive: Option<(Budget, Arc<Planner>)>,
@@ -86,6 +90,7 @@ impl Scanner {
             retries: 0,
             target_timeout: Duration::from_secs(120),
             chain: true,
+            ladders: true,
             adaptive: None,
         }
     }
@@ -240,9 +245,14 @@ impl Scanner {
         // next probe in the queue and keeps taking probes while the
         // server answers our liveness ping. The rest get a connection
         // each, as their requests differ.
-        let (chained, single): (Vec<usize>, Vec<usize>) = todo
+        let (chained, mut single): (Vec<usize>, Vec<usize>) = todo
             .into_iter()
             .partition(|&i| self.chain && chainable(&all[i], &run));
+        let mut ladders = if self.ladders {
+            ladder::Ladders::withhold(all, &mut single)
+        } else {
+            ladder::Ladders::default()
+        };
         let queue = Arc::new(std::sync::Mutex::new(
             chained
                 .iter()
@@ -325,7 +335,7 @@ impl Scanner {
                 let o = &r.observation;
                 if o.outcome == Outcome::Refused
                     && down_at.is_none()
-                    && self.confirm_down(gate, &ep).await
+                    && self.confirm_down(gate, &ep, &mut rec).await
                 {
                     // The target accepted the gate and now refuses: it went
                     // down. Stop probing it at once.
@@ -342,6 +352,22 @@ impl Scanner {
                 if o.outcome == Outcome::Timeout && self.per_host > 1 {
                     retry.push(r.id.clone());
                 }
+                match ladders.note(&r.id, o) {
+                    Some(ladder::Settled::Run(middle)) if down_at.is_none() => {
+                        for i in middle {
+                            spawn(&mut set, Some(i));
+                        }
+                    }
+                    Some(ladder::Settled::Skip(middle, why)) => {
+                        for i in middle {
+                            rec.observations.insert(
+                                all[i].id.clone(),
+                                Observation::failed(Outcome::Skipped, why.clone()),
+                            );
+                        }
+                    }
+                    _ => {}
+                }
                 rec.observations.insert(r.id, r.observation);
             }
         }
@@ -351,7 +377,7 @@ impl Scanner {
             && timeline
                 .iter()
                 .any(|(_, _, _, badly, risky)| *badly && *risky)
-            && self.confirm_down(gate, &ep).await
+            && self.confirm_down(gate, &ep, &mut rec).await
         {
             down_at = Some(Instant::now());
         }
@@ -561,8 +587,10 @@ impl Scanner {
 
     /// A refused probe after a successful gate: is the target really down?
     /// One fresh handshake decides (a busy server may refuse one connection).
-    async fn confirm_down(&self, gate: &Probe, ep: &Endpoint) -> bool {
+    /// Its connection counts in the record's costs like any other.
+    async fn confirm_down(&self, gate: &Probe, ep: &Endpoint, rec: &mut Record) -> bool {
         let r = run_probe(gate, ep, &self.connector, &self.run, &self.payloads).await;
+        rec.add_costs(&r);
         matches!(r.observation.outcome, Outcome::Refused | Outcome::Timeout)
     }
 }
