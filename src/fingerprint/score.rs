@@ -106,7 +106,19 @@ pub struct Scorer {
     /// Per fingerprint, the rank of its id among the DB's ids (the last
     /// tie-break of a ranking, without comparing strings per record).
     id_rank: Vec<usize>,
+    /// Verdicts of recent feature maps. A survey meets the same few
+    /// servers over and over: every discovery record of one kind of server
+    /// has the same gate features, so scoring them once is enough.
+    /// Bounded ([`MEMO_CAP`]; emptied when full) and shared by clones,
+    /// which score with the same DB.
+    memo: Arc<std::sync::Mutex<Memo>>,
 }
+
+type Memo =
+    HashMap<BTreeMap<String, String>, (Option<Verdict>, Verdict), foldhash::fast::RandomState>;
+
+/// Feature maps remembered by [`Scorer::verdicts`] before it starts over.
+const MEMO_CAP: usize = 4096;
 
 /// One fingerprint's expectation of a key, in a posting list.
 #[derive(Debug, Clone, Copy)]
@@ -337,6 +349,7 @@ impl Scorer {
             weights,
             probes,
             compiled,
+            memo: Arc::default(),
         }
     }
 
@@ -383,6 +396,23 @@ impl Scorer {
     /// proxy (see [`Scorer::layers`]), else `(None, verdict)`. One pass
     /// over the evidence serves all three scorings.
     pub fn verdicts(&self, features: &BTreeMap<String, String>) -> (Option<Verdict>, Verdict) {
+        if let Some(v) = self.memo.lock().expect("memo lock").get(features) {
+            return v.clone();
+        }
+        let v = self.verdicts_unmemoized(features);
+        let mut memo = self.memo.lock().expect("memo lock");
+        if memo.len() >= MEMO_CAP {
+            memo.clear();
+        }
+        memo.insert(features.clone(), v.clone());
+        v
+    }
+
+    /// [`Scorer::verdicts`] without the memo.
+    fn verdicts_unmemoized(
+        &self,
+        features: &BTreeMap<String, String>,
+    ) -> (Option<Verdict>, Verdict) {
         // A scan scores one record per target on many tasks: each thread
         // keeps its last evidence buffer, and with it the compared part of
         // the tallies, which depends only on which probes ran (the same
