@@ -114,7 +114,8 @@ impl Scanner {
         let deadline = tokio::time::Instant::now() + self.target_timeout;
         let ips = match target.addr {
             Some(ip) => Ok(vec![ip]),
-            None => self.resolver.resolve(&target.host).await,
+            // Boxed: most targets are addresses, and a lookup's future is big.
+            None => Box::pin(self.resolver.resolve(&target.host)).await,
         };
         let ip = match ips {
             Ok(ips) => match ips.iter().find(|ip| !self.exclusions.contains(**ip)) {
@@ -210,6 +211,22 @@ impl Scanner {
             rec.elapsed_ms = started.elapsed().as_millis() as u64;
             return rec;
         }
+        // Everything after the gate lives in its own future, boxed: the
+        // many targets that end at the gate (every discovery, every failed
+        // target) then carry and move a small future, not a full scan's.
+        Box::pin(self.after_gate(rec, ep, gate, gate_time, deadline, started)).await
+    }
+
+    /// Adaptive rounds, or every selected probe, after a gate that upgraded.
+    async fn after_gate(
+        self: &Arc<Self>,
+        mut rec: Record,
+        ep: Arc<Endpoint>,
+        gate: &Probe,
+        gate_time: Duration,
+        deadline: tokio::time::Instant,
+        started: Instant,
+    ) -> Record {
         if let Some((budget, planner)) = &self.adaptive {
             self.adaptive_rounds(&mut rec, &ep, *budget, planner, deadline)
                 .await;
