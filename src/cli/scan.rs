@@ -276,6 +276,7 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
     scanner.exclusions = Arc::new(exclusions);
     scanner.discover = a.discover;
     scanner.run.close_frame = !a.discover;
+    scanner.connector.nodelay = !a.discover;
     scanner.retries = a.retries;
     scanner.target_timeout = Duration::from_millis(a.target_timeout.max(1));
     let scanner = Arc::new(scanner);

@@ -65,6 +65,13 @@ pub struct Connector {
     pub connect_timeout: Duration,
     /// Shared by every clone: one budget for the whole scan.
     pub limits: Arc<Limits>,
+    /// Disable Nagle on plain TCP and acknowledge reads at once (see
+    /// [`Limited`]). Probes write frames in several small writes and wait
+    /// for answers that servers may send in several writes, so they need
+    /// both; `--discover` writes one request, reads one response, and
+    /// saves the system calls. TLS always gets TCP_NODELAY (its handshake
+    /// ends in back-to-back writes).
+    pub nodelay: bool,
 }
 
 impl Connector {
@@ -91,6 +98,7 @@ impl Connector {
             tls: TlsConnector::from(Arc::new(config)),
             connect_timeout,
             limits: Arc::new(Limits::unlimited()),
+            nodelay: true,
         }
     }
 
@@ -107,20 +115,25 @@ impl Connector {
             Ok(Err(e)) => return Err(classify(&e)),
             Ok(Ok(s)) => s,
         };
-        let _ = tcp.set_nodelay(true);
+        if self.nodelay || tls_name.is_some() {
+            let _ = tcp.set_nodelay(true);
+        }
         let Some(name) = tls_name else {
-            return Ok(Box::new(Limited::new(tcp, Some(permit))));
+            return Ok(Box::new(Limited::new(tcp, Some(permit), self.nodelay)));
         };
         let server_name = ServerName::try_from(name.trim_matches(['[', ']']).to_string())
             .map_err(|e| ConnectError::Tls(format!("bad server name {name:?}: {e}")))?;
-        match tokio::time::timeout(self.connect_timeout, self.tls.connect(server_name, tcp)).await {
+        // Boxed: a TLS handshake's future is about 1 KiB, which every
+        // plain connection's future would otherwise carry (and move) too.
+        let tls = Box::pin(self.tls.connect(server_name, tcp));
+        match tokio::time::timeout(self.connect_timeout, tls).await {
             Err(_) => Err(ConnectError::Timeout),
             Ok(Err(e)) => Err(match classify(&e) {
                 ConnectError::Other(m) => ConnectError::Tls(m),
                 ConnectError::Reset => ConnectError::Tls("reset during TLS handshake".into()),
                 other => other,
             }),
-            Ok(Ok(s)) => Ok(Box::new(Limited::new(s, Some(permit)))),
+            Ok(Ok(s)) => Ok(Box::new(Limited::new(s, Some(permit), self.nodelay))),
         }
     }
 }
