@@ -859,6 +859,31 @@ mod tests {
     }
 
     #[test]
+    fn remembered_verdicts_are_the_scored_ones_and_the_memo_is_bounded() {
+        let s = Scorer::new(db());
+        let maps: Vec<_> = (0..MEMO_CAP + 10)
+            .map(|i| {
+                let reason = ["A says no", "B says no", "zzz"][i % 3];
+                let mut m = obs(&[
+                    ("309.status", "101"),
+                    ("104.status", "101"),
+                    ("104.close_code", "1002"),
+                    ("104.close_reason", reason),
+                    ("105.status", "101"),
+                ]);
+                m.insert("105.close_reason".into(), format!("x{i}"));
+                m
+            })
+            .collect();
+        for m in &maps {
+            assert_eq!(s.verdicts(m), s.verdicts_unmemoized(m));
+            // Asked again: answered from the memo, the same answer.
+            assert_eq!(s.verdicts(m), s.verdicts_unmemoized(m));
+            assert!(s.memo.lock().unwrap().len() <= MEMO_CAP);
+        }
+    }
+
+    #[test]
     fn discriminating_features_decide() {
         let db = db();
         let s = Scorer::new(db.clone());
