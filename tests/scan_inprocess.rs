@@ -76,6 +76,15 @@ fn upgrade_response(head: &[u8]) -> String {
     )
 }
 
+/// Once `got` holds a whole request head: takes it off and returns the
+/// 101 that answers it.
+fn take_upgrade(got: &mut BytesMut) -> Option<String> {
+    let end = got.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let resp = upgrade_response(&got[..end]);
+    let _ = got.split_to(end + 4);
+    Some(resp)
+}
+
 /// Accepts everything with a valid 101 and records each connection's
 /// bytes: what a probe really put on the wire.
 async fn recording_listener() -> (SocketAddr, Arc<Mutex<Vec<Vec<u8>>>>) {
@@ -438,16 +447,7 @@ async fn fragile_server() -> SocketAddr {
                             };
                             got.extend_from_slice(&buf[..n]);
                             let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
-                            let text = String::from_utf8_lossy(&got[..end]).to_string();
-                            let key = text
-                                .lines()
-                                .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-                                .unwrap_or("")
-                                .to_string();
-                            let resp = format!(
-                                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
-                                accept_for_key(&key)
-                            );
+                            let resp = upgrade_response(&got[..end]);
                             let _ = s.write_all(resp.as_bytes()).await;
                             let mut d = Decoder::new(DecoderConfig::from_client());
                             let mut b = BytesMut::from(&got[end + 4..]);
@@ -622,12 +622,10 @@ async fn late_pongs_are_not_taken_for_a_later_probe() {
                     }
                     got.extend_from_slice(&buf[..n]);
                     if !upgraded {
-                        let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        let Some(resp) = take_upgrade(&mut got) else {
                             continue;
                         };
-                        let resp = upgrade_response(&got[..end]);
                         let _ = wr.lock().await.write_all(resp.as_bytes()).await;
-                        let _ = got.split_to(end + 4);
                         upgraded = true;
                     }
                     while let Some(f) = d.next_frame(&mut got) {
@@ -689,12 +687,10 @@ async fn limited_server(limit: Option<u64>) -> (SocketAddr, Arc<AtomicU64>) {
                     }
                     got.extend_from_slice(&buf[..n]);
                     if !upgraded {
-                        let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        let Some(resp) = take_upgrade(&mut got) else {
                             continue;
                         };
-                        let resp = upgrade_response(&got[..end]);
                         let _ = s.write_all(resp.as_bytes()).await;
-                        let _ = got.split_to(end + 4);
                         upgraded = true;
                     }
                     loop {

@@ -221,6 +221,7 @@ impl ProbeOpts {
     /// Ids of the probes selected by -a / -1..-7 / --series.
     pub fn selected(&self, set: &ProbeSet) -> Result<Vec<String>, Box<dyn std::error::Error>> {
         let series = self.named_series();
+        let full = self.full_set();
         let named = self.all || !series.is_empty();
         let all = self.all || series.is_empty();
         let ceiling = self
@@ -245,7 +246,7 @@ impl ProbeOpts {
             .filter(|p| p.risk <= ceiling)
             // Naming a series runs all of it; the full set leaves out
             // probes that only repeat another's evidence.
-            .filter(|p| !self.full_set() || p.same_as.is_none())
+            .filter(|p| !full || p.same_as.is_none())
             .map(|p| p.id.clone())
             .collect())
     }

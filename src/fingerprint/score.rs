@@ -109,8 +109,9 @@ pub struct Scorer {
     /// Verdicts of recent feature maps. A survey meets the same few
     /// servers over and over: every discovery record of one kind of server
     /// has the same gate features, so scoring them once is enough.
-    /// Bounded ([`MEMO_CAP`]; emptied when full) and shared by clones,
-    /// which score with the same DB.
+    /// Bounded ([`MEMO_CAP`] maps of at most [`MEMO_MAX_KEYS`] keys;
+    /// emptied when full) and shared by clones, which score with the same
+    /// DB.
     memo: Arc<std::sync::Mutex<Memo>>,
 }
 
@@ -119,6 +120,13 @@ type Memo =
 
 /// Feature maps remembered by [`Scorer::verdicts`] before it starts over.
 const MEMO_CAP: usize = 4096;
+
+/// Feature maps with more keys than this are scored without the memo: a
+/// full scan's few hundred features rarely repeat exactly, and keeping
+/// copies of them would cost more time (a clone per record) and memory
+/// (up to [`MEMO_CAP`] of them) than scoring does. A discovery record has
+/// about ten.
+const MEMO_MAX_KEYS: usize = 64;
 
 /// One fingerprint's expectation of a key, in a posting list.
 #[derive(Debug, Clone, Copy)]
@@ -396,6 +404,9 @@ impl Scorer {
     /// proxy (see [`Scorer::layers`]), else `(None, verdict)`. One pass
     /// over the evidence serves all three scorings.
     pub fn verdicts(&self, features: &BTreeMap<String, String>) -> (Option<Verdict>, Verdict) {
+        if features.len() > MEMO_MAX_KEYS {
+            return self.verdicts_unmemoized(features);
+        }
         if let Some(v) = self.memo.lock().expect("memo lock").get(features) {
             return v.clone();
         }
