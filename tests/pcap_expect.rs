@@ -362,6 +362,62 @@ fn decompression_bomb_stays_under_the_cap_and_is_flagged() {
 }
 
 #[test]
+fn out_dir_writes_each_log_to_its_own_file() {
+    let mut w = PcapWriter::new();
+    let mut c = conn();
+    c.open(&mut w);
+    c.upgrade(&mut w, "", "");
+    for i in 0..300 {
+        // Enough lines to pass the per-file write buffer (64 KiB).
+        c.s2c(
+            &mut w,
+            &server_frame(1, format!("message {i} {}", "x".repeat(300)).as_bytes()),
+        );
+    }
+    c.s2c(&mut w, &server_frame(8, &[0x03, 0xe8]));
+    let dir = std::env::temp_dir().join(format!("wsfp-outdir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("in.pcap");
+    std::fs::write(&f, &w.out).unwrap();
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_wsfp"))
+            .args(["pcap", "--no-fingerprint", "--frames"])
+            .args(extra)
+            .arg(&f)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let stdout = run(&[]);
+    let logs = dir.join("logs");
+    assert_eq!(run(&["--out-dir", logs.to_str().unwrap()]), "");
+    for log in [
+        "websocket_handshake",
+        "websocket_message",
+        "websocket_frame",
+        "websocket_connection",
+    ] {
+        // The lines of one log, in the order stdout has them.
+        let want: Vec<&str> = stdout
+            .lines()
+            .filter(|l| l.contains(&format!("\"log\":\"{log}\"")))
+            .collect();
+        let got = std::fs::read_to_string(logs.join(format!("{log}.ndjson"))).unwrap();
+        assert_eq!(got.lines().collect::<Vec<_>>(), want, "{log}");
+        assert!(!want.is_empty(), "{log}");
+    }
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.contains("websocket_message"))
+            .count(),
+        301
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn truncated_capture_reports_where_and_keeps_the_logs_before() {
     let mut w = PcapWriter::new();
     let mut c = conn();
