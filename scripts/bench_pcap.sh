@@ -44,13 +44,13 @@ target/release/examples/synth_pcap "$BULK" "$((MB / 2))" 100 16384
 BSIZE=$(stat -c %s "$BULK")
 read -r _ BW BRSS BC < <(measure wsfp-bulk target/release/wsfp pcap --no-fingerprint "$BULK")
 echo "wsfp pcap, bulk (16 KiB messages in 1448-byte segments, 100 flows): $((BSIZE / 1000000)) MB in $BW s wall = $(python3 -c "print(round($BSIZE/1e6/$BW))") MB/s; CPU $BC s = $(python3 -c "print(round($BSIZE/1e6/max($BC,0.01)))") MB/s; peak RSS $((BRSS / 1024)) MiB"
-read -r _ SW _ SC < <(measure wsfp-small target/release/wsfp pcap --no-fingerprint "$SMALL")
+read -r _ SW SRSS SC < <(measure wsfp-small target/release/wsfp pcap --no-fingerprint "$SMALL")
 read -r _ TW TRSS TC < <(measure tshark tshark -o tcp.reassemble_out_of_order:TRUE -r "$SMALL" -Y websocket \
     -T fields -e websocket.opcode -e websocket.payload_length)
-python3 - "$SIZE" "$W" "$RSS" "$C" "$WF" "$RSSF" "$CF" "$SSIZE" "$SW" "$SC" "$TW" "$TRSS" "$TC" <<'PY'
+python3 - "$SIZE" "$W" "$RSS" "$C" "$WF" "$RSSF" "$CF" "$SSIZE" "$SW" "$SC" "$TW" "$TRSS" "$TC" "$SRSS" <<'PY'
 import sys
 a = sys.argv[1:]
-size, w, rss, c, wf, rssf, cf, ssize, sw, sc, tw, trss, tc = (float(x) for x in a)
+size, w, rss, c, wf, rssf, cf, ssize, sw, sc, tw, trss, tc, srss = (float(x) for x in a)
 mb = 1e6
 def line(label, n, wall, cpu, rss):
     print(f"{label}: {n/mb:.0f} MB in {wall:.2f} s wall = {n/mb/wall:.0f} MB/s; "
@@ -59,7 +59,7 @@ line("wsfp pcap, messages (20-1400 B, 1000 flows)", size, w, c, rss)
 line("wsfp pcap, messages+frames", size, wf, cf, rssf)
 line("tshark -Y websocket, slice", ssize, tw, tc, trss)
 print(f"  (tshark extrapolated to the full capture: {tw*size/ssize:.0f} s wall)")
-line("wsfp pcap, same slice", ssize, sw, sc, 0)
+line("wsfp pcap, same slice", ssize, sw, sc, srss)
 print(f"speed-up vs tshark on the slice: {tw/max(sw,0.01):.0f}x wall, {tc/max(sc,0.01):.0f}x CPU; "
       f"full-capture wsfp vs slice tshark (MB/s): {(size/w)/(ssize/tw):.0f}x wall, {(size/max(c,0.01))/(ssize/tc):.0f}x CPU")
 PY
