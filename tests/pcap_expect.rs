@@ -10,7 +10,7 @@ use flate2::{Compress, Compression, FlushCompress};
 use serde_json::Value;
 use wsfp::passive::logs::Record;
 use wsfp::passive::session::Config;
-use wsfp::passive::synth::{Conn, PcapWriter, client_frame, server_frame};
+use wsfp::passive::synth::{Conn, PcapWriter, client_frame, ipv6_capture, server_frame};
 use wsfp::passive::{Limits, analyze};
 use wsfp::wire::encode::{FrameSpec, encode_frame};
 
@@ -653,6 +653,66 @@ fn ipv4_fragments_are_reassembled() {
         .collect();
     assert_eq!(msgs, vec![(3000, 1), (5, 1), (5, 1)]);
     assert_eq!(conn_anomalies(&v)["tcp_gap"], 1, "{v:#?}");
+}
+
+/// IPv6 fragments (behind a hop-by-hop header, last fragment first) are
+/// reassembled: the logs equal those of the unfragmented IPv6 capture, and
+/// of the IPv4 original but for the addresses.
+#[test]
+fn ipv6_fragments_are_reassembled() {
+    let mut w = PcapWriter::new();
+    let mut c = conn();
+    c.open(&mut w);
+    c.upgrade(&mut w, "", "");
+    c.c2s(&mut w, &client_frame(1, "g".repeat(3000).as_bytes()));
+    c.s2c(&mut w, &server_frame(2, &[7u8; 1200]));
+    c.c2s(&mut w, &client_frame(1, b"small"));
+    c.close(&mut w);
+    let run = |cap: &[u8]| {
+        let mut out: Vec<Record> = Vec::new();
+        let (stats, res) = analyze(
+            "mem",
+            cap,
+            Config::default(),
+            Limits::default(),
+            None,
+            &mut out,
+        );
+        res.unwrap();
+        (stats, to_json(&out))
+    };
+    let strip = |v: &[Value]| -> Vec<Value> {
+        v.iter()
+            .map(|r| {
+                let mut r = r.clone();
+                let o = r.as_object_mut().unwrap();
+                for k in ["uid", "id.orig_h", "id.resp_h"] {
+                    o.remove(k);
+                }
+                r
+            })
+            .collect()
+    };
+    let (_, v4) = run(&w.out);
+    let (whole_stats, whole) = run(&ipv6_capture(&w.out, None));
+    let (stats, frags) = run(&ipv6_capture(&w.out, Some(512)));
+    assert_eq!(whole_stats.ipv6_fragments, 0);
+    // 3000 + 8 + 20 bytes of TCP in 6 fragments, 1200 + 4 + 20 in 3;
+    // every other segment fits in 512 bytes.
+    assert_eq!(stats.ipv6_reassembled, 2, "{stats:?}");
+    assert_eq!(stats.ipv6_fragments, 6 + 3, "{stats:?}");
+    assert_eq!(
+        (stats.ipv6_reassembly_dropped, stats.skipped_fragment),
+        (0, 0)
+    );
+    assert_eq!(frags, whole);
+    assert_eq!(strip(&frags), strip(&v4));
+    assert_eq!(whole[0]["id.orig_h"], "fd00::a00:1");
+    let msgs: Vec<u64> = of(&frags, "websocket_message")
+        .iter()
+        .map(|m| m["length"].as_u64().unwrap())
+        .collect();
+    assert_eq!(msgs, vec![3000, 1200, 5]);
 }
 
 /// Requests our own probes send (issue #6, lab captures): a server that

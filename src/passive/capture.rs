@@ -359,22 +359,75 @@ fn ipv4_tcp_fast(linktype: i32, data: &[u8]) -> Option<Segment<'_>> {
     })
 }
 
-pub fn ipv4_fragment(linktype: i32, data: &[u8]) -> Option<Fragment<'_>> {
+/// The fragment a packet that [`tcp_segment`] called a fragment carries,
+/// IPv4 or IPv6; `None` if it cannot be read as one.
+pub fn ip_fragment(linktype: i32, data: &[u8]) -> Option<Fragment<'_>> {
     let sliced = slice(linktype, data).ok()?;
-    let Some(NetSlice::Ipv4(ip)) = sliced.net else {
+    match sliced.net? {
+        NetSlice::Ipv4(ip) => {
+            let h = ip.header();
+            Some(Fragment {
+                src: IpAddr::V4(h.source_addr()),
+                dst: IpAddr::V4(h.destination_addr()),
+                id: u32::from(h.identification()),
+                proto: h.protocol().0,
+                offset: usize::from(h.fragments_offset().value()) * 8,
+                more: h.more_fragments(),
+                header: h.slice().to_vec(),
+                payload: ip.payload().payload,
+            })
+        }
+        NetSlice::Ipv6(ip) => {
+            // Where the IPv6 header starts in `data` (after whatever link
+            // header and VLAN tags etherparse went through).
+            let start = ip.header().slice().as_ptr() as usize - data.as_ptr() as usize;
+            ipv6_fragment(&data[start..])
+        }
+        _ => None,
+    }
+}
+
+/// An IPv6 packet's Fragment header and what surrounds it: walks the
+/// extension headers that may come before it (hop-by-hop, routing,
+/// destination options).
+fn ipv6_fragment(packet: &[u8]) -> Option<Fragment<'_>> {
+    const HOP_BY_HOP: u8 = 0;
+    const ROUTING: u8 = 43;
+    const FRAGMENT: u8 = 44;
+    const DEST_OPTS: u8 = 60;
+    if packet.len() < 40 {
         return None;
-    };
-    let payload = ip.payload().payload;
-    let h = ip.header();
+    }
+    let payload_len = usize::from(u16::from_be_bytes([packet[4], packet[5]]));
+    let packet = packet.get(..40 + payload_len)?;
+    // Offset of the byte naming the next header, and of that header.
+    let (mut next_at, mut at) = (6, 40);
+    loop {
+        match packet[next_at] {
+            FRAGMENT => break,
+            HOP_BY_HOP | ROUTING | DEST_OPTS => {
+                let len = (usize::from(*packet.get(at + 1)?) + 1) * 8;
+                packet.get(at..at + len)?;
+                (next_at, at) = (at, at + len);
+            }
+            _ => return None,
+        }
+    }
+    let f = packet.get(at..at + 8)?;
+    let off = u16::from_be_bytes([f[2], f[3]]);
+    let mut header = packet[..at].to_vec();
+    header[next_at] = f[0];
+    let src: [u8; 16] = packet[8..24].try_into().expect("16 bytes");
+    let dst: [u8; 16] = packet[24..40].try_into().expect("16 bytes");
     Some(Fragment {
-        src: h.source_addr(),
-        dst: h.destination_addr(),
-        id: h.identification(),
-        proto: h.protocol().0,
-        offset: usize::from(h.fragments_offset().value()) * 8,
-        more: h.more_fragments(),
-        header: h.slice().to_vec(),
-        payload,
+        src: IpAddr::from(src),
+        dst: IpAddr::from(dst),
+        id: u32::from_be_bytes([f[4], f[5], f[6], f[7]]),
+        proto: f[0],
+        offset: usize::from(off >> 3) * 8,
+        more: off & 1 != 0,
+        header,
+        payload: &packet[at + 8..],
     })
 }
 

@@ -1,42 +1,52 @@
-//! IPv4 fragment reassembly, bounded.
+//! IP fragment reassembly (IPv4 and IPv6), bounded.
 //!
 //! TCP stacks avoid fragmentation (path MTU discovery), but a capture can
 //! still hold fragmented datagrams (tunnels, small-MTU links, evasion).
 //! Skipping them would leave holes in the TCP stream; here the fragments of
 //! a datagram are collected and, once every byte up to the last fragment is
-//! there, handed back as one unfragmented IPv4 packet.
+//! there, handed back as one unfragmented IP packet.
 //!
 //! Bounds: [`MAX_DATAGRAMS`] datagrams in progress (the oldest is dropped
 //! when full), a datagram is dropped [`TIMEOUT`] seconds (capture time)
-//! after its first fragment, and none can exceed the 65 535 bytes the IPv4
-//! length field allows. Overlapping fragments: for each byte, the fragment
-//! with the lowest offset wins (ties: the first to arrive). IPv6 fragments
-//! are counted and skipped.
+//! after its first fragment, and none can exceed the 65 535 bytes the IP
+//! length fields allow. Overlapping fragments: for each byte, the fragment
+//! with the lowest offset wins (ties: the first to arrive).
+//!
+//! IPv6 (RFC 8200 §4.5): the fragments' unfragmentable part (the IPv6
+//! header and the extension headers before the Fragment header) comes from
+//! the first fragment, with the Fragment header taken out: the header
+//! chain points at what followed it, and the payload length covers the
+//! reassembled data. Each family has its own [`Defrag`], so their counters
+//! stay apart.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// Datagrams reassembled at once.
 pub const MAX_DATAGRAMS: usize = 1024;
 /// Seconds (capture time) a datagram may take to complete.
 pub const TIMEOUT: f64 = 30.0;
 
-/// One IPv4 fragment, borrowed from its packet.
+/// One IP fragment, borrowed from its packet.
 #[derive(Debug, Clone)]
 pub struct Fragment<'a> {
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
-    pub id: u16,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// IPv4 identification (16 bits) or IPv6 Fragment header id.
+    pub id: u32,
+    /// IPv4 protocol, or the IPv6 Fragment header's next header.
     pub proto: u8,
     /// Byte offset of `payload` in the datagram.
     pub offset: usize,
     pub more: bool,
-    /// The fragment's IPv4 header (options included).
+    /// IPv4: the fragment's header (options included). IPv6: its
+    /// unfragmentable part, with the next-header field that named the
+    /// Fragment header already set to `proto`.
     pub header: Vec<u8>,
     pub payload: &'a [u8],
 }
 
-type Key = (Ipv4Addr, Ipv4Addr, u16, u8);
+type Key = (IpAddr, IpAddr, u32, u8);
 
 struct Datagram {
     first_seen: f64,
@@ -63,12 +73,15 @@ pub struct Defrag {
 }
 
 impl Defrag {
-    /// Add a fragment; returns the whole datagram (an IPv4 packet without
+    /// Add a fragment; returns the whole datagram (an IP packet without
     /// fragmentation) when this fragment completes it.
     pub fn add(&mut self, f: Fragment<'_>, ts: f64) -> Option<Vec<u8>> {
         let key = (f.src, f.dst, f.id, f.proto);
         let end = f.offset + f.payload.len();
-        if end > 65_535 - 20 {
+        // IPv4's total length counts its header; IPv6's payload length
+        // counts extension headers (which take at least 8 bytes).
+        let limit = if f.src.is_ipv4() { 65_535 - 20 } else { 65_535 };
+        if end > limit {
             self.drop_datagram(&key);
             return None;
         }
@@ -124,11 +137,19 @@ impl Defrag {
             }
         }
         out.truncate(header.len() + total);
-        let len = out.len() as u16;
-        out[2..4].copy_from_slice(&len.to_be_bytes());
-        // Clear MF and the offset (keep DF); the checksum is not verified.
-        out[6] &= 0x40;
-        out[7] = 0;
+        if key.0.is_ipv4() {
+            let len = out.len() as u16;
+            out[2..4].copy_from_slice(&len.to_be_bytes());
+            // Clear MF and the offset (keep DF); the checksum is not verified.
+            out[6] &= 0x40;
+            out[7] = 0;
+        } else {
+            let Ok(len) = u16::try_from(out.len() - 40) else {
+                self.stats.dropped += 1;
+                return None;
+            };
+            out[4..6].copy_from_slice(&len.to_be_bytes());
+        }
         self.stats.reassembled += 1;
         Some(out)
     }

@@ -63,13 +63,18 @@ pub struct Stats {
     pub tcp_segments: u64,
     pub skipped_linktype: u64,
     pub skipped_not_tcp: u64,
-    /// IP fragments not reassembled (IPv6).
+    /// Fragments that could not be read as one (a broken IPv6 header
+    /// chain, say).
     pub skipped_fragment: u64,
     /// IPv4 fragments seen, and the datagrams they made up: reassembled, or
     /// dropped by the bounds of [`defrag`].
     pub ipv4_fragments: u64,
     pub ipv4_reassembled: u64,
     pub ipv4_reassembly_dropped: u64,
+    /// The same for IPv6.
+    pub ipv6_fragments: u64,
+    pub ipv6_reassembled: u64,
+    pub ipv6_reassembly_dropped: u64,
     pub skipped_malformed: u64,
     pub flows: u64,
     pub websocket_connections: u64,
@@ -105,7 +110,8 @@ pub struct Analyzer<'s> {
     created: u64,
     last_sweep: f64,
     buffered: usize,
-    defrag: defrag::Defrag,
+    /// Fragments in reassembly: IPv4, IPv6.
+    defrag: [defrag::Defrag; 2],
 }
 
 fn key(a: (IpAddr, u16), b: (IpAddr, u16)) -> Key {
@@ -156,7 +162,7 @@ impl<'s> Analyzer<'s> {
             created: 0,
             last_sweep: f64::NEG_INFINITY,
             buffered: 0,
-            defrag: defrag::Defrag::default(),
+            defrag: Default::default(),
         }
     }
 
@@ -186,14 +192,21 @@ impl<'s> Analyzer<'s> {
     }
 
     fn fragment(&mut self, p: Packet<'_>) {
-        let Some(f) = capture::ipv4_fragment(p.linktype, p.data) else {
+        let Some(f) = capture::ip_fragment(p.linktype, p.data) else {
             self.stats.skipped_fragment += 1;
             return;
         };
-        self.stats.ipv4_fragments += 1;
-        let datagram = self.defrag.add(f, p.ts);
-        self.stats.ipv4_reassembled = self.defrag.stats.reassembled;
-        self.stats.ipv4_reassembly_dropped = self.defrag.stats.dropped;
+        let v6 = f.src.is_ipv6();
+        let datagram = self.defrag[usize::from(v6)].add(f, p.ts);
+        let s = &mut self.stats;
+        let d = &self.defrag[usize::from(v6)].stats;
+        if v6 {
+            s.ipv6_fragments += 1;
+            (s.ipv6_reassembled, s.ipv6_reassembly_dropped) = (d.reassembled, d.dropped);
+        } else {
+            s.ipv4_fragments += 1;
+            (s.ipv4_reassembled, s.ipv4_reassembly_dropped) = (d.reassembled, d.dropped);
+        }
         let Some(datagram) = datagram else { return };
         match tcp_segment(capture::LINKTYPE_RAW_IP, &datagram) {
             Ok(seg) => self.segment(seg, p.ts),

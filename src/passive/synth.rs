@@ -295,3 +295,65 @@ pub fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
 pub fn server_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     encode_frame(&FrameSpec::new(opcode), payload)
 }
+
+/// The same capture over IPv6: every Ethernet/IPv4 record of the pcap `v4`
+/// (as [`PcapWriter`] writes them) becomes Ethernet/IPv6, with addresses
+/// `fd00::a.b.c.d`. With `frag`, a packet whose TCP segment is longer is
+/// sent as IPv6 fragments carrying at most `frag` bytes (a multiple of 8)
+/// each, behind a hop-by-hop options header (part of the unfragmentable
+/// part), last fragment first.
+pub fn ipv6_capture(v4: &[u8], frag: Option<usize>) -> Vec<u8> {
+    let mut out = v4[..24].to_vec();
+    let mut rest = &v4[24..];
+    let mut id = 0u32;
+    while rest.len() >= 16 {
+        let (rec, after) = rest.split_at(16);
+        let len = u32::from_le_bytes(rec[8..12].try_into().expect("4 bytes")) as usize;
+        let (frame, after) = after.split_at(len);
+        rest = after;
+        let ip = &frame[14..];
+        let ihl = usize::from(ip[0] & 0x0f) * 4;
+        let tcp = &ip[ihl..usize::from(u16::from_be_bytes([ip[2], ip[3]]))];
+        let addr = |a: &[u8]| {
+            let mut v = [0u8; 16];
+            v[0] = 0xfd;
+            v[12..].copy_from_slice(a);
+            v
+        };
+        let header = |next: u8, plen: usize| {
+            let mut h = vec![0x60, 0, 0, 0];
+            h.extend_from_slice(&(plen as u16).to_be_bytes());
+            h.extend_from_slice(&[next, 64]);
+            h.extend_from_slice(&addr(&ip[12..16]));
+            h.extend_from_slice(&addr(&ip[16..20]));
+            h
+        };
+        let mut push = |ip6: &[u8]| {
+            let frame = [&frame[..12], &[0x86, 0xdd], ip6].concat();
+            out.extend_from_slice(&rec[..8]);
+            out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            out.extend_from_slice(&frame);
+        };
+        match frag {
+            Some(f) if tcp.len() > f => {
+                assert!(f > 0 && f.is_multiple_of(8));
+                id += 1;
+                let n = tcp.len().div_ceil(f);
+                for i in (0..n).rev() {
+                    let piece = &tcp[i * f..tcp.len().min((i + 1) * f)];
+                    let more = u16::from(i + 1 < n);
+                    // Hop-by-hop: next = Fragment, length 0 (8 bytes), PadN.
+                    let hbh = [44, 0, 1, 4, 0, 0, 0, 0];
+                    let off = ((i * f) as u16) | more;
+                    let mut fh = vec![6, 0];
+                    fh.extend_from_slice(&off.to_be_bytes());
+                    fh.extend_from_slice(&id.to_be_bytes());
+                    push(&[&header(0, 16 + piece.len())[..], &hbh, &fh, piece].concat());
+                }
+            }
+            _ => push(&[&header(6, tcp.len())[..], tcp].concat()),
+        }
+    }
+    out
+}
