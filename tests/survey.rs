@@ -157,10 +157,20 @@ async fn shards_are_disjoint_and_cover_the_input() {
         a.extend(args(extra));
         a
     };
-    let (code, out, err) = wsfp(base(&[])).await;
+    let stats = dir.join("stats.ndjson");
+    let (code, out, err) = wsfp(base(&["--stats", stats.to_str().unwrap()])).await;
     assert_eq!(code, 0, "{err}");
     let all: BTreeSet<_> = records(&out).iter().map(key).collect();
     assert_eq!(all.len(), 16 + 1 + 1 + 6);
+    // The total is counted on the side; the last stats line has it.
+    let stats = std::fs::read_to_string(&stats).unwrap();
+    let last = records(&stats).pop().unwrap();
+    assert_eq!(last["final"], true, "{stats}");
+    assert_eq!(
+        (last["done"].as_u64(), last["total"].as_u64()),
+        (Some(24), Some(24)),
+        "{stats}"
+    );
     let mut union = Vec::new();
     let mut manifests = Vec::new();
     let mut merged = String::new();

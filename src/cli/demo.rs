@@ -56,10 +56,7 @@ pub async fn run(a: DemoArgs) -> Result<i32, Box<dyn std::error::Error>> {
     writer.detail = false;
     let mut progress = Progress::new(std::io::stderr().is_terminal(), Some(total), None);
     let started = std::time::Instant::now();
-    let opts = SurveyOptions {
-        total: Some(total),
-        ..SurveyOptions::default()
-    };
+    let opts = SurveyOptions::default();
     let tally = survey::run(scanner.clone(), rx, &mut writer, &mut progress, None, &opts).await?;
     progress.finish();
     let conns = scanner

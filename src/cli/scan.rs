@@ -329,21 +329,6 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
         _ => None,
     };
 
-    // Total for the progress bar: a cheap second pass over a regular file.
-    let total = match &a.file {
-        Some(p) if p.as_os_str() != "-" => {
-            let (expand, urls, p) = (expand.clone(), a.urls.clone(), p.clone());
-            tokio::task::spawn_blocking(move || {
-                let r = input_reader(&p).ok()?;
-                Some(count_units(&expand, &urls, Some(r), shard))
-            })
-            .await
-            .ok()
-            .flatten()
-        }
-        None => Some(count_units(&expand, &a.urls, None, shard)),
-        _ => None,
-    };
     let show_bar = !a.silent && std::io::stderr().is_terminal();
     let stats_out: Option<Box<dyn Write + Send>> = match &a.stats {
         Some(p) => Some(Box::new(std::fs::File::create(p).map_err(|e| {
@@ -351,11 +336,31 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
         })?)),
         None => None,
     };
-    let mut progress = Progress::new(
-        show_bar,
-        total.map(|t| t.saturating_sub(skip_len(&resumed))),
-        stats_out,
-    );
+    let mut progress = Progress::new(show_bar, None, stats_out);
+    // The total for the bar and the stats lines: a second, cheap pass over
+    // a regular file, on its own thread while the scan starts (the scan
+    // does not wait for it), and only when something shows it.
+    if progress.wants_total() {
+        let (expand, urls, file, total) = (
+            expand.clone(),
+            a.urls.clone(),
+            a.file.clone(),
+            progress.total(),
+        );
+        let skipped = skip_len(&resumed);
+        tokio::task::spawn_blocking(move || {
+            let reader = match &file {
+                // Standard input is read once, by the scan.
+                Some(p) if p.as_os_str() == "-" => return,
+                Some(p) => match input_reader(p) {
+                    Ok(r) => Some(r),
+                    Err(_) => return,
+                },
+                None => None,
+            };
+            total.set(count_units(&expand, &urls, reader, shard).saturating_sub(skipped));
+        });
+    }
 
     // The source runs on a blocking thread (file and stdin reads block)
     // and feeds a bounded channel: memory is the window plus the channel.
@@ -396,7 +401,6 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
 
     let opts = SurveyOptions {
         targets_in_flight: a.concurrency.max(1),
-        total,
         stats_interval: Duration::from_secs_f64(a.stats_interval),
         input_label: a
             .file

@@ -135,6 +135,8 @@ impl Fingerprint {
             });
         }
         let mut features = BTreeMap::new();
+        // Keys come grouped by probe: look the probe up once per group.
+        let mut last: Option<&crate::probe::Probe> = None;
         for (key, spanned) in repr.features {
             // The line is counted only for an error: counting it for every
             // feature made loading the DB quadratic (10% of a discovery
@@ -148,12 +150,16 @@ impl Fingerprint {
             let (probe_id, _feature) = key
                 .split_once('.')
                 .ok_or_else(|| err("must be \"<probe id>.<feature>\"".into()))?;
-            let probe = probes.get(probe_id).ok_or_else(|| {
-                err(format!(
-                    "no probe {probe_id:?} in probe set {} (typo, or load its probe file with --probes)",
-                    probes.version
-                ))
-            })?;
+            let probe = match last {
+                Some(p) if p.id == probe_id => p,
+                _ => probes.get(probe_id).ok_or_else(|| {
+                    err(format!(
+                        "no probe {probe_id:?} in probe set {} (typo, or load its probe file with --probes)",
+                        probes.version
+                    ))
+                })?,
+            };
+            last = Some(probe);
             let (matcher, layer, weight) = parse_expect(spanned.into_inner()).map_err(err)?;
             features.insert(
                 key.clone(),

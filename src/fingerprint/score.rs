@@ -13,6 +13,7 @@
 //! Issue #3 calibrates these thresholds on the whole lab; the constants
 //! below are the first, documented choice.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -246,10 +247,15 @@ impl Scorer {
             }
         }
         let others = fps.len().saturating_sub(1);
+        // (key, representative value) → how many fingerprints accept it.
+        // Fingerprints mostly expect the same few values per key, so this
+        // is computed once per distinct value rather than once per
+        // fingerprint: it was most of the start-up time (a tenth of a
+        // second, which a short scan pays in full).
+        let mut accepted: HashMap<(&str, String), usize> = HashMap::new();
         let weights: Vec<BTreeMap<String, f64>> = fps
             .iter()
-            .enumerate()
-            .map(|(i, fp)| {
+            .map(|fp| {
                 fp.features
                     .iter()
                     .map(|(k, e)| {
@@ -257,10 +263,20 @@ impl Scorer {
                             1.0
                         } else {
                             let rep = representative(&e.matcher);
-                            let accept = index[k.as_str()]
-                                .iter()
-                                .filter(|(j, m)| *j != i && m.matches(&rep))
-                                .count();
+                            let own = usize::from(e.matcher.matches(&rep));
+                            let all = match accepted.entry((k.as_str(), rep)) {
+                                Entry::Occupied(o) => *o.get(),
+                                Entry::Vacant(v) => {
+                                    let rep = &v.key().1;
+                                    let n = index[k.as_str()]
+                                        .iter()
+                                        .filter(|(_, m)| m.matches(rep))
+                                        .count();
+                                    *v.insert(n)
+                                }
+                            };
+                            // Every fingerprint but this one.
+                            let accept = all - own;
                             (others - accept) as f64 / others as f64
                         };
                         (k.clone(), w.max(WEIGHT_FLOOR) * e.weight)
@@ -279,9 +295,11 @@ impl Scorer {
             .zip(&weights)
             .enumerate()
             .map(|(i, (fp, w))| {
+                // `w` has the same keys as `fp.features`, in the same order.
                 fp.features
                     .iter()
-                    .map(|(k, e)| {
+                    .zip(w.values())
+                    .map(|((k, e), &weight)| {
                         let key = key_ix[k.as_str()];
                         let (p, feature) = k.split_once('.').unwrap_or((k.as_str(), ""));
                         let n = probes.len();
@@ -295,7 +313,7 @@ impl Scorer {
                         let post = Post {
                             fp: i as u32,
                             slot: slot(Some(e.layer)) as u32,
-                            weight: w[k],
+                            weight,
                         };
                         let km = &mut by_key[key];
                         km.all.push(post);
@@ -317,7 +335,7 @@ impl Scorer {
                         Feat {
                             probe,
                             layer: e.layer,
-                            weight: w[k],
+                            weight,
                         }
                     })
                     .collect()

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -100,37 +101,78 @@ pub struct StatsLine<'a> {
 pub struct Progress {
     bar: ProgressBar,
     stats: Option<Box<dyn Write + Send>>,
+    total: Total,
     started: Instant,
     last: (Instant, u64, u64),
 }
 
+const BAR_TEMPLATE: &str = "{elapsed_precise} [{bar:30}] {pos}/{len} {per_sec} ETA {eta} {msg}";
+const SPINNER_TEMPLATE: &str = "{elapsed_precise} {spinner} {pos} targets {per_sec} {msg}";
+
+/// The number of targets, which may become known after the scan started
+/// (a second pass over the target file counts them while the first is
+/// scanned). Setting it turns the spinner into a bar with an ETA; the
+/// stats lines carry it from then on.
+#[derive(Clone)]
+pub struct Total {
+    bar: ProgressBar,
+    value: Arc<OnceLock<u64>>,
+}
+
+impl Total {
+    pub fn set(&self, total: u64) {
+        if self.value.set(total).is_ok() && !self.bar.is_hidden() {
+            self.bar.set_length(total);
+            if let Ok(style) = ProgressStyle::with_template(BAR_TEMPLATE) {
+                self.bar.set_style(style.progress_chars("=> "));
+            }
+        }
+    }
+
+    pub fn get(&self) -> Option<u64> {
+        self.value.get().copied()
+    }
+}
+
 impl Progress {
-    /// `show`: draw a bar (a terminal, and not `--silent`).
+    /// `show`: draw a bar (a terminal, and not `--silent`). `total`, when
+    /// already known; otherwise see [`Progress::total`].
     pub fn new(show: bool, total: Option<u64>, stats: Option<Box<dyn Write + Send>>) -> Self {
         let bar = if show {
-            let b = match total {
-                Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr()),
-                None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
-            };
-            let tpl = if total.is_some() {
-                "{elapsed_precise} [{bar:30}] {pos}/{len} {per_sec} ETA {eta} {msg}"
-            } else {
-                "{elapsed_precise} {spinner} {pos} targets {per_sec} {msg}"
-            };
-            if let Ok(style) = ProgressStyle::with_template(tpl) {
-                b.set_style(style.progress_chars("=> "));
+            let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            if let Ok(style) = ProgressStyle::with_template(SPINNER_TEMPLATE) {
+                b.set_style(style);
             }
             b
         } else {
             ProgressBar::hidden()
         };
         let now = Instant::now();
-        Progress {
+        let p = Progress {
+            total: Total {
+                bar: bar.clone(),
+                value: Arc::default(),
+            },
             bar,
             stats,
             started: now,
             last: (now, 0, 0),
+        };
+        if let Some(t) = total {
+            p.total.set(t);
         }
+        p
+    }
+
+    /// Whether anything shows progress (a bar or stats lines): if not,
+    /// the total need not be counted.
+    pub fn wants_total(&self) -> bool {
+        !self.bar.is_hidden() || self.stats.is_some()
+    }
+
+    /// A handle to set the total from another task.
+    pub fn total(&self) -> Total {
+        self.total.clone()
     }
 
     pub fn inc(&self) {
@@ -158,7 +200,6 @@ impl Progress {
     pub fn stats(
         &mut self,
         tally: &Tally,
-        total: Option<u64>,
         targets_in_flight: usize,
         connections_in_flight: usize,
         connections: u64,
@@ -173,7 +214,7 @@ impl Progress {
             ts: super::record::now_unix(),
             elapsed_s: (now - self.started).as_secs_f64(),
             done: tally.records,
-            total,
+            total: self.total.get(),
             targets_in_flight,
             connections_in_flight,
             connections,

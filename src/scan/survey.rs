@@ -21,7 +21,6 @@ use crate::target::{Item, Unit};
 
 pub struct SurveyOptions {
     pub targets_in_flight: usize,
-    pub total: Option<u64>,
     pub flush_interval: Duration,
     pub stats_interval: Duration,
     pub checkpoint_interval: Duration,
@@ -36,7 +35,6 @@ impl Default for SurveyOptions {
     fn default() -> Self {
         SurveyOptions {
             targets_in_flight: 64,
-            total: None,
             flush_interval: Duration::from_millis(200),
             stats_interval: Duration::from_secs(1),
             checkpoint_interval: Duration::from_secs(1),
@@ -158,7 +156,6 @@ pub async fn run(
                 if now - last_stats >= opts.stats_interval {
                     progress.stats(
                         &tally,
-                        opts.total,
                         set.len(),
                         limits.in_flight(),
                         limits.attempts.load(Ordering::Relaxed),
@@ -179,9 +176,11 @@ pub async fn run(
     if let Some(c) = checkpoint {
         c.save(writer, true)?;
     }
+    // Every input unit has its record now: if the counting pass has not
+    // finished, this is the total.
+    progress.total().set(tally.records);
     progress.stats(
         &tally,
-        opts.total,
         0,
         limits.in_flight(),
         limits.attempts.load(Ordering::Relaxed),
