@@ -116,8 +116,36 @@ pub struct Scorer {
     memo: Arc<std::sync::Mutex<Memo>>,
 }
 
-type Memo =
-    HashMap<BTreeMap<String, String>, (Option<Verdict>, Verdict), foldhash::fast::RandomState>;
+/// Keyed by [`MemoKey`]'s bytes, not by the map: a scan can then look a
+/// record up without building its feature map (two strings per feature).
+type Memo = HashMap<Box<[u8]>, (Option<Verdict>, Verdict), foldhash::fast::RandomState>;
+
+/// A feature set written as bytes for the verdict memo: each feature's
+/// name and value, length-prefixed, so two different sets never share a
+/// key. The same set written in another order is another key (and just
+/// another memo entry).
+#[derive(Debug, Default)]
+pub struct MemoKey {
+    bytes: Vec<u8>,
+    features: usize,
+}
+
+impl MemoKey {
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.features = 0;
+    }
+
+    /// A feature `{probe}.{name}` = `value`.
+    pub fn push(&mut self, probe: &str, name: &str, value: &str) {
+        self.features += 1;
+        for part in [probe, name, value] {
+            self.bytes
+                .extend_from_slice(&(part.len() as u32).to_le_bytes());
+            self.bytes.extend_from_slice(part.as_bytes());
+        }
+    }
+}
 
 /// Feature maps remembered by [`Scorer::verdicts`] before it starts over.
 const MEMO_CAP: usize = 4096;
@@ -425,15 +453,42 @@ impl Scorer {
         if features.len() > MEMO_MAX_KEYS {
             return self.verdicts_unmemoized(features);
         }
-        if let Some(v) = self.memo.lock().expect("memo lock").get(features) {
+        let mut key = MemoKey::default();
+        for (k, v) in features {
+            let (probe, name) = k.split_once('.').unwrap_or((k, ""));
+            key.push(probe, name, v);
+        }
+        self.memoized(&key, || self.verdicts_unmemoized(features))
+    }
+
+    /// [`Scorer::verdicts`] of the feature set `key` describes; the map
+    /// itself (`features`) is built only if the memo does not know the
+    /// set. The scanner writes the key straight from its observations.
+    pub fn verdicts_keyed(
+        &self,
+        key: &MemoKey,
+        features: impl FnOnce() -> BTreeMap<String, String>,
+    ) -> (Option<Verdict>, Verdict) {
+        self.memoized(key, || self.verdicts_unmemoized(&features()))
+    }
+
+    fn memoized(
+        &self,
+        key: &MemoKey,
+        score: impl FnOnce() -> (Option<Verdict>, Verdict),
+    ) -> (Option<Verdict>, Verdict) {
+        if key.features > MEMO_MAX_KEYS {
+            return score();
+        }
+        if let Some(v) = self.memo.lock().expect("memo lock").get(&key.bytes[..]) {
             return v.clone();
         }
-        let v = self.verdicts_unmemoized(features);
+        let v = score();
         let mut memo = self.memo.lock().expect("memo lock");
         if memo.len() >= MEMO_CAP {
             memo.clear();
         }
-        memo.insert(features.clone(), v.clone());
+        memo.insert(key.bytes.as_slice().into(), v.clone());
         v
     }
 

@@ -18,16 +18,21 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::fingerprint::adaptive::{Budget, Planner};
-use crate::fingerprint::score::Scorer;
+use crate::fingerprint::score::{MemoKey, Scorer};
 use crate::net::{Connector, Resolver};
 use crate::output::{Record, SCHEMA_VERSION, Status};
 use crate::probe::build::{PayloadCache, TargetCtx};
-use crate::probe::observation::features;
+use crate::probe::observation::{features, for_each_feature};
 use crate::probe::runner::{
     Endpoint, ProbeQueue, ProbeRun, RunConfig, chainable, run_chain, run_probe,
 };
 use crate::probe::{End, Observation, Outcome, Probe, ProbeSet};
 use crate::target::{Exclusions, Target};
+
+thread_local! {
+    /// The verdict memo's key for a discovery record, reused per thread.
+    static FEATURE_KEY: std::cell::RefCell<MemoKey> = std::cell::RefCell::default();
+}
 
 /// Connections running chains of frame probes at once, per target.
 const CHAIN_WORKERS: usize = 4;
@@ -206,8 +211,19 @@ impl Scanner {
         }
         rec.observations.insert(gate.id.clone(), go);
         if self.discover {
-            let features = self.features(&rec.observations);
-            rec.rescore(&self.scorer, &features);
+            // Scored through the memo without building the feature map,
+            // unless this set of gate features is new.
+            let verdicts = FEATURE_KEY.with_borrow_mut(|key| {
+                key.clear();
+                for p in &self.probes.probes {
+                    if let Some(o) = rec.observations.get(&p.id) {
+                        for_each_feature(p, o, |name, value| key.push(&p.id, name, value));
+                    }
+                }
+                self.scorer
+                    .verdicts_keyed(key, || self.features(&rec.observations))
+            });
+            rec.set_verdicts(verdicts);
             rec.elapsed_ms = started.elapsed().as_millis() as u64;
             return rec;
         }

@@ -61,6 +61,32 @@ impl Request {
         r
     }
 
+    /// `Request::websocket(..).to_bytes()`, written straight into one
+    /// buffer.
+    pub fn websocket_bytes(path: &str, host: &str, key: &str, origin: Option<&str>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(
+            128 + path.len() + host.len() + key.len() + origin.map_or(0, str::len),
+        );
+        for part in [
+            "GET ",
+            path,
+            " HTTP/1.1\r\nHost: ",
+            host,
+            "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ",
+            key,
+            "\r\nSec-WebSocket-Version: 13\r\n",
+        ] {
+            out.extend_from_slice(part.as_bytes());
+        }
+        if let Some(o) = origin {
+            out.extend_from_slice(b"Origin: ");
+            out.extend_from_slice(o.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out
+    }
+
     /// Append a header, even if one with that name exists.
     pub fn push(&mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
         self.headers
@@ -140,6 +166,18 @@ impl Request {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn websocket_bytes_equal_the_built_request() {
+        for origin in [None, Some("http://example.com:8080")] {
+            for (path, host) in [("/", "a"), ("/chat?x=1", "[::1]:9001")] {
+                assert_eq!(
+                    Request::websocket_bytes(path, host, "k==", origin),
+                    Request::websocket(path, host, "k==", origin).to_bytes()
+                );
+            }
+        }
+    }
 
     #[test]
     fn rfc_sample_accept() {
