@@ -49,6 +49,8 @@ pub struct RecordWriter {
     /// Flush after every record (interactive use). A survey turns this off
     /// and calls [`RecordWriter::flush`] on a timer and at checkpoints.
     pub flush_each: bool,
+    /// One NDJSON line, reused from record to record.
+    line: Vec<u8>,
 }
 
 impl RecordWriter {
@@ -59,6 +61,7 @@ impl RecordWriter {
             csv: None,
             detail: true,
             flush_each: true,
+            line: Vec::new(),
         };
         if format == Format::Csv {
             let out = std::mem::replace(&mut w.out, Box::new(io::sink()));
@@ -75,9 +78,10 @@ impl RecordWriter {
             Format::Ndjson => {
                 // Serialise first, so an I/O error (a closed pipe) reaches
                 // the caller as itself, not wrapped in a JSON error.
-                let mut line = serde_json::to_vec(r).map_err(io::Error::other)?;
-                line.push(b'\n');
-                self.out.write_all(&line)?;
+                self.line.clear();
+                serde_json::to_writer(&mut self.line, r).map_err(io::Error::other)?;
+                self.line.push(b'\n');
+                self.out.write_all(&self.line)?;
                 if self.flush_each {
                     self.out.flush()?;
                 }

@@ -24,6 +24,9 @@ pub struct TargetCtx {
     pub tls: bool,
     /// `Origin` to send (STEWS's `-o`).
     pub origin: String,
+    /// [`TargetCtx::hostport`], worked out once: every request, the URL
+    /// and the default origin use it.
+    hostport: String,
 }
 
 impl TargetCtx {
@@ -38,6 +41,13 @@ impl TargetCtx {
             },
             tls,
             origin: String::new(),
+            hostport: String::new(),
+        };
+        let default = if tls { 443 } else { 80 };
+        ctx.hostport = if port == default {
+            ctx.host_for_url()
+        } else {
+            format!("{}:{port}", ctx.host_for_url())
         };
         ctx.origin = match origin {
             Some(o) => o.to_string(),
@@ -60,13 +70,8 @@ impl TargetCtx {
     }
 
     /// `host[:port]`, with the port omitted when it is the scheme default.
-    pub fn hostport(&self) -> String {
-        let default = if self.tls { 443 } else { 80 };
-        if self.port == default {
-            self.host_for_url()
-        } else {
-            format!("{}:{}", self.host_for_url(), self.port)
-        }
+    pub fn hostport(&self) -> &str {
+        &self.hostport
     }
 
     pub fn url(&self) -> String {
@@ -80,7 +85,7 @@ impl TargetCtx {
 
     fn expand(&self, s: &str, key: &str) -> String {
         s.replace("{path}", &self.path)
-            .replace("{hostport}", &self.hostport())
+            .replace("{hostport}", self.hostport())
             .replace("{host}", &self.host_for_url())
             .replace("{port}", &self.port.to_string())
             .replace("{origin}", &self.origin)
@@ -98,9 +103,9 @@ pub fn request_bytes(probe: &Probe, ctx: &TargetCtx, key: &str) -> Vec<u8> {
     if h.is_standard() {
         // The gate and most probes: written in one buffer, without the
         // header list (a dozen allocations per target in a discovery).
-        return Request::websocket_bytes(&ctx.path, &ctx.hostport(), key, Some(&ctx.origin));
+        return Request::websocket_bytes(&ctx.path, ctx.hostport(), key, Some(&ctx.origin));
     }
-    let mut r = Request::websocket(&ctx.path, &ctx.hostport(), key, Some(&ctx.origin));
+    let mut r = Request::websocket(&ctx.path, ctx.hostport(), key, Some(&ctx.origin));
     if let Some(line) = &h.request_line {
         r.request_line = ctx.expand(line, key).into_bytes();
     }
