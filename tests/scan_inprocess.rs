@@ -255,6 +255,49 @@ async fn failures_are_statuses_not_crashes() {
     farm.stop();
 }
 
+/// A reply that is not HTTP arrives in two segments 30 ms apart: the
+/// observation's preview holds both, every time, rather than whatever the
+/// first read happened to get.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_reply_is_previewed_whole_not_by_segment() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                let mut b = [0u8; 1024];
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut b).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&b[..n]),
+                    }
+                }
+                let _ = s.write_all(b"Error 426: Upgrade Required\n").await;
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                let _ = s
+                    .write_all(b"Protocol upgrade to RFC 6455 required\n")
+                    .await;
+            });
+        }
+    });
+    let scanner = opts(&[]).scanner(&DbOpts { db: None }).unwrap();
+    for _ in 0..3 {
+        let r = scanner.scan(&target(&format!("ws://{addr}/"))).await;
+        let (_, o) = r
+            .observations
+            .iter()
+            .next()
+            .expect("the gate's observation");
+        assert_eq!(o.outcome, wsfp::probe::Outcome::Malformed, "{o:?}");
+        let tail = o.body_tail.as_deref().unwrap_or("");
+        assert!(
+            tail.starts_with("Error 426: Upgrade Required\\nProtocol upgrade to RFC"),
+            "{tail}"
+        );
+    }
+}
+
 /// A TLS tokio-tungstenite server; the counter is (handshakes, resumed).
 async fn tls_tungstenite() -> (SocketAddr, Arc<(AtomicU64, AtomicU64)>) {
     use rustls::pki_types::pem::PemObject;

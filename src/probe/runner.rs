@@ -520,6 +520,17 @@ async fn handshake(
             Ok(Some(h)) => break h,
             Ok(None) => {}
             Err(e @ ResponseError::TooLarge(_)) | Err(e @ ResponseError::Malformed(_)) => {
+                // The preview is a feature: let the rest of what the server
+                // sent in one go arrive first, or it depends on how the
+                // bytes were split into segments (seen: CivetWeb's answer
+                // to probe 704, cut after its first line one scan in two).
+                let settle = (tokio::time::Instant::now() + MALFORMED_SETTLE).min(deadline);
+                while buf.len() < PREVIEW {
+                    let room = PREVIEW - buf.len();
+                    if conn.read(&mut buf, room, settle).await.is_err() {
+                        break;
+                    }
+                }
                 let mut o = Observation::failed(Outcome::Malformed, e.to_string());
                 o.body_tail = Some(preview(&buf));
                 return Err(o);
@@ -771,8 +782,16 @@ async fn read_body(
     (tail, head)
 }
 
+/// Bytes of a malformed response kept as its preview.
+const PREVIEW: usize = 64;
+
+/// How long a malformed response may take to fill its preview: the rest
+/// of a reply normally follows its first segment within milliseconds, and
+/// a service that sends a short banner and waits costs no more than this.
+const MALFORMED_SETTLE: Duration = Duration::from_millis(100);
+
 fn preview(buf: &[u8]) -> String {
-    escape(&buf[..buf.len().min(64)])
+    escape(&buf[..buf.len().min(PREVIEW)])
 }
 
 /// Printable ASCII as is, everything else as `\xNN`.
