@@ -311,8 +311,6 @@ fn tcp_segment_generic(linktype: i32, data: &[u8]) -> Result<Segment<'_>, Skip> 
     }
 }
 
-/// The IPv4 fragment a packet carries ([`tcp_segment`] said
-/// [`Skip::Fragment`]); `None` for IPv6 fragments.
 /// The common case sliced directly: Ethernet II (or raw IPv4) carrying an
 /// unfragmented IPv4 packet carrying TCP. It accepts only what etherparse
 /// slices to the same segment (the same length checks, the payload cut at

@@ -22,7 +22,7 @@ use crate::fingerprint::score::{MemoKey, Scorer};
 use crate::net::{Connector, Resolver};
 use crate::output::{Record, SCHEMA_VERSION, Status};
 use crate::probe::build::{PayloadCache, TargetCtx};
-use crate::probe::observation::{features, for_each_feature};
+use crate::probe::observation::for_each_feature;
 use crate::probe::runner::{
     Endpoint, ProbeQueue, ProbeRun, RunConfig, chainable, run_chain, run_probe,
 };
@@ -215,11 +215,9 @@ impl Scanner {
             // unless this set of gate features is new.
             let verdicts = FEATURE_KEY.with_borrow_mut(|key| {
                 key.clear();
-                for p in &self.probes.probes {
-                    if let Some(o) = rec.observations.get(&p.id) {
-                        for_each_feature(p, o, |name, value| key.push(&p.id, name, value));
-                    }
-                }
+                for_each_observed_feature(&self.probes, &rec.observations, |p, name, value| {
+                    key.push(&p.id, name, value)
+                });
                 self.scorer
                     .verdicts_keyed(key, || self.features(&rec.observations))
             });
@@ -486,15 +484,27 @@ pub fn observations_to_features(
     probes: &ProbeSet,
     obs: &BTreeMap<String, Observation>,
 ) -> BTreeMap<String, String> {
-    // Walk the probes and look each up in the map: a search of the map
-    // per probe, not a scan of the probe list per observation.
     let mut out = BTreeMap::new();
+    for_each_observed_feature(probes, obs, |p, k, v| {
+        out.insert(format!("{}.{k}", p.id), v.to_string());
+    });
+    out
+}
+
+/// [`observations_to_features`] without the map: `put(probe, feature,
+/// value)` for each, in probe-set order. Walks the probes and looks each
+/// up in the map: a search of the map per probe, not a scan of the probe
+/// list per observation.
+fn for_each_observed_feature(
+    probes: &ProbeSet,
+    obs: &BTreeMap<String, Observation>,
+    mut put: impl FnMut(&Probe, &str, &str),
+) {
     for p in &probes.probes {
         if let Some(o) = obs.get(&p.id) {
-            features(p, o, &mut out);
+            for_each_feature(p, o, |k, v| put(p, k, v));
         }
     }
-    out
 }
 
 /// A connection's probes in a full scan: its own first probe (a single
