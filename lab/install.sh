@@ -179,6 +179,16 @@ t=$SECONDS
 if verify; then echo "ok   verify (all ${#SEEN[@]} pins of the selection installed exactly) ($((SECONDS - t)) s)"
 else echo "WARN verify: some pins differ from what is installed (see above)"; WARNED+=(verify); fi
 
+# ---- 6. variant groups (lab/variants/install_GROUP.sh: version ladders, configurations, proxy pairs),
+#         only with --subset all or --variants; each installs its own pins into $WSFP_LAB and is idempotent.
+if [ "$SUBSET" = all ] || [ "${WSFP_VARIANTS:-0}" = 1 ]; then
+  for inst in "$LAB_DIR"/variants/install_*.sh; do
+    [ -f "$inst" ] || continue
+    g=${inst##*/install_}; g=${g%.sh}
+    step "variants-$g" bash "$inst" || true
+  done
+fi
+
 echo "install: done in $((SECONDS - T0)) s; ${#FAILED[@]} failed${FAILED[*]:+: ${FAILED[*]}}; ${#WARNED[@]} warnings${WARNED[*]:+: ${WARNED[*]}}"
 [ "$SUBSET" = all ] && exit 0
 [ ${#FAILED[@]} -eq 0 ]
