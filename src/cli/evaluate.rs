@@ -52,6 +52,23 @@ pub struct EvaluateArgs {
     /// Exit 1 when top-1 accuracy is below this share.
     #[arg(long, default_value_t = 1.0)]
     pub min_accuracy: f64,
+    /// Held-out evaluation (comma-separated): learn the DB from the corpus
+    /// without each release, app, configuration, proxy pair or whole
+    /// implementation in turn, and score what was left out. Needs
+    /// --identity and corpus labels (lab/corpus.py).
+    #[arg(long, value_enum, value_delimiter = ',', requires = "identity")]
+    pub holdout: Vec<super::holdout::Holdout>,
+    /// What each fingerprint is (lab/identity.tsv), for --holdout.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// With --holdout: exit 1 when the share of confidently wrong verdicts
+    /// (confidence >= 0.9, wrong library) of a split kind is above this,
+    /// or any held-out implementation is given another name.
+    #[arg(long, default_value_t = 0.01)]
+    pub max_confident_wrong: f64,
+    /// With --holdout: print every held-out verdict.
+    #[arg(long)]
+    pub verbose: bool,
 }
 
 fn library_of<'a>(db: &'a Db, id: &str) -> Option<&'a str> {
@@ -63,6 +80,25 @@ fn library_of<'a>(db: &'a Db, id: &str) -> Option<&'a str> {
 
 pub fn run(a: EvaluateArgs) -> Result<i32, Box<dyn std::error::Error>> {
     let (set, db) = load(&a.db, &a.probe_files, &[])?;
+    if let (false, Some(identity)) = (a.holdout.is_empty(), &a.identity) {
+        let o = super::holdout::Options {
+            safety: a.safety,
+            adaptive: a
+                .adaptive
+                .then(|| crate::fingerprint::adaptive::Budget::intensity(a.intensity)),
+            confident: 0.9,
+            verbose: a.verbose,
+        };
+        return super::holdout::run(
+            &a.holdout,
+            &set,
+            identity,
+            &a.labels,
+            &a.files,
+            &o,
+            a.max_confident_wrong,
+        );
+    }
     let text = std::fs::read_to_string(&a.labels)
         .map_err(|e| usage(format!("cannot read labels {}: {e}", a.labels.display())))?;
     let mut labels = BTreeMap::new();

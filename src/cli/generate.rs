@@ -1,5 +1,8 @@
-//! `wsfp generate`: scan a known server several times and write the
-//! features that were stable across runs as `fingerprints/ID.toml`.
+//! `wsfp generate`: write fingerprints, either from a labelled corpus of
+//! stored scans (`--corpus`: one fingerprint per implementation, learned
+//! from all its versions, apps, configurations and proxy pairs; what
+//! `lab/regenerate.sh` runs), or by scanning one known server several
+//! times and keeping the features that were stable across runs.
 
 use std::path::PathBuf;
 
@@ -12,15 +15,34 @@ use crate::target::Target;
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// The server to record.
-    #[arg(short = 'u', long = "url", value_name = "URL")]
-    pub url: String,
+    /// The server to record (without --corpus).
+    #[arg(
+        short = 'u',
+        long = "url",
+        value_name = "URL",
+        required_unless_present = "corpus"
+    )]
+    pub url: Option<String>,
     /// Fingerprint id (file name), e.g. py-websockets.
-    #[arg(long)]
-    pub id: String,
+    #[arg(long, required_unless_present = "corpus")]
+    pub id: Option<String>,
     /// Implementation name.
-    #[arg(long)]
-    pub name: String,
+    #[arg(long, required_unless_present = "corpus")]
+    pub name: Option<String>,
+    /// Learn from stored scans (NDJSON, repeatable) instead of scanning:
+    /// every fingerprint of --identity that the --labels name.
+    #[arg(long, value_name = "FILE", requires_all = ["labels", "identity"], conflicts_with = "url")]
+    pub corpus: Vec<PathBuf>,
+    /// The corpus labels (`target, fingerprint, front, kind, variant,
+    /// version` per line, as lab/corpus.py writes them).
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+    /// What each fingerprint is (lab/identity.tsv).
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// With --corpus: only these fingerprint ids (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
     /// Version(s) of the implementation observed (repeatable).
     #[arg(long = "version", value_name = "V")]
     pub versions: Vec<String>,
@@ -50,7 +72,71 @@ pub struct GenerateArgs {
     pub probes: ProbeOpts,
 }
 
+/// `--corpus`: learn every fingerprint the labels speak for.
+fn from_corpus(a: &GenerateArgs) -> Result<i32, Box<dyn std::error::Error>> {
+    use crate::fingerprint::corpus;
+    let mut set = crate::probe::ProbeSet::builtin();
+    for f in &a.probes.probe_files {
+        set.merge(crate::probe::ProbeSet::load(f).map_err(|e| usage(e.to_string()))?);
+    }
+    let (Some(labels), Some(identity)) = (&a.labels, &a.identity) else {
+        return Err(usage("--corpus needs --labels and --identity"));
+    };
+    let labels = corpus::read_labels(labels).map_err(usage)?;
+    let idents = corpus::read_identity(identity).map_err(usage)?;
+    if let Some(bad) = a.only.iter().find(|i| !idents.contains_key(*i)) {
+        return Err(usage(format!(
+            "--only {bad}: not in {}",
+            identity.display()
+        )));
+    }
+    let (samples, errors) = corpus::samples(&set, &a.corpus, &labels).map_err(usage)?;
+    for e in &errors {
+        eprintln!("wsfp: {e}");
+    }
+    std::fs::create_dir_all(&a.out_dir)?;
+    let date = today();
+    let (mut written, mut missing) = (0, Vec::new());
+    for ident in idents.values() {
+        if !a.only.is_empty() && !a.only.contains(&ident.id) {
+            continue;
+        }
+        match corpus::learn_fingerprint(&set, ident, &samples, &|_| true, &date) {
+            Some(text) => {
+                // Written only if it loads back.
+                let path = a.out_dir.join(format!("{}.toml", ident.id));
+                crate::fingerprint::Fingerprint::parse(&text, &path.display().to_string(), &set)
+                    .map_err(|e| format!("learned fingerprint does not load: {e}"))?;
+                std::fs::write(&path, text)?;
+                written += 1;
+            }
+            None => missing.push(ident.id.as_str()),
+        }
+    }
+    eprintln!(
+        "wsfp: wrote {written} fingerprint(s) to {} from {} sample(s){}",
+        a.out_dir.display(),
+        samples.len(),
+        if missing.is_empty() {
+            String::new()
+        } else {
+            format!("; no samples for: {}", missing.join(", "))
+        }
+    );
+    Ok(if errors.is_empty() && written > 0 {
+        0
+    } else {
+        1
+    })
+}
+
 pub async fn run(mut a: GenerateArgs) -> Result<i32, Box<dyn std::error::Error>> {
+    if !a.corpus.is_empty() {
+        return from_corpus(&a);
+    }
+    let (Some(url), Some(id), Some(name)) = (a.url.clone(), a.id.clone(), a.name.clone()) else {
+        return Err(usage("give -u URL, --id and --name (or --corpus)"));
+    };
     // A fingerprint records every probe unless told otherwise.
     if a.probes.series.is_empty() && !a.probes.all {
         a.probes.all = true;
@@ -58,7 +144,7 @@ pub async fn run(mut a: GenerateArgs) -> Result<i32, Box<dyn std::error::Error>>
     // ...including probes the full set skips as `same_as` another: the
     // DB keeps their evidence for `--exhaustive` scans.
     a.probes.exhaustive = true;
-    let target = Target::parse(&a.url, a.probes.plain).map_err(|e| usage(e.to_string()))?;
+    let target = Target::parse(&url, a.probes.plain).map_err(|e| usage(e.to_string()))?;
     // Generation does not need a DB; score against an empty one.
     let empty = tempdir_empty()?;
     let scanner = a.probes.scanner(&DbOpts {
@@ -72,7 +158,7 @@ pub async fn run(mut a: GenerateArgs) -> Result<i32, Box<dyn std::error::Error>>
             return Err(format!(
                 "run {}: {} is {}{}",
                 i + 1,
-                a.url,
+                url,
                 rec.status.as_str(),
                 rec.error.map(|e| format!(" ({e})")).unwrap_or_default()
             )
@@ -89,9 +175,9 @@ pub async fn run(mut a: GenerateArgs) -> Result<i32, Box<dyn std::error::Error>>
         });
     }
     let meta = Meta {
-        id: a.id.clone(),
-        name: a.name,
-        library: a.library.clone().unwrap_or_else(|| a.id.clone()),
+        id: id.clone(),
+        name,
+        library: a.library.clone().unwrap_or_else(|| id.clone()),
         family: a.family,
         language: a.language,
         versions: a.versions,
@@ -101,7 +187,7 @@ pub async fn run(mut a: GenerateArgs) -> Result<i32, Box<dyn std::error::Error>>
     };
     let text = to_toml(&meta, &stable);
     std::fs::create_dir_all(&a.out_dir)?;
-    let path = a.out_dir.join(format!("{}.toml", a.id));
+    let path = a.out_dir.join(format!("{id}.toml"));
     std::fs::write(&path, text)?;
     eprintln!(
         "wsfp: wrote {} ({} features, {} unstable dropped over {} runs)",

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod diff;
 pub mod evaluate;
 pub mod generate;
+pub mod holdout;
 pub mod pcap;
 pub mod probes;
 pub mod rematch;

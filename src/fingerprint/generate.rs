@@ -33,6 +33,135 @@ pub fn stable_features(runs: &[BTreeMap<String, String>]) -> BTreeMap<String, St
         .collect()
 }
 
+/// What a fingerprint learned of one feature from all its variants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Learned {
+    /// Every value a variant showed (sorted, distinct).
+    pub values: Vec<String>,
+    /// Share of the variants that ran the probe and showed its most
+    /// common value: how far the feature can be trusted on a variant
+    /// never seen (1 for a fingerprint of one variant).
+    pub stability: f64,
+}
+
+/// One variant of an implementation (a release, an app, a configuration,
+/// a proxy pair) and its runs, as features of the layer it speaks for.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    pub kind: super::corpus::Kind,
+    /// Its version label (`websockets 13.1`), for the version table.
+    pub version: String,
+    pub runs: Vec<BTreeMap<String, String>>,
+}
+
+/// At most this many distinct values of one feature over the variants:
+/// a feature with more is noise (timing, app text), not behaviour.
+const MAX_VALUES: usize = 4;
+
+/// The probe of a feature key.
+fn probe_of(key: &str) -> &str {
+    key.split_once('.').map_or(key, |(p, _)| p)
+}
+
+/// Learn one fingerprint from its variants.
+///
+/// - A feature that differed between two runs of one variant depends on
+///   timing: left out.
+/// - One that differed between apps on the same release (the echo app and
+///   a silent one) is the app's: left out.
+/// - One that differed between releases or configurations is kept with
+///   every value seen, weighted by its stability, and (releases) written
+///   to the version table.
+///
+/// Returns the features and the version table (key → version → value,
+/// only for the features whose value changed between releases).
+pub fn learn(
+    variants: &[Variant],
+) -> (
+    BTreeMap<String, Learned>,
+    BTreeMap<String, BTreeMap<String, String>>,
+) {
+    use super::corpus::Kind;
+    let stable: Vec<BTreeMap<String, String>> =
+        variants.iter().map(|v| stable_features(&v.runs)).collect();
+    // Keys that were unstable in some variant (present in a run, not in
+    // the intersection).
+    let mut unstable: std::collections::BTreeSet<&str> = Default::default();
+    for (v, st) in variants.iter().zip(&stable) {
+        for r in &v.runs {
+            unstable.extend(
+                r.keys()
+                    .filter(|k| !st.contains_key(*k))
+                    .map(String::as_str),
+            );
+        }
+    }
+    let mut keys: std::collections::BTreeSet<&str> = Default::default();
+    for st in &stable {
+        keys.extend(st.keys().map(String::as_str));
+    }
+    let mut learned = BTreeMap::new();
+    let mut by_version = BTreeMap::new();
+    for key in keys {
+        if unstable.contains(key) || key.ends_with(".version") {
+            continue;
+        }
+        let status = format!("{}.status", probe_of(key));
+        // Per variant that ran the probe: its value, or None (absent).
+        let seen: Vec<(&Variant, Option<&String>)> = variants
+            .iter()
+            .zip(&stable)
+            .filter(|(_, st)| st.contains_key(&status))
+            .map(|(v, st)| (v, st.get(key)))
+            .collect();
+        // The app's doing: apps on one release disagree.
+        let app_dependent = seen.iter().any(|(a, va)| {
+            matches!(a.kind, Kind::App)
+                && seen.iter().any(|(b, vb)| {
+                    matches!(b.kind, Kind::Base | Kind::Version)
+                        && b.version == a.version
+                        && vb != va
+                })
+        });
+        if app_dependent {
+            continue;
+        }
+        let mut counts: BTreeMap<&String, usize> = BTreeMap::new();
+        for (_, v) in &seen {
+            if let Some(v) = v {
+                *counts.entry(v).or_default() += 1;
+            }
+        }
+        if counts.is_empty() || counts.len() > MAX_VALUES {
+            continue;
+        }
+        let modal = counts.values().copied().max().unwrap_or(0);
+        learned.insert(
+            key.to_string(),
+            Learned {
+                values: counts.keys().map(|v| (*v).clone()).collect(),
+                stability: modal as f64 / seen.len().max(1) as f64,
+            },
+        );
+        // The version table: one value per release, when releases differ.
+        let mut per_version: BTreeMap<String, String> = BTreeMap::new();
+        for (v, val) in &seen {
+            if matches!(v.kind, Kind::Base | Kind::Version)
+                && let Some(val) = val
+            {
+                per_version
+                    .entry(v.version.clone())
+                    .or_insert_with(|| (*val).clone());
+            }
+        }
+        let distinct: std::collections::BTreeSet<&String> = per_version.values().collect();
+        if distinct.len() > 1 {
+            by_version.insert(key.to_string(), per_version);
+        }
+    }
+    (learned, by_version)
+}
+
 /// Features left out of a generated fingerprint: the URL-only probe says
 /// nothing about the implementation, and error tokens from a run that
 /// failed to connect would fingerprint the network, not the server.
@@ -65,6 +194,27 @@ fn quote(s: &str) -> String {
 
 /// The TOML text of a fingerprint with exact expectations.
 pub fn to_toml(meta: &Meta, features: &BTreeMap<String, String>) -> String {
+    let learned: BTreeMap<String, Learned> = features
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                Learned {
+                    values: vec![v.clone()],
+                    stability: 1.0,
+                },
+            )
+        })
+        .collect();
+    to_toml_learned(meta, &learned, &BTreeMap::new())
+}
+
+/// The TOML text of a fingerprint learned from variants ([`learn`]).
+pub fn to_toml_learned(
+    meta: &Meta,
+    features: &BTreeMap<String, Learned>,
+    by_version: &BTreeMap<String, BTreeMap<String, String>>,
+) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -92,8 +242,41 @@ pub fn to_toml(meta: &Meta, features: &BTreeMap<String, String>) -> String {
         quote(concat!("wsfp ", env!("CARGO_PKG_VERSION")))
     );
     let _ = writeln!(s, "\n[features]");
-    for (k, v) in features.iter().filter(|(k, v)| worth_keeping(k, v)) {
-        let _ = writeln!(s, "{} = {}", quote(k), quote(v));
+    for (k, l) in features {
+        let values: Vec<&String> = l.values.iter().filter(|v| worth_keeping(k, v)).collect();
+        let stability = (l.stability * 1000.0).round() / 1000.0;
+        match values.as_slice() {
+            [] => {}
+            [v] if stability >= 1.0 => {
+                let _ = writeln!(s, "{} = {}", quote(k), quote(v));
+            }
+            [v] => {
+                let _ = writeln!(
+                    s,
+                    "{} = {{ exact = {}, stability = {stability} }}",
+                    quote(k),
+                    quote(v)
+                );
+            }
+            vs => {
+                let list: Vec<String> = vs.iter().map(|v| quote(v)).collect();
+                let _ = writeln!(
+                    s,
+                    "{} = {{ any_of = [{}], stability = {stability} }}",
+                    quote(k),
+                    list.join(", ")
+                );
+            }
+        }
+    }
+    for (k, table) in by_version {
+        if !features.contains_key(k) {
+            continue;
+        }
+        let _ = writeln!(s, "\n[by_version.{}]", quote(k));
+        for (ver, v) in table {
+            let _ = writeln!(s, "{} = {}", quote(ver), quote(v));
+        }
     }
     s
 }

@@ -4,8 +4,10 @@
 //! map of a scan (`score`). `docs/fingerprints.md` documents the format.
 
 pub mod adaptive;
+pub mod corpus;
 pub mod generate;
 pub mod score;
+pub mod version;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -65,6 +67,10 @@ pub struct Expect {
     pub layer: Layer,
     /// Extra weight factor set by hand (default 1).
     pub weight: f64,
+    /// Share of the variants the fingerprint was learned from on which
+    /// the feature held (default 1): a feature that changes between
+    /// releases or configurations counts for less.
+    pub stability: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +84,9 @@ pub struct Fingerprint {
     pub provenance: Provenance,
     /// `"<probe id>.<feature>"` → expectation.
     pub features: BTreeMap<String, Expect>,
+    /// Per feature whose value changed between releases: version → value
+    /// (what the version estimate compares).
+    pub by_version: BTreeMap<String, BTreeMap<String, String>>,
     /// Where it was loaded from.
     pub source: String,
 }
@@ -96,6 +105,8 @@ struct FileRepr {
     versions: Vec<String>,
     provenance: Provenance,
     features: BTreeMap<String, toml::Spanned<toml::Value>>,
+    #[serde(default)]
+    by_version: BTreeMap<String, toml::Spanned<BTreeMap<String, String>>>,
 }
 
 /// A DB file problem, with file and line.
@@ -147,7 +158,7 @@ impl Fingerprint {
                 line: Some(line_of(start)),
                 message: format!("feature {key:?}: {m}"),
             };
-            let (probe_id, _feature) = key
+            let (probe_id, feature) = key
                 .split_once('.')
                 .ok_or_else(|| err("must be \"<probe id>.<feature>\"".into()))?;
             let probe = match last {
@@ -160,15 +171,42 @@ impl Fingerprint {
                 })?,
             };
             last = Some(probe);
-            let (matcher, layer, weight) = parse_expect(spanned.into_inner()).map_err(err)?;
+            if !probe.yields(feature) {
+                return Err(err(format!(
+                    "probe {probe_id} yields no feature {feature:?} (see docs/fingerprints.md for the feature names)"
+                )));
+            }
+            let (matcher, layer, weight, stability) =
+                parse_expect(spanned.into_inner()).map_err(err)?;
             features.insert(
                 key.clone(),
                 Expect {
                     matcher,
                     layer: layer.unwrap_or(probe.layer),
                     weight: weight.unwrap_or(1.0),
+                    stability: stability.unwrap_or(1.0),
                 },
             );
+        }
+        let mut by_version = BTreeMap::new();
+        for (key, spanned) in repr.by_version {
+            let start = spanned.span().start;
+            if !features.contains_key(&key) {
+                return Err(DbError {
+                    file: file.into(),
+                    line: Some(line_of(start)),
+                    message: format!("by_version.{key:?}: no such feature in [features]"),
+                });
+            }
+            let table = spanned.into_inner();
+            if let Some(v) = table.keys().find(|v| !repr.versions.contains(v)) {
+                return Err(DbError {
+                    file: file.into(),
+                    line: Some(line_of(start)),
+                    message: format!("by_version.{key:?}: version {v:?} is not in `versions`"),
+                });
+            }
+            by_version.insert(key, table);
         }
         if features.is_empty() {
             return Err(DbError {
@@ -186,6 +224,7 @@ impl Fingerprint {
             versions: repr.versions,
             provenance: repr.provenance,
             features,
+            by_version,
             source: file.into(),
         })
     }
@@ -194,15 +233,17 @@ impl Fingerprint {
 /// A bare string, integer or boolean means exact; a table picks the kind
 /// (`exact`, `contains`, `prefix`, `any_of`, `range`) and may add `layer`
 /// and `weight`.
-fn parse_expect(v: toml::Value) -> Result<(Match, Option<Layer>, Option<f64>), String> {
+type Parsed = (Match, Option<Layer>, Option<f64>, Option<f64>);
+
+fn parse_expect(v: toml::Value) -> Result<Parsed, String> {
     if let Some(t) = value_text(&v) {
-        return Ok((Match::Exact(t), None, None));
+        return Ok((Match::Exact(t), None, None, None));
     }
     let toml::Value::Table(t) = v else {
         return Err("expected a string, integer, boolean or table".into());
     };
     let mut kinds = Vec::new();
-    let (mut layer, mut weight) = (None, None);
+    let (mut layer, mut weight, mut stability) = (None, None, None);
     for (k, v) in t {
         let text = || value_text(&v).ok_or(format!("{k} takes a string, integer or boolean"));
         match k.as_str() {
@@ -246,9 +287,19 @@ fn parse_expect(v: toml::Value) -> Result<(Match, Option<Layer>, Option<f64>), S
                 }
                 weight = Some(w);
             }
+            "stability" => {
+                let w = v
+                    .as_float()
+                    .or(v.as_integer().map(|i| i as f64))
+                    .ok_or("stability takes a number")?;
+                if !(0.0..=1.0).contains(&w) {
+                    return Err(format!("stability {w} must be between 0 and 1"));
+                }
+                stability = Some(w);
+            }
             other => {
                 return Err(format!(
-                    "unknown key {other:?} (expected exact, contains, prefix, any_of, range, layer, weight)"
+                    "unknown key {other:?} (expected exact, contains, prefix, any_of, range, layer, weight, stability)"
                 ));
             }
         }
@@ -256,7 +307,10 @@ fn parse_expect(v: toml::Value) -> Result<(Match, Option<Layer>, Option<f64>), S
     if kinds.len() != 1 {
         return Err("give exactly one of exact, contains, prefix, any_of, range".into());
     }
-    Ok((kinds.pop().expect("one kind"), layer, weight))
+    let Some(kind) = kinds.pop() else {
+        return Err("give exactly one of exact, contains, prefix, any_of, range".into());
+    };
+    Ok((kind, layer, weight, stability))
 }
 
 /// A loaded DB.

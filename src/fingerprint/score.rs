@@ -178,6 +178,9 @@ struct KeyIndex {
     /// Every fingerprint expecting the key (what an observed value is
     /// compared with, for [`Scorer::score_observed`]).
     all: Vec<Post>,
+    /// For a banner key (`h.server`): the fingerprints that expect a
+    /// banner, which an absent one (`-`) is not compared with.
+    banner: Vec<Post>,
 }
 
 #[derive(Debug, Clone)]
@@ -253,6 +256,51 @@ fn slot(layer: Option<Layer>) -> usize {
     }
 }
 
+/// The values of a matcher that stand for it when asking whether another
+/// fingerprint's matcher accepts them too: every value of an `any_of`.
+fn representatives(m: &Match) -> Vec<String> {
+    match m {
+        Match::AnyOf(v) => {
+            let mut v = v.clone();
+            v.sort();
+            v.dedup();
+            v
+        }
+        m => vec![representative(m)],
+    }
+}
+
+/// The evidence group of a head feature that is a property of the
+/// server's header set rather than a reaction to one probe: its header
+/// (`h.server`) and expected value. The same `Server` header seen by 28
+/// probes is one fact about the server, not 28: each member of a group
+/// weighs a share of one feature.
+fn group_of<'a>(key: &'a str, e: &'a super::Expect) -> Option<(&'a str, &'a Match)> {
+    let (_, feature) = key.split_once('.')?;
+    (e.layer == Layer::Handshake && (feature.starts_with("h.") || feature == "header_order"))
+        .then_some((feature, &e.matcher))
+}
+
+/// How many of a fingerprint's features fall in each evidence group.
+fn header_groups(fp: &super::Fingerprint) -> HashMap<(&str, &Match), usize> {
+    let mut g = HashMap::new();
+    for (k, e) in &fp.features {
+        if let Some(key) = group_of(k, e) {
+            *g.entry(key).or_default() += 1;
+        }
+    }
+    g
+}
+
+/// Is this feature (`h.server`) a product banner, which a configuration
+/// may remove? A banner that is absent says nothing: it is not compared
+/// with a fingerprint that expects one.
+fn is_banner_feature(feature: &str) -> bool {
+    feature
+        .strip_prefix("h.")
+        .is_some_and(crate::probe::normalise::is_banner)
+}
+
 /// A representative value a matcher accepts, used to ask whether another
 /// fingerprint's matcher would accept it too.
 fn representative(m: &Match) -> String {
@@ -284,30 +332,43 @@ impl Scorer {
         let weights: Vec<BTreeMap<String, f64>> = fps
             .iter()
             .map(|fp| {
+                let groups = header_groups(fp);
                 fp.features
                     .iter()
                     .map(|(k, e)| {
                         let w = if others == 0 {
                             1.0
                         } else {
-                            let rep = representative(&e.matcher);
-                            let own = usize::from(e.matcher.matches(&rep));
-                            let all = match accepted.entry((k.as_str(), rep)) {
-                                Entry::Occupied(o) => *o.get(),
-                                Entry::Vacant(v) => {
-                                    let rep = &v.key().1;
-                                    let n = index[k.as_str()]
-                                        .iter()
-                                        .filter(|(_, m)| m.matches(rep))
-                                        .count();
-                                    *v.insert(n)
-                                }
-                            };
-                            // Every fingerprint but this one.
-                            let accept = all - own;
-                            (others - accept) as f64 / others as f64
+                            // An `any_of` discriminates as its values do on
+                            // average.
+                            let reps = representatives(&e.matcher);
+                            let n_reps = reps.len().max(1) as f64;
+                            let mut sum = 0.0;
+                            for rep in reps {
+                                let own = usize::from(e.matcher.matches(&rep));
+                                let all = match accepted.entry((k.as_str(), rep)) {
+                                    Entry::Occupied(o) => *o.get(),
+                                    Entry::Vacant(v) => {
+                                        let rep = &v.key().1;
+                                        let n = index[k.as_str()]
+                                            .iter()
+                                            .filter(|(_, m)| m.matches(rep))
+                                            .count();
+                                        *v.insert(n)
+                                    }
+                                };
+                                // Every fingerprint but this one.
+                                let accept = all.saturating_sub(own);
+                                sum += others.saturating_sub(accept) as f64 / others as f64;
+                            }
+                            sum / n_reps
                         };
-                        (k.clone(), w.max(WEIGHT_FLOOR) * e.weight)
+                        let shared =
+                            group_of(k, e).map_or(1, |g| groups.get(&g).copied().unwrap_or(1));
+                        (
+                            k.clone(),
+                            w.max(WEIGHT_FLOOR) * e.weight * e.stability / shared as f64,
+                        )
                     })
                     .collect()
             })
@@ -345,6 +406,9 @@ impl Scorer {
                         };
                         let km = &mut by_key[key];
                         km.all.push(post);
+                        if is_banner_feature(feature) && !e.matcher.matches("-") {
+                            km.banner.push(post);
+                        }
                         match &e.matcher {
                             Match::Exact(v) => values[key].entry(v).or_default().push(post),
                             Match::AnyOf(vs) => {
@@ -700,6 +764,20 @@ impl Scorer {
             values,
             ..
         } = ev;
+        // An absent banner is not compared (a configuration may have
+        // removed it): taken back from the fingerprints that expect one.
+        for &k in seen.iter() {
+            let (a, b) = observed[k as usize];
+            if &values[a as usize..b as usize] == "-" {
+                for p in &self.index[k as usize].banner {
+                    let t = &mut tallies[p.fp as usize];
+                    for s in [SLOT_ALL, p.slot as usize] {
+                        t[s].compared -= 1;
+                        t[s].compared_w -= p.weight;
+                    }
+                }
+            }
+        }
         let mut add = |posts: &[Post]| {
             for p in posts {
                 let t = &mut tallies[p.fp as usize];
@@ -1058,6 +1136,22 @@ mod tests {
                         if o.is_some_and(|o| e.matcher.matches(o)) {
                             t[sl].matched += 1;
                             t[sl].matched_w += w;
+                        }
+                    }
+                }
+                // Absent banners taken back, in key order.
+                for (k, e) in &fp.features {
+                    let p = k.split_once('.').map_or(k.as_str(), |(p, _)| p);
+                    let f = k.split_once('.').map_or("", |(_, f)| f);
+                    if ran.contains(p)
+                        && is_banner_feature(f)
+                        && features.get(k).is_some_and(|o| o == "-")
+                        && !e.matcher.matches("-")
+                    {
+                        let w = s.weight(i, k).unwrap();
+                        for sl in [SLOT_ALL, slot(Some(e.layer))] {
+                            t[sl].compared -= 1;
+                            t[sl].compared_w -= w;
                         }
                     }
                 }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::normalise;
 use super::spec::{Kind, Layer, Probe};
 use crate::wire::response::AcceptCheck;
 
@@ -213,16 +214,30 @@ pub fn for_each_feature(probe: &Probe, o: &Observation, mut put: impl FnMut(&str
         for h in &probe.observe.headers {
             text(&mut buf, format_args!("h.{h}"));
             buf.make_ascii_lowercase();
-            let v = o.headers.get(&buf[2..]).map_or("-", String::as_str);
-            put(&buf, v);
+            let name = &buf[2..];
+            match o.headers.get(name) {
+                None => put(&buf, "-"),
+                // A banner is identity (its products) and a version
+                // estimate (their versions), never one feature of both.
+                Some(v) if normalise::is_banner(name) => {
+                    let versions = normalise::product_versions(v);
+                    put(&buf, &normalise::product_names(v));
+                    if !versions.is_empty() {
+                        let key = format!("{buf}.version");
+                        put(&key, &versions);
+                    }
+                }
+                Some(v) => put(&buf, &normalise::without_authority(v)),
+            }
         }
         if let Some(order) = &o.header_order {
             put("header_order", &order.join(","));
         }
         if let Some(h) = &o.body_head {
-            put("body", &h.trim().chars().take(200).collect::<String>());
+            let h: String = h.trim().chars().take(200).collect();
+            put("body", &normalise::without_authority(&h));
         } else if let Some(b) = &o.body_tail {
-            put("body", &normalise_body(b));
+            put("body", &normalise::without_authority(&normalise_body(b)));
         }
     }
     if o.outcome != Outcome::Upgraded || probe.frames.is_empty() {

@@ -414,6 +414,37 @@ impl FrameStep {
     }
 }
 
+impl Probe {
+    /// Does this probe yield feature `name` (the part of a feature key
+    /// after `"<probe id>."`)? A DB file naming one it never yields would
+    /// never match, so the loader refuses it.
+    pub fn yields(&self, name: &str) -> bool {
+        if self.kind == Kind::Url {
+            return name == "url_match";
+        }
+        let common = matches!(
+            name,
+            "status" | "end" | "control" | "close_code" | "close_reason" | "server_anomalies"
+        );
+        let head = self.layer == Layer::Handshake
+            && (matches!(name, "reason" | "accept" | "body")
+                || name == "header_order" && self.observe.header_order
+                || name.strip_prefix("h.").is_some_and(|h| {
+                    let (h, version) = match h.strip_suffix(".version") {
+                        Some(b) => (b, true),
+                        None => (h, false),
+                    };
+                    (!version || crate::probe::normalise::is_banner(h))
+                        && self
+                            .observe
+                            .headers
+                            .iter()
+                            .any(|o| o.eq_ignore_ascii_case(h))
+                }));
+        common || head
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,311 @@
+//! What the target chose is not evidence of its software.
+//!
+//! A feature must say the same thing about a server wherever it runs. Two
+//! kinds of value break that, and both are rewritten here before they
+//! become features:
+//!
+//! - **The target's own address.** A server that echoes our Origin or
+//!   writes its URL into `Sec-WebSocket-Location`, a redirect or an error
+//!   page shows the scanned host and port. Written as they are, those
+//!   values match only on the host the fingerprint was generated on (the
+//!   lab's ports). URLs keep their scheme and path and lose their
+//!   authority (`ws://{host}/`); bare IPv4 and `[IPv6]` literals, with or
+//!   without a port, become `{host}`.
+//! - **Product versions.** `Server: Python/3.11 websockets/17.4` names the
+//!   product (websockets) and its platform (Python), which identify it,
+//!   and two versions, which change with every release and every
+//!   interpreter. The identity feature keeps the product tokens
+//!   (`Python websockets`); the versions go to a feature of their own
+//!   (`h.server.version`), which only the version estimate reads.
+
+use std::borrow::Cow;
+
+/// Headers that name a product ([RFC 9110 §10.2.4] product tokens).
+///
+/// [RFC 9110 §10.2.4]: https://www.rfc-editor.org/rfc/rfc9110#section-10.2.4
+pub const BANNERS: &[&str] = &["server", "x-powered-by"];
+
+/// Is `name` (lower case) a product banner header?
+pub fn is_banner(name: &str) -> bool {
+    BANNERS.contains(&name)
+}
+
+/// The placeholder for the target's own authority.
+pub const HOST: &str = "{host}";
+
+/// `value` with the target's own address replaced by [`HOST`].
+pub fn without_authority(value: &str) -> Cow<'_, str> {
+    let b = value.as_bytes();
+    // Fast path: most values hold neither a URL nor a dotted number.
+    if memchr::memmem::find(b, b"://").is_none() && !has_ip_literal(b) {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len());
+    let mut i = 0;
+    while i < b.len() {
+        // `scheme://authority`: keep the scheme, drop the authority up to
+        // the path, query, fragment or end of the URL.
+        if b[i..].starts_with(b"://") && i > 0 && b[i - 1].is_ascii_alphabetic() {
+            out.push_str("://");
+            out.push_str(HOST);
+            i += 3;
+            while i < b.len()
+                && !matches!(b[i], b'/' | b'?' | b'#' | b'"' | b'\'' | b'<' | b'>')
+                && !b[i].is_ascii_whitespace()
+                && b[i] != b','
+            {
+                i += 1;
+            }
+            continue;
+        }
+        if let Some(n) = ip_literal_at(b, i) {
+            out.push_str(HOST);
+            i += n;
+            continue;
+        }
+        // Copy one UTF-8 character (the value is a &str: boundaries hold).
+        let len = utf8_len(b[i]);
+        out.push_str(&value[i..(i + len).min(b.len())]);
+        i += len;
+    }
+    Cow::Owned(out)
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0x00..=0x7f => 1,
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        _ => 4,
+    }
+}
+
+/// Does `b` hold something that may be an IPv4 literal or a bracketed
+/// IPv6 one?
+fn has_ip_literal(b: &[u8]) -> bool {
+    (0..b.len()).any(|i| ip_literal_at(b, i).is_some())
+}
+
+/// The length of an IPv4 literal (`a.b.c.d`, optionally `:port`) or a
+/// bracketed IPv6 literal (`[..]`, optionally `:port`) starting at `i`,
+/// not inside a longer word or number.
+fn ip_literal_at(b: &[u8], i: usize) -> Option<usize> {
+    if i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.') {
+        return None;
+    }
+    let mut j = i;
+    if b.get(i) == Some(&b'[') {
+        j += 1;
+        while j < b.len() && (b[j].is_ascii_hexdigit() || b[j] == b':' || b[j] == b'.') {
+            j += 1;
+        }
+        if b.get(j) != Some(&b']') || j - i < 3 || !b[i + 1..j].contains(&b':') {
+            return None;
+        }
+        j += 1;
+    } else {
+        for part in 0..4 {
+            let start = j;
+            while j < b.len() && b[j].is_ascii_digit() && j - start < 3 {
+                j += 1;
+            }
+            if j == start {
+                return None;
+            }
+            if part < 3 {
+                if b.get(j) != Some(&b'.') {
+                    return None;
+                }
+                j += 1;
+            }
+        }
+        // Not a longer dotted number (a version like 1.2.3.4.5).
+        if b.get(j).is_some_and(|c| {
+            c.is_ascii_digit() || *c == b'.' && b.get(j + 1).is_some_and(u8::is_ascii_digit)
+        }) {
+            return None;
+        }
+    }
+    if b.get(j) == Some(&b':') && b.get(j + 1).is_some_and(u8::is_ascii_digit) {
+        j += 1;
+        while j < b.len() && b[j].is_ascii_digit() {
+            j += 1;
+        }
+    }
+    Some(j - i)
+}
+
+/// One product of a banner: its name and version (either may be empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Product<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+}
+
+/// The products of a banner value, in order: `name/version` tokens, and
+/// `name(version)` where a product puts its version in a comment (Jetty).
+/// Other comments (`(Debian)`, `(Ubuntu)`) are the platform's and left
+/// out.
+pub fn products(value: &str) -> Vec<Product<'_>> {
+    let mut out: Vec<Product<'_>> = Vec::new();
+    let b = value.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        if b[i] == b'(' {
+            // A comment: skipped, unless it is the version of the product
+            // just before it without a space (`Jetty(9.4.57)`).
+            let end = comment_end(b, i);
+            let glued = i > 0 && !b[i - 1].is_ascii_whitespace() && b[i - 1] != b')';
+            let inner = &value[i + 1..end.saturating_sub(1).max(i + 1)];
+            if glued
+                && let Some(last) = out.last_mut()
+                && last.version.is_empty()
+                && inner.starts_with(|c: char| c.is_ascii_digit())
+            {
+                last.version = inner;
+            }
+            i = end;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'/' && b[i] != b'(' {
+            i += 1;
+        }
+        let name = &value[start..i];
+        let mut version = "";
+        if b.get(i) == Some(&b'/') {
+            let vs = i + 1;
+            i += 1;
+            while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'(' {
+                i += 1;
+            }
+            version = &value[vs..i];
+        }
+        if !name.is_empty() {
+            out.push(Product { name, version });
+        }
+    }
+    out
+}
+
+/// Where the comment starting at `open` ends (after its `)`; nested
+/// comments count; an unclosed one runs to the end).
+fn comment_end(b: &[u8], open: usize) -> usize {
+    let mut depth = 0usize;
+    for (j, &c) in b.iter().enumerate().skip(open) {
+        match c {
+            b'(' => depth += 1,
+            b')' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return j + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    b.len()
+}
+
+/// A banner's identity: its product names, space-separated, without
+/// versions or platform comments (`Python websockets`). A name that is
+/// itself a version number (`Server: 1.0`) is dropped.
+pub fn product_names(value: &str) -> String {
+    let mut s = String::new();
+    for p in products(value) {
+        if p.name.starts_with(|c: char| c.is_ascii_digit()) {
+            continue;
+        }
+        if !s.is_empty() {
+            s.push(' ');
+        }
+        s.push_str(p.name);
+    }
+    s
+}
+
+/// A banner's versions: `name/version` for each product that has one,
+/// space-separated (`Python/3.11 websockets/17.4`); empty if none does.
+pub fn product_versions(value: &str) -> String {
+    let mut s = String::new();
+    for p in products(value)
+        .into_iter()
+        .filter(|p| !p.version.is_empty())
+    {
+        if !s.is_empty() {
+            s.push(' ');
+        }
+        s.push_str(p.name);
+        s.push('/');
+        s.push_str(p.version);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_target_address_is_replaced() {
+        for (v, want) in [
+            ("ws://127.0.0.1:9046/", "ws://{host}/"),
+            ("http://127.0.0.1:9046", "http://{host}"),
+            ("wss://example.test:8443/chat?x=1", "wss://{host}/chat?x=1"),
+            (
+                "Location: http://[::1]:80/a, b",
+                "Location: http://{host}/a, b",
+            ),
+            ("bad host 10.1.2.3:8080 here", "bad host {host} here"),
+            ("from [::1]:9001.", "from {host}."),
+            ("from 127.0.0.1", "from {host}"),
+            // Versions and other dotted numbers are not addresses.
+            ("websockets/17.4", "websockets/17.4"),
+            ("Jetty(9.4.57.v20241219)", "Jetty(9.4.57.v20241219)"),
+            ("v1.2.3.4.5", "v1.2.3.4.5"),
+            ("x1.2.3.4", "x1.2.3.4"),
+            ("ünïcode ws://h/ ✓", "ünïcode ws://{host}/ ✓"),
+            ("", ""),
+        ] {
+            assert_eq!(without_authority(v), want, "{v}");
+        }
+        assert!(matches!(without_authority("Bad Request"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn banners_split_into_products_and_versions() {
+        for (v, names, versions) in [
+            (
+                "Python/3.11 websockets/17.4",
+                "Python websockets",
+                "Python/3.11 websockets/17.4",
+            ),
+            ("nginx/1.22.1", "nginx", "nginx/1.22.1"),
+            ("nginx", "nginx", ""),
+            ("Jetty(9.4.57.v20241219)", "Jetty", "Jetty/9.4.57.v20241219"),
+            (
+                "Apache/2.4.57 (Debian) OpenSSL/3.0",
+                "Apache OpenSSL",
+                "Apache/2.4.57 OpenSSL/3.0",
+            ),
+            (
+                "TornadoServer/6.6.1",
+                "TornadoServer",
+                "TornadoServer/6.6.1",
+            ),
+            ("(unclosed", "", ""),
+            ("1.0", "", "1.0"),
+            ("", "", ""),
+        ] {
+            assert_eq!(product_names(v), names, "{v}");
+            // A bare version has no name: it is still a version.
+            if v != "1.0" {
+                assert_eq!(product_versions(v), versions, "{v}");
+            }
+        }
+    }
+}
