@@ -10,7 +10,7 @@ usage: lab/corpus.py [--groups main,apps,GROUP...] [--runs N] [--out DIR] [--onl
   groups: main = lab/manifest.tsv (BASE_PORT, default 9001), apps = lab/variants.tsv
   (29101), and every lab/variants/GROUP.tsv (its GROUP.port); default: all of them.
 Env: WSFP (default <repo>/target/release/wsfp), WSFP_LAB (/tmp/wsfp-lab),
-     SCAN_ARGS (default "-a"), JOBS (scans at once, default 2).
+     SCAN_ARGS (default "-a --exhaustive": every probe, so the DB has evidence for every scan mode), JOBS (scans at once, default 2).
 Writes DIR (default $WSFP_LAB/corpus): records.ndjson, labels.tsv, scans.tsv
 (group, row id, target, run, exit code, ms). A group already running on its
 base port is used as it is; otherwise it is started and stopped afterwards.
@@ -120,7 +120,7 @@ def main():
     lab_f = open(os.path.join(a.out, "labels.tsv"), "w")
     lab_f.write(LABEL_HEADER)
     scans = open(os.path.join(a.out, "scans.tsv"), "w")
-    scan_args = os.environ.get("SCAN_ARGS", "-a").split()
+    scan_args = os.environ.get("SCAN_ARGS", "-a --exhaustive").split()
     jobs = int(os.environ.get("JOBS", "2"))
     failed = 0
     for name, manifest, port in groups():

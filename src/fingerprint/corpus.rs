@@ -270,7 +270,7 @@ pub fn learn_fingerprint(
     if features.is_empty() {
         return None;
     }
-    versions.sort_by(|a, b| super::version::order_key(a).cmp(&super::version::order_key(b)));
+    versions.sort_by_key(|v| super::version::order_key(v));
     by_version.retain(|_, t| t.keys().all(|v| versions.contains(v)));
     let meta = Meta {
         id: ident.id.clone(),

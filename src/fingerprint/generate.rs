@@ -69,6 +69,7 @@ fn probe_of(key: &str) -> &str {
 ///   timing: left out.
 /// - One that differed between apps on the same release (the echo app and
 ///   a silent one) is the app's: left out.
+/// - The body of a 2xx answer is the app's page: left out.
 /// - One that differed between releases or configurations is kept with
 ///   every value seen, weighted by its stability, and (releases) written
 ///   to the version table.
@@ -107,6 +108,15 @@ pub fn learn(
             continue;
         }
         let status = format!("{}.status", probe_of(key));
+        // The page of a 2xx answer is the app's, not the library's (an
+        // error body is the library's).
+        if key.ends_with(".body")
+            && stable
+                .iter()
+                .any(|st| st.get(&status).is_some_and(|s| s.starts_with('2')))
+        {
+            continue;
+        }
         // Per variant that ran the probe: its value, or None (absent).
         let seen: Vec<(&Variant, Option<&String>)> = variants
             .iter()
@@ -298,6 +308,84 @@ mod tests {
         let s = stable_features(&[a, b]);
         assert_eq!(s.len(), 1);
         assert_eq!(s["1.x"], "a");
+    }
+
+    fn run(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn learning_keeps_behaviour_and_drops_timing_apps_and_pages() {
+        use crate::fingerprint::corpus::Kind;
+        let base = |reason: &str, push: &str| {
+            run(&[
+                ("104.status", "101"),
+                ("104.close_reason", reason),
+                ("104.control", push),
+                ("701.status", "200"),
+                ("701.body", "my app page"),
+                ("300.status", "400"),
+                ("300.body", "Bad key"),
+            ])
+        };
+        let variants = vec![
+            // Two runs of the base release: 300.body moved between runs.
+            Variant {
+                kind: Kind::Base,
+                version: "w 17.4".into(),
+                runs: vec![base("new", ""), {
+                    let mut r = base("new", "");
+                    r.insert("300.body".into(), "Bad key!".into());
+                    r
+                }],
+            },
+            // Another app on the same release: control frames differ.
+            Variant {
+                kind: Kind::App,
+                version: "w 17.4".into(),
+                runs: vec![base("new", "ping")],
+            },
+            // An older release: another close reason.
+            Variant {
+                kind: Kind::Version,
+                version: "w 12.0".into(),
+                runs: vec![base("old", "")],
+            },
+        ];
+        let (learned, by_version) = learn(&variants);
+        assert!(!learned.contains_key("300.body"), "timing");
+        assert!(!learned.contains_key("104.control"), "the app's");
+        assert!(!learned.contains_key("701.body"), "a 2xx page");
+        let r = &learned["104.close_reason"];
+        assert_eq!(r.values, ["new", "old"]);
+        assert!((r.stability - 2.0 / 3.0).abs() < 1e-9, "{}", r.stability);
+        assert_eq!(learned["104.status"].stability, 1.0);
+        assert_eq!(by_version["104.close_reason"]["w 12.0"], "old");
+        assert_eq!(by_version.len(), 1);
+        // Written and parsed back.
+        let meta = Meta {
+            id: "w".into(),
+            name: "w".into(),
+            library: "pypi:w".into(),
+            language: "Python".into(),
+            versions: vec!["w 12.0".into(), "w 17.4".into()],
+            date: "d".into(),
+            probe_set: "p".into(),
+            ..Meta::default()
+        };
+        let fp = Fingerprint::parse(
+            &to_toml_learned(&meta, &learned, &by_version),
+            "w.toml",
+            &ProbeSet::builtin(),
+        )
+        .unwrap();
+        let e = &fp.features["104.close_reason"];
+        assert!(e.matcher.matches("old") && e.matcher.matches("new"));
+        assert!((e.stability - 0.667).abs() < 1e-9);
+        assert_eq!(fp.by_version["104.close_reason"]["w 17.4"], "new");
     }
 
     #[test]

@@ -178,9 +178,11 @@ struct KeyIndex {
     /// Every fingerprint expecting the key (what an observed value is
     /// compared with, for [`Scorer::score_observed`]).
     all: Vec<Post>,
-    /// For a banner key (`h.server`): the fingerprints that expect a
-    /// banner, which an absent one (`-`) is not compared with.
-    banner: Vec<Post>,
+    /// A banner key (`h.server`): an absent banner (`-`) is compared with
+    /// no fingerprint, neither those that expect one nor those that
+    /// expect none (a configuration may remove it; its absence says
+    /// nothing about the software).
+    banner: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -406,9 +408,7 @@ impl Scorer {
                         };
                         let km = &mut by_key[key];
                         km.all.push(post);
-                        if is_banner_feature(feature) && !e.matcher.matches("-") {
-                            km.banner.push(post);
-                        }
+                        km.banner = is_banner_feature(feature);
                         match &e.matcher {
                             Match::Exact(v) => values[key].entry(v).or_default().push(post),
                             Match::AnyOf(vs) => {
@@ -765,11 +765,16 @@ impl Scorer {
             ..
         } = ev;
         // An absent banner is not compared (a configuration may have
-        // removed it): taken back from the fingerprints that expect one.
+        // removed it): taken back from every fingerprint expecting the key.
+        let absent_banner = |k: u32| {
+            self.index[k as usize].banner && {
+                let (a, b) = observed[k as usize];
+                &values[a as usize..b as usize] == "-"
+            }
+        };
         for &k in seen.iter() {
-            let (a, b) = observed[k as usize];
-            if &values[a as usize..b as usize] == "-" {
-                for p in &self.index[k as usize].banner {
+            if absent_banner(k) {
+                for p in &self.index[k as usize].all {
                     let t = &mut tallies[p.fp as usize];
                     for s in [SLOT_ALL, p.slot as usize] {
                         t[s].compared -= 1;
@@ -788,6 +793,9 @@ impl Scorer {
             }
         };
         for &k in seen.iter() {
+            if absent_banner(k) {
+                continue;
+            }
             let (a, b) = observed[k as usize];
             let v = &values[a as usize..b as usize];
             let km = &self.index[k as usize];
@@ -1096,6 +1104,61 @@ mod tests {
     }
 
     #[test]
+    fn a_header_seen_by_many_probes_is_one_fact_and_an_absent_banner_says_nothing() {
+        let banner = |id: &str, server: &str, reason: &str| {
+            let mut f = String::new();
+            for p in ["1000", "1001", "1005", "1006"] {
+                f.push_str(&format!(
+                    "\"{p}.status\" = 101\n\"{p}.h.server\" = \"{server}\"\n"
+                ));
+            }
+            for p in ["102", "103", "104", "105"] {
+                f.push_str(&format!(
+                    "\"{p}.close_code\" = 1002\n\"{p}.close_reason\" = \"{reason}\"\n"
+                ));
+            }
+            fp(id, &f)
+        };
+        let db = Arc::new(Db {
+            fingerprints: vec![
+                banner("lib", "lib", "same"),
+                banner("framework", "-", "same"),
+                banner("other", "other", "different"),
+            ],
+        });
+        let s = Scorer::new(db);
+        // Four probes saw the header: each weighs a quarter of one feature.
+        let one = s.weight(0, "1000.h.server").unwrap();
+        assert!((one - 0.25).abs() < 1e-9, "{one}");
+        let obs_with = |server: &str| {
+            let mut m = BTreeMap::new();
+            for p in ["102", "103", "104", "105"] {
+                m.insert(format!("{p}.status"), "101".to_string());
+                m.insert(format!("{p}.close_code"), "1002".into());
+                m.insert(format!("{p}.close_reason"), "same".into());
+            }
+            for p in ["1000", "1001", "1005", "1006"] {
+                m.insert(format!("{p}.status"), "101".into());
+                m.insert(format!("{p}.h.server"), server.into());
+            }
+            m
+        };
+        // The library with its banner removed: not the framework that
+        // sends none; the evidence cannot choose between the two.
+        let v = s.score(&obs_with("-"));
+        let lib = v.candidates.iter().find(|c| c.id == "lib").unwrap();
+        assert_eq!(
+            lib.compared, lib.matched,
+            "an absent banner is not a mismatch: {v:?}"
+        );
+        assert_eq!(v.implementation, "unknown", "{v:?}");
+        let fw = v.candidates.iter().find(|c| c.id == "framework").unwrap();
+        assert!(lib.score > 0.9 && lib.score == fw.score, "{v:?}");
+        // Its banner present: the library.
+        assert_eq!(s.score(&obs_with("lib")).implementation, "lib");
+    }
+
+    #[test]
     fn shared_features_weigh_little() {
         let db = db();
         let s = Scorer::new(db.clone());
@@ -1130,10 +1193,12 @@ mod tests {
                         continue;
                     }
                     let w = s.weight(i, k).unwrap();
+                    let f = k.split_once('.').map_or("", |(_, f)| f);
+                    let absent = is_banner_feature(f) && o.is_some_and(|o| o == "-");
                     for sl in [SLOT_ALL, slot(Some(e.layer))] {
                         t[sl].compared += 1;
                         t[sl].compared_w += w;
-                        if o.is_some_and(|o| e.matcher.matches(o)) {
+                        if !absent && o.is_some_and(|o| e.matcher.matches(o)) {
                             t[sl].matched += 1;
                             t[sl].matched_w += w;
                         }
@@ -1146,7 +1211,6 @@ mod tests {
                     if ran.contains(p)
                         && is_banner_feature(f)
                         && features.get(k).is_some_and(|o| o == "-")
-                        && !e.matcher.matches("-")
                     {
                         let w = s.weight(i, k).unwrap();
                         for sl in [SLOT_ALL, slot(Some(e.layer))] {
