@@ -62,7 +62,7 @@ fi
 for i in "${!M_IDS[@]}"; do
   id=${M_IDS[$i]}; [[ -n "${WANT[$id]+x}" ]] || continue
   port=${PORTOF[$id]}; c=${M_CMD[$i]}
-  c=${c//\{D\}/$APPS}; c=${c//\{VENV\}/$VENV}; c=${c//\{BIN\}/$WSFP_LAB}; c=${c//\{TCPECHO\}/$TCPECHO}
+  c=${c//\{D\}/$APPS}; c=${c//\{VENV\}/$VENV}; c=${c//\{VENVS\}/$WSFP_LAB/venvs}; c=${c//\{NPM\}/$WSFP_LAB/npm}; c=${c//\{BIN\}/$WSFP_LAB}; c=${c//\{TCPECHO\}/$TCPECHO}
   while [[ "$c" =~ \{PORT:([a-z0-9-]+)\} ]]; do ref=${BASH_REMATCH[1]}; c=${c//\{PORT:$ref\}/${PORTOF[$ref]}}; done
   c=${c//\{PORT\}/$port}
   start_one "$id" "$port" "$c" && \
