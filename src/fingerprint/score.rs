@@ -764,26 +764,7 @@ impl Scorer {
             values,
             ..
         } = ev;
-        // An absent banner is not compared (a configuration may have
-        // removed it): taken back from every fingerprint expecting the key.
-        let absent_banner = |k: u32| {
-            self.index[k as usize].banner && {
-                let (a, b) = observed[k as usize];
-                &values[a as usize..b as usize] == "-"
-            }
-        };
-        for &k in seen.iter() {
-            if absent_banner(k) {
-                for p in &self.index[k as usize].all {
-                    let t = &mut tallies[p.fp as usize];
-                    for s in [SLOT_ALL, p.slot as usize] {
-                        t[s].compared -= 1;
-                        t[s].compared_w -= p.weight;
-                    }
-                }
-            }
-        }
-        let mut add = |posts: &[Post]| {
+        let add = |tallies: &mut [[Tally; 3]], posts: &[Post]| {
             for p in posts {
                 let t = &mut tallies[p.fp as usize];
                 for s in [SLOT_ALL, p.slot as usize] {
@@ -793,18 +774,28 @@ impl Scorer {
             }
         };
         for &k in seen.iter() {
-            if absent_banner(k) {
-                continue;
-            }
             let (a, b) = observed[k as usize];
             let v = &values[a as usize..b as usize];
             let km = &self.index[k as usize];
+            if km.banner && v == "-" {
+                // An absent banner is not compared (a configuration may
+                // have removed it): taken back from every fingerprint
+                // expecting the key.
+                for p in &km.all {
+                    let t = &mut tallies[p.fp as usize];
+                    for s in [SLOT_ALL, p.slot as usize] {
+                        t[s].compared -= 1;
+                        t[s].compared_w -= p.weight;
+                    }
+                }
+                continue;
+            }
             if let Ok(i) = km.values.binary_search_by(|(x, _)| (**x).cmp(v)) {
-                add(&km.values[i].1);
+                add(tallies, &km.values[i].1);
             }
             for (m, posts) in &km.other {
                 if m.matches(v) {
-                    add(posts);
+                    add(tallies, posts);
                 }
             }
         }

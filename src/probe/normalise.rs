@@ -211,39 +211,30 @@ fn comment_end(b: &[u8], open: usize) -> usize {
     b.len()
 }
 
-/// A banner's identity: its product names, space-separated, without
-/// versions or platform comments (`Python websockets`). A name that is
-/// itself a version number (`Server: 1.0`) is dropped.
-pub fn product_names(value: &str) -> String {
-    let mut s = String::new();
+/// A banner split in one parse: its identity, the product names
+/// space-separated without versions or platform comments (`Python
+/// websockets`; a name that is itself a version number, `Server: 1.0`, is
+/// dropped), and its versions, `name/version` for each product that has
+/// one (`Python/3.11 websockets/17.4`; empty if none does).
+pub fn split_banner(value: &str) -> (String, String) {
+    let (mut names, mut versions) = (String::new(), String::new());
     for p in products(value) {
-        if p.name.starts_with(|c: char| c.is_ascii_digit()) {
-            continue;
+        if !p.name.starts_with(|c: char| c.is_ascii_digit()) {
+            if !names.is_empty() {
+                names.push(' ');
+            }
+            names.push_str(p.name);
         }
-        if !s.is_empty() {
-            s.push(' ');
+        if !p.version.is_empty() {
+            if !versions.is_empty() {
+                versions.push(' ');
+            }
+            versions.push_str(p.name);
+            versions.push('/');
+            versions.push_str(p.version);
         }
-        s.push_str(p.name);
     }
-    s
-}
-
-/// A banner's versions: `name/version` for each product that has one,
-/// space-separated (`Python/3.11 websockets/17.4`); empty if none does.
-pub fn product_versions(value: &str) -> String {
-    let mut s = String::new();
-    for p in products(value)
-        .into_iter()
-        .filter(|p| !p.version.is_empty())
-    {
-        if !s.is_empty() {
-            s.push(' ');
-        }
-        s.push_str(p.name);
-        s.push('/');
-        s.push_str(p.version);
-    }
-    s
+    (names, versions)
 }
 
 #[cfg(test)]
@@ -301,10 +292,11 @@ mod tests {
             ("1.0", "", "1.0"),
             ("", "", ""),
         ] {
-            assert_eq!(product_names(v), names, "{v}");
+            let (n, vs) = split_banner(v);
+            assert_eq!(n, names, "{v}");
             // A bare version has no name: it is still a version.
             if v != "1.0" {
-                assert_eq!(product_versions(v), versions, "{v}");
+                assert_eq!(vs, versions, "{v}");
             }
         }
     }

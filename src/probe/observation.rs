@@ -220,11 +220,11 @@ pub fn for_each_feature(probe: &Probe, o: &Observation, mut put: impl FnMut(&str
                 // A banner is identity (its products) and a version
                 // estimate (their versions), never one feature of both.
                 Some(v) if normalise::is_banner(name) => {
-                    let versions = normalise::product_versions(v);
-                    put(&buf, &normalise::product_names(v));
+                    let (names, versions) = normalise::split_banner(v);
+                    put(&buf, &names);
                     if !versions.is_empty() {
-                        let key = format!("{buf}.version");
-                        put(&key, &versions);
+                        buf.push_str(".version");
+                        put(&buf, &versions);
                     }
                 }
                 Some(v) => put(&buf, &normalise::without_authority(v)),
