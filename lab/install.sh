@@ -49,6 +49,17 @@ for id in $SEL; do
     "{BIN}/go/"*|"{BIN}/c/"*|"{BIN}/cpp/"*|"{BIN}/rs/target/debug/"*) b=${c%% *}; BUILDS+=("${b#\{BIN\}/}") ;;
   esac
 done
+# The app variants of lab/variants.tsv (silent/push apps) are second binaries of the same builds: with
+# --subset all they are built too, so lab/corpus.py can scan the apps group on a fresh install.
+if [ "$SUBSET" = all ]; then
+  while IFS=$'\t' read -r vid _ _ _ _ _ vcmd _; do
+    case "$vid" in ''|\#*) continue ;; esac
+    case "$vcmd" in
+      "{BIN}/go/"*|"{BIN}/rs/target/debug/"*) b=${vcmd%% *}; b=${b#\{BIN\}/}
+        [[ " ${BUILDS[*]} " == *" $b "* ]] || BUILDS+=("$b") ;;
+    esac
+  done < "$LAB_DIR/variants.tsv"
+fi
 # Debian tools the builds themselves need (beside what the pins bring)
 for b in "${BUILDS[@]}"; do case "$b" in c/*|cpp/*) command -v g++ >/dev/null || DEB+=(g++) ;; esac; done
 
@@ -124,7 +135,7 @@ if [ ${#NPM[@]} -gt 0 ]; then
 fi
 
 # ---- 4. builds (Go from Debian's GOPATH packages, C/C++ against Debian's headers, Rust with the committed Cargo.lock)
-CARGO_PKGS=()
+CARGO_PKGS=(); CARGO_BINS=()
 for b in "${BUILDS[@]}"; do
   out="$WSFP_LAB/$b"; name=${b##*/}; mkdir -p "$(dirname "$out")"
   case "$b" in
@@ -138,13 +149,21 @@ for b in "${BUILDS[@]}"; do
     cpp/*) src="$APPS/$name.cpp"
       if [ -x "$out" ] && [ "$out" -nt "$src" ]; then skip "build-$name" "up to date"; continue; fi
       step "build-$name" g++ -O1 -std=c++17 -o "$out" "$src" -lpthread ;;
-    rs/target/debug/*) CARGO_PKGS+=(-p "$name") ;;
+    rs/target/debug/*)
+      # A package's first binary has the package's name; a second one (src/bin/NAME.rs) is built by name.
+      if [ -d "$APPS/rust/$name" ]; then CARGO_PKGS+=(-p "$name")
+      else srcf=$(ls "$APPS"/rust/*/src/bin/"$name".rs 2>/dev/null | head -1); pkg=${srcf#$APPS/rust/}; pkg=${pkg%%/*}
+        [ -n "$srcf" ] && CARGO_BINS+=("$pkg:$name"); fi ;;
   esac
 done
 if [ ${#CARGO_PKGS[@]} -gt 0 ]; then
   mkdir -p "$WSFP_LAB/rs" && cp -r "$APPS/rust/." "$WSFP_LAB/rs/"
   step cargo bash -c "cd '$WSFP_LAB/rs' && CARGO_TARGET_DIR='$WSFP_LAB/rs/target' cargo build --locked ${CARGO_PKGS[*]}"
 fi
+for pb in "${CARGO_BINS[@]}"; do
+  mkdir -p "$WSFP_LAB/rs" && cp -r "$APPS/rust/." "$WSFP_LAB/rs/"
+  step "cargo-${pb#*:}" bash -c "cd '$WSFP_LAB/rs' && CARGO_TARGET_DIR='$WSFP_LAB/rs/target' cargo build --locked -p '${pb%%:*}' --bin '${pb#*:}'"
+done
 
 # ---- 5. verify every pin of the selected servers against what is really installed
 verify() {

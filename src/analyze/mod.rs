@@ -116,6 +116,9 @@ pub struct Summary {
     pub implementation: String,
     #[serde(default)]
     pub library: Option<String>,
+    /// The record's version estimate.
+    #[serde(default)]
+    pub version: Option<crate::fingerprint::version::Estimate>,
     pub confidence: f64,
 }
 
@@ -127,6 +130,7 @@ impl From<&Record> for Summary {
             status: r.status,
             implementation: r.implementation.clone(),
             library: r.library.clone(),
+            version: r.version.clone(),
             confidence: r.confidence,
         }
     }

@@ -147,7 +147,13 @@ impl Prevalence {
             &mut self.language,
             meta.map_or(UNKNOWN, |m| m.language.as_str()),
         );
-        bump(&mut self.version, &self.index.version(imp));
+        // The scan's own estimate; a record without one (written before
+        // wsfp estimated versions) falls back to the DB's version list.
+        match &r.version {
+            Some(v) => bump(&mut self.version, &v.to_string()),
+            None if imp == UNKNOWN => bump(&mut self.version, UNKNOWN),
+            None => bump(&mut self.version, &self.index.version(imp)),
+        }
         if imp != UNKNOWN {
             let b = ((r.confidence.clamp(0.0, 1.0) * BUCKETS as f64) as usize).min(BUCKETS - 1);
             self.confidence[b] += 1;

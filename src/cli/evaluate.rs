@@ -69,6 +69,10 @@ pub struct EvaluateArgs {
     /// With --holdout: print every held-out verdict.
     #[arg(long)]
     pub verbose: bool,
+    /// With --holdout: write every held-out verdict's confidence basis to
+    /// FILE (TSV, header line), the data the confidence is calibrated on.
+    #[arg(long, value_name = "FILE", requires = "identity")]
+    pub dump: Option<PathBuf>,
 }
 
 fn library_of<'a>(db: &'a Db, id: &str) -> Option<&'a str> {
@@ -88,6 +92,7 @@ pub fn run(a: EvaluateArgs) -> Result<i32, Box<dyn std::error::Error>> {
                 .then(|| crate::fingerprint::adaptive::Budget::intensity(a.intensity)),
             confident: 0.9,
             verbose: a.verbose,
+            dump: a.dump.clone(),
         };
         return super::holdout::run(
             &a.holdout,

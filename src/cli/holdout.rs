@@ -13,7 +13,7 @@ use std::sync::Arc;
 use super::usage;
 use crate::fingerprint::corpus::{self, Identity, Kind, Sample};
 use crate::fingerprint::score::{Scorer, Verdict};
-use crate::fingerprint::{Db, Fingerprint, version};
+use crate::fingerprint::{Db, Fingerprint};
 use crate::probe::{ProbeSet, Risk};
 
 /// What is held out.
@@ -54,6 +54,8 @@ pub struct Options {
     /// Confidence at and above which a wrong verdict is "confidently wrong".
     pub confident: f64,
     pub verbose: bool,
+    /// Where to write each held-out verdict's confidence basis (TSV).
+    pub dump: Option<std::path::PathBuf>,
 }
 
 /// One split: its name and which samples it holds out.
@@ -158,6 +160,8 @@ struct Tally {
     version_bounded: usize,
     /// Confidence bucket → (verdicts naming something, right).
     reliability: BTreeMap<usize, (usize, usize)>,
+    /// Rows for `--dump`.
+    dump: String,
 }
 
 const BUCKETS: [f64; 6] = [0.0, 0.5, 0.7, 0.8, 0.9, 0.95];
@@ -275,6 +279,26 @@ fn evaluate_kind(
             {
                 t.confident_wrong_impl.push(case.clone());
             }
+            if let (Some(b), true) = (&v.basis, named) {
+                use std::fmt::Write as _;
+                let _ = writeln!(
+                    t.dump,
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{:.4}\t{:.4}\t{:.4}\t{:.4}\t{:.4}\t{}",
+                    kind.name(),
+                    split.name,
+                    s.target,
+                    l.fingerprint,
+                    v.implementation,
+                    u8::from(right),
+                    v.confidence,
+                    b.score,
+                    b.closed,
+                    b.compared_w,
+                    b.matched_w,
+                    b.library_gap,
+                    u8::from(fp_known)
+                );
+            }
             if named {
                 let e = t.reliability.entry(bucket(v.confidence)).or_default();
                 e.0 += 1;
@@ -297,16 +321,7 @@ fn evaluate_kind(
             }
             // The version, where the library is right and the row says one.
             if lib_ok && !l.version.is_empty() && l.kind != Kind::Proxy {
-                let fp = db
-                    .fingerprints
-                    .iter()
-                    .find(|f| f.id == v.implementation)
-                    .or_else(|| {
-                        v.candidates
-                            .iter()
-                            .find_map(|c| db.fingerprints.iter().find(|f| f.id == c.id))
-                    });
-                if let Some(e) = fp.and_then(|fp| version::estimate(fp, &feats)) {
+                if let Some(e) = &v.version {
                     t.versions += 1;
                     t.version_in += usize::from(e.contains(&l.version));
                     t.version_bounded += usize::from(e.bounded());
@@ -370,6 +385,9 @@ pub fn run(
         "split", "n", "library", "impl", "unknown", "conf.wrong", "front", "version"
     );
     let mut failed = !errors.is_empty();
+    let mut dump = String::from(
+        "mode\tsplit\ttarget\twant\tgot\tright\tconfidence\tscore\tclosed\tcompared_w\tmatched_w\tlibrary_gap\tin_db\n",
+    );
     let mut rel: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
     let mut wrong_all = Vec::new();
     for &k in kinds {
@@ -393,6 +411,7 @@ pub fn run(
         if share > max_wrong || k == Holdout::Implementation && !t.confident_wrong.is_empty() {
             failed = true;
         }
+        dump.push_str(&t.dump);
         for (b, (n, r)) in t.reliability {
             let e = rel.entry(b).or_default();
             e.0 += n;
@@ -410,6 +429,10 @@ pub fn run(
                 .into_iter()
                 .map(|w| format!("wrong implementation (right library): {w}")),
         );
+    }
+    if let Some(path) = &o.dump {
+        std::fs::write(path, &dump)
+            .map_err(|e| usage(format!("cannot write {}: {e}", path.display())))?;
     }
     println!("\nreliability (named verdicts of every split above: confidence -> share right)");
     for (b, (n, r)) in &rel {

@@ -4,6 +4,7 @@
 //! map of a scan (`score`). `docs/fingerprints.md` documents the format.
 
 pub mod adaptive;
+pub mod calibrate;
 pub mod corpus;
 pub mod generate;
 pub mod score;

@@ -19,6 +19,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::calibrate;
+use super::version::{self, Estimate};
 use super::{Db, Match};
 use crate::probe::Layer;
 
@@ -60,7 +62,34 @@ pub struct Verdict {
     pub library: Option<String>,
     pub confidence: f64,
     pub candidates: Vec<Candidate>,
+    /// Which releases of the named implementation (or of the library's
+    /// best candidate) the evidence is consistent with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<Estimate>,
+    /// What the confidence was computed from (for calibrating it, with
+    /// `wsfp evaluate --dump`; not part of a record).
+    #[serde(skip)]
+    pub basis: Option<Basis>,
 }
+
+/// The quantities a named verdict's confidence is computed from.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Basis {
+    /// The best candidate's matched share of the compared weight.
+    pub score: f64,
+    /// Its closed-world posterior (uniform prior over the DB) times its
+    /// score: the confidence before calibration.
+    pub closed: f64,
+    /// Discriminating weight compared and matched.
+    pub compared_w: f64,
+    pub matched_w: f64,
+    /// Log-likelihood lead over the best candidate of another library
+    /// (capped at [`GAP_CAP`]).
+    pub library_gap: f64,
+}
+
+/// Cap of [`Basis::library_gap`] (no other library: the cap).
+pub const GAP_CAP: f64 = 50.0;
 
 impl Verdict {
     pub fn unknown() -> Verdict {
@@ -69,6 +98,8 @@ impl Verdict {
             library: None,
             confidence: 0.0,
             candidates: Vec::new(),
+            version: None,
+            basis: None,
         }
     }
 }
@@ -85,8 +116,14 @@ pub struct Scorer {
     id: u64,
     /// Per fingerprint: key → weight.
     weights: Vec<BTreeMap<String, f64>>,
-    /// Number of feature keys the DB expects (sorted, numbered).
+    /// Number of feature keys the DB expects (sorted, numbered), and the
+    /// banner version keys the version estimate reads.
     keys: usize,
+    /// Key → its number, for the version estimate's lookups.
+    key_of: HashMap<String, usize>,
+    /// The banner version keys (`<probe>.h.server.version`): compared with
+    /// no fingerprint, read by the version estimate.
+    banner_versions: Vec<usize>,
     /// Per key: the fingerprints expecting it, by what they accept.
     index: Vec<KeyIndex>,
     /// Probe id → index, for "which probes ran".
@@ -324,6 +361,28 @@ impl Scorer {
                 index.entry(k.as_str()).or_default().push((i, &e.matcher));
             }
         }
+        // The banner version of every probe the DB expects anything of: no
+        // fingerprint holds it (a version never decides identity), but the
+        // version estimate reads it from the evidence.
+        let probes_of_db: std::collections::BTreeSet<&str> = index
+            .keys()
+            .map(|k| k.split_once('.').map_or(*k, |(p, _)| p))
+            .collect();
+        let banner_keys: Vec<(String, String)> = probes_of_db
+            .iter()
+            .flat_map(|p| {
+                crate::probe::normalise::BANNERS
+                    .iter()
+                    .map(move |b| (p.to_string(), format!("h.{b}.version")))
+            })
+            .collect();
+        let banner_full: Vec<String> = banner_keys
+            .iter()
+            .map(|(p, f)| format!("{p}.{f}"))
+            .collect();
+        for k in &banner_full {
+            index.entry(k.as_str()).or_default();
+        }
         let others = fps.len().saturating_sub(1);
         // (key, representative value) → how many fingerprints accept it.
         // Fingerprints mostly expect the same few values per key, so this
@@ -433,6 +492,21 @@ impl Scorer {
                     .collect()
             })
             .collect();
+        let mut banner_versions = Vec::new();
+        for ((p, f), full) in banner_keys.iter().zip(&banner_full) {
+            let key = key_ix[full.as_str()];
+            let n = probes.len();
+            let probe = *probes.entry(p.clone()).or_insert(n);
+            if probe == probe_keys.len() {
+                probe_keys.push(Vec::new());
+            }
+            if !probe_keys[probe].iter().any(|(_, k)| *k == key) {
+                probe_keys[probe].push((f.as_str().into(), key));
+            }
+            banner_versions.push(key);
+        }
+        let key_of: HashMap<String, usize> =
+            key_ix.iter().map(|(k, &i)| (k.to_string(), i)).collect();
         for (km, vals) in by_key.iter_mut().zip(values) {
             km.values = vals.into_iter().map(|(v, p)| (v.into(), p)).collect();
             km.values.sort_by(|a, b| a.0.cmp(&b.0));
@@ -460,6 +534,8 @@ impl Scorer {
             id_rank,
             id: SCORER_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             keys: by_key.len(),
+            key_of,
+            banner_versions,
             index: by_key,
             probe_keys,
             runs,
@@ -584,10 +660,34 @@ impl Scorer {
     pub fn verdicts_of(&self, ev: &mut Evidence) -> (Option<Verdict>, Verdict) {
         self.tally(ev, false);
         let t = &ev.tallies;
-        match self.split(t) {
+        let (front, mut v) = match self.split(t) {
             Some((front, back)) => (Some(front), back),
             None => (None, self.verdict(t, SLOT_ALL)),
-        }
+        };
+        v.version = self.version(ev, &v);
+        (front, v)
+    }
+
+    /// The version estimate of a verdict: of the named implementation, or
+    /// of the library's best candidate when only the library is named.
+    fn version(&self, ev: &Evidence, v: &Verdict) -> Option<Estimate> {
+        let lib = v.library.as_deref()?;
+        let fps = &self.db.fingerprints;
+        let fp = fps.iter().find(|f| f.id == v.implementation).or_else(|| {
+            v.candidates
+                .iter()
+                .filter_map(|c| fps.iter().find(|f| f.id == c.id))
+                .find(|f| f.library == lib)
+        })?;
+        let value = |k: usize| -> Option<&str> {
+            let (a, b) = *ev.observed.get(k)?;
+            ((a, b) != NONE).then(|| &ev.values[a as usize..b as usize])
+        };
+        version::estimate_with(
+            fp,
+            self.banner_versions.iter().filter_map(|&k| value(k)),
+            |k| self.key_of.get(k).and_then(|&k| value(k)),
+        )
     }
 
     /// Empty evidence laid out for this scorer.
@@ -927,25 +1027,44 @@ impl Scorer {
         // Posterior over the DB with a uniform prior.
         let norm: f64 = scored.iter().map(|s| (s.2 - best_ll).exp()).sum();
         let posterior = |ll: f64| (ll - best_ll).exp() / norm;
-        let (implementation, library, confidence) = match pick {
-            Pick::TooFar => ("unknown".to_string(), None, round3(1.0 - best_score)),
-            Pick::One => (
-                fps[best].id.clone(),
-                Some(best_lib.to_string()),
-                round3(posterior(best_ll) * best_score),
-            ),
+        let t = scored[0].3;
+        let library_gap = scored
+            .iter()
+            .find(|s| fps[s.0].library != best_lib)
+            .map_or(GAP_CAP, |s| (best_ll - s.2).min(GAP_CAP));
+        let basis = |closed: f64| Basis {
+            score: best_score,
+            closed,
+            compared_w: t.compared_w,
+            matched_w: t.matched_w,
+            library_gap,
+        };
+        let (implementation, library, confidence, basis) = match pick {
+            Pick::TooFar => ("unknown".to_string(), None, round3(1.0 - best_score), None),
+            Pick::One => {
+                let b = basis(posterior(best_ll) * best_score);
+                (
+                    fps[best].id.clone(),
+                    Some(best_lib.to_string()),
+                    round3(calibrate::confidence(&b)),
+                    Some(b),
+                )
+            }
             Pick::Library(tied) => {
                 let p: f64 = scored[..tied].iter().map(|s| posterior(s.2)).sum();
+                let b = basis(p * best_score);
                 (
                     best_lib.to_string(),
                     Some(best_lib.to_string()),
-                    round3(p * best_score),
+                    round3(calibrate::confidence(&b)),
+                    Some(b),
                 )
             }
             _ => (
                 "unknown".to_string(),
                 None,
                 round3(1.0 - posterior(best_ll)),
+                None,
             ),
         };
         Verdict {
@@ -953,6 +1072,8 @@ impl Scorer {
             library,
             confidence,
             candidates: candidates(),
+            version: None,
+            basis,
         }
     }
 }
@@ -1042,6 +1163,71 @@ mod tests {
             assert_eq!(s.verdicts(m), s.verdicts_unmemoized(m));
             assert!(s.memo.lock().unwrap().len() <= MEMO_CAP);
         }
+    }
+
+    #[test]
+    fn a_verdict_carries_the_version_its_evidence_fits() {
+        let versioned = Fingerprint::parse(
+            r#"
+id = "w"
+name = "w"
+library = "pypi:w"
+language = "Python"
+versions = ["w 10.4", "w 12.0", "w 14.2"]
+[provenance]
+date = "d"
+probe_set = "p"
+[features]
+"309.status" = 101
+"104.close_code" = 1002
+"104.close_reason" = { any_of = ["old", "new"] }
+"105.close_reason" = "W5"
+[by_version."104.close_reason"]
+"w 10.4" = "old"
+"w 12.0" = "old"
+"w 14.2" = "new"
+"#,
+            "w.toml",
+            &ProbeSet::builtin(),
+        )
+        .unwrap();
+        let mut fps = db().fingerprints.clone();
+        fps.push(versioned);
+        let s = Scorer::new(Arc::new(Db { fingerprints: fps }));
+        let base = [
+            ("309.status", "101"),
+            ("104.status", "101"),
+            ("104.close_code", "1002"),
+            ("105.status", "101"),
+            ("105.close_reason", "W5"),
+        ];
+        let mut m = obs(&base);
+        m.insert("104.close_reason".into(), "old".into());
+        let (_, v) = s.verdicts(&m);
+        assert_eq!(v.implementation, "w");
+        let e = v.version.expect("a version estimate");
+        assert_eq!(
+            (e.closest.as_str(), e.before.as_deref()),
+            ("w 12.0", Some("w 14.2"))
+        );
+        // The same estimate from the evidence path as from the map.
+        m.insert("104.close_reason".into(), "new".into());
+        let (_, v) = s.verdicts(&m);
+        let e = v.version.expect("a version estimate");
+        assert_eq!(
+            (e.closest.as_str(), e.after.as_deref()),
+            ("w 14.2", Some("w 12.0"))
+        );
+        // A banner naming the product wins, and never decides identity.
+        m.insert("309.h.server.version".into(), "Python/3.11 w/15.1".into());
+        let (_, v2) = s.verdicts(&m);
+        assert_eq!(v2.implementation, "w");
+        assert_eq!(v2.confidence, v.confidence);
+        let e = v2.version.expect("a version estimate");
+        assert!(e.from_banner && e.contains("w 15.1"));
+        // No verdict, no version.
+        let (_, u) = s.verdicts(&obs(&[("309.status", "101")]));
+        assert_eq!((u.implementation.as_str(), u.version), ("unknown", None));
     }
 
     #[test]
@@ -1279,10 +1465,28 @@ mod tests {
             assert_eq!(ev.tallies, want);
             let front = s.split(&want);
             assert_eq!(v.0, front.as_ref().map(|(f, _)| f.clone()));
+            let mut plain = front.map_or_else(|| s.verdict(&want, SLOT_ALL), |(_, b)| b);
+            // The version estimate reads the evidence's values, not the
+            // tallies: the same as the feature map's.
+            plain.version = s.version(&ev, &plain);
             assert_eq!(
-                v.1,
-                front.map_or_else(|| s.verdict(&want, SLOT_ALL), |(_, b)| b)
+                plain.version,
+                plain.library.as_ref().and_then(|lib| {
+                    let fps = &s.db.fingerprints;
+                    let fp = fps
+                        .iter()
+                        .find(|x| x.id == plain.implementation)
+                        .or_else(|| {
+                            plain
+                                .candidates
+                                .iter()
+                                .filter_map(|c| fps.iter().find(|x| x.id == c.id))
+                                .find(|x| &x.library == lib)
+                        })?;
+                    version::estimate(fp, f)
+                })
             );
+            assert_eq!(v.1, plain);
         }
     }
 }

@@ -35,16 +35,19 @@ fn cmp_labels(a: &str, b: &str) -> Ordering {
     order_key(a).cmp(&order_key(b)).then_with(|| a.cmp(b))
 }
 
-/// What the evidence says of the version.
-#[derive(Debug, Clone, PartialEq)]
+/// What the evidence says of the version (a record's `version`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Estimate {
     /// The best-matching known release (or the banner's version).
     pub closest: String,
     /// Exclusive bounds: the nearest releases that match worse (`None`:
     /// unbounded on that side).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<String>,
     /// From a banner, not from behaviour.
+    #[serde(default)]
     pub from_banner: bool,
 }
 
@@ -93,15 +96,31 @@ fn product_of(label: &str) -> String {
 /// The version estimate of `fp` for a scan's features (`None` when the
 /// fingerprint names no version at all).
 pub fn estimate(fp: &Fingerprint, features: &BTreeMap<String, String>) -> Option<Estimate> {
+    estimate_with(
+        fp,
+        features
+            .iter()
+            .filter(|(k, _)| k.ends_with(".version"))
+            .map(|(_, v)| v.as_str()),
+        |k| features.get(k).map(String::as_str),
+    )
+}
+
+/// [`estimate`] over any view of a scan's features: `banners` are the
+/// values of its banner version features (`*.h.server.version`), `get`
+/// looks one feature up (the scorer reads both from its evidence, without
+/// a feature map).
+pub fn estimate_with<'a>(
+    fp: &Fingerprint,
+    banners: impl IntoIterator<Item = &'a str>,
+    get: impl Fn(&str) -> Option<&'a str>,
+) -> Option<Estimate> {
     let mut versions: Vec<&String> = fp.versions.iter().collect();
     versions.sort_by(|a, b| cmp_labels(a, b));
     let first = versions.first()?;
     let product = product_of(first);
     // A banner naming the product with a version.
-    for (k, v) in features {
-        if !k.ends_with(".version") {
-            continue;
-        }
+    for v in banners {
         for token in v.split_whitespace() {
             if let Some((name, ver)) = token.split_once('/')
                 && name.eq_ignore_ascii_case(&product)
@@ -123,9 +142,7 @@ pub fn estimate(fp: &Fingerprint, features: &BTreeMap<String, String>) -> Option
             fp.by_version
                 .iter()
                 .filter(|(k, table)| {
-                    features
-                        .get(*k)
-                        .is_some_and(|o| table.get(*ver).is_some_and(|v| v == o))
+                    get(k.as_str()).is_some_and(|o| table.get(*ver).is_some_and(|v| v == o))
                 })
                 .count()
         })

@@ -166,6 +166,15 @@ pub fn render_text(r: &Record, detail: bool) -> String {
         "  implementation: {}  confidence {:.2}",
         r.implementation, r.confidence
     );
+    if let Some(lib) = r.library.as_deref().filter(|l| *l != r.implementation) {
+        let _ = writeln!(s, "  library: {lib}");
+    }
+    if let Some(v) = &r.version {
+        let _ = writeln!(s, "  version: {v}");
+    }
+    if let (Some(f), Some(b)) = (&r.front, &r.backend) {
+        let _ = writeln!(s, "  front (HTTP head): {f}  backend (frames): {b}");
+    }
     for c in &r.candidates {
         let _ = writeln!(
             s,

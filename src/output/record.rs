@@ -73,6 +73,11 @@ pub struct Record {
     /// The WebSocket library underneath the verdict (e.g. `npm:ws`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub library: Option<String>,
+    /// The releases of the verdict's implementation the evidence is
+    /// consistent with (a banner's version, or the closest release of the
+    /// fingerprint's version table and its bounds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<crate::fingerprint::version::Estimate>,
     pub confidence: f64,
     #[serde(default)]
     pub candidates: Vec<Candidate>,
@@ -119,6 +124,7 @@ impl Record {
             front: None,
             backend: None,
             library: None,
+            version: None,
             confidence: 0.0,
             candidates: Vec::new(),
             observations: BTreeMap::new(),
@@ -173,6 +179,7 @@ impl Record {
     pub fn set_verdict(&mut self, v: crate::fingerprint::score::Verdict) {
         self.implementation = v.implementation;
         self.library = v.library;
+        self.version = v.version;
         self.confidence = v.confidence;
         self.candidates = v.candidates;
     }
