@@ -104,13 +104,30 @@ impl Connector {
 
     /// Connect to `addr`; with `tls_name`, run TLS with that SNI name (an
     /// IP address name sends no SNI, as RFC 6066 requires).
+    ///
+    /// `deadline` (the target's) bounds everything here, the wait for a
+    /// slot under the scan-wide limits included: a target must not spend
+    /// its time queueing, and none is started once it has passed. What it
+    /// cuts is a [`ConnectError::Timeout`].
     pub async fn connect(
         &self,
         addr: SocketAddr,
         tls_name: Option<&str>,
+        deadline: Option<tokio::time::Instant>,
     ) -> Result<Box<dyn Stream>, ConnectError> {
-        let permit = self.limits.admit().await;
-        let tcp = match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
+        let until = |timeout: Duration| {
+            let own = tokio::time::Instant::now() + timeout;
+            deadline.map_or(own, |d| own.min(d))
+        };
+        let permit = match deadline {
+            None => self.limits.admit().await,
+            Some(d) if tokio::time::Instant::now() >= d => return Err(ConnectError::Timeout),
+            Some(d) => tokio::time::timeout_at(d, self.limits.admit())
+                .await
+                .map_err(|_| ConnectError::Timeout)?,
+        };
+        let connecting = TcpStream::connect(addr);
+        let tcp = match tokio::time::timeout_at(until(self.connect_timeout), connecting).await {
             Err(_) => return Err(ConnectError::Timeout),
             Ok(Err(e)) => return Err(classify(&e)),
             Ok(Ok(s)) => s,
@@ -126,7 +143,7 @@ impl Connector {
         // Boxed: a TLS handshake's future is about 1 KiB, which every
         // plain connection's future would otherwise carry (and move) too.
         let tls = Box::pin(self.tls.connect(server_name, tcp));
-        match tokio::time::timeout(self.connect_timeout, tls).await {
+        match tokio::time::timeout_at(until(self.connect_timeout), tls).await {
             Err(_) => Err(ConnectError::Timeout),
             Ok(Err(e)) => Err(match classify(&e) {
                 ConnectError::Other(m) => ConnectError::Tls(m),

@@ -86,20 +86,25 @@ impl Resolver {
     }
 
     /// All addresses of `host`, IPv4 first. An IP literal is returned as is.
-    pub async fn resolve(&self, host: &str) -> Answer {
+    ///
+    /// `None` when `deadline` (the target's) came first, the wait for a
+    /// lookup slot included. That is no answer about the name, so nothing
+    /// is cached: a target with time left asks again.
+    pub async fn resolve(&self, host: &str, deadline: tokio::time::Instant) -> Option<Answer> {
         if let Ok(ip) = host.parse::<IpAddr>() {
-            return Ok(vec![ip]);
+            return Some(Ok(vec![ip]));
         }
         let key = host.to_ascii_lowercase();
         if let Some((a, until)) = self.cache.lock().expect("cache lock").get(&key)
             && *until > Instant::now()
         {
-            return a.clone();
+            return Some(a.clone());
         }
-        let answer = {
+        let asking = async {
             let _permit = self.sem.acquire().await.expect("semaphore open");
             self.lookup(&key).await
         };
+        let answer = tokio::time::timeout_at(deadline, asking).await.ok()?;
         let ttl = if answer.is_ok() {
             POSITIVE_TTL
         } else {
@@ -110,14 +115,15 @@ impl Resolver {
             cache.clear();
         }
         cache.insert(key, (answer.clone(), Instant::now() + ttl));
-        answer
+        Some(answer)
     }
 
     async fn lookup(&self, host: &str) -> Answer {
         let client = self.client().await?;
-        // The resolver's own timeout covers one server; this bounds the
-        // whole lookup (A and AAAA, retries).
-        match tokio::time::timeout(self.timeout * 2, client.lookup_ip(host)).await {
+        // The resolver's own timeout covers one query to one server; this
+        // gives the whole lookup (A and AAAA, asked at once, and any
+        // fallback to TCP) the same one budget, `--dns-timeout`.
+        match tokio::time::timeout(self.timeout, client.lookup_ip(host)).await {
             Err(_) => Err(format!("DNS lookup of {host} timed out")),
             Ok(Err(e)) => Err(format!("DNS lookup of {host}: {e}")),
             Ok(Ok(l)) => {

@@ -19,7 +19,11 @@ pub enum Status {
     /// Answered HTTP, but not 101 to a standard handshake.
     NotWebsocket,
     Refused,
+    /// The handshake (or connect) timeout passed without an answer.
     Timeout,
+    /// The target's own deadline (`--target-timeout`) passed before its
+    /// status was known: during the lookup, or the gate handshake's wait.
+    TargetTimeout,
     Reset,
     TlsError,
     DnsError,
@@ -35,6 +39,7 @@ impl Status {
             Status::NotWebsocket => "not_websocket",
             Status::Refused => "refused",
             Status::Timeout => "timeout",
+            Status::TargetTimeout => "target_timeout",
             Status::Reset => "reset",
             Status::TlsError => "tls_error",
             Status::DnsError => "dns_error",

@@ -51,6 +51,26 @@ pub struct RunConfig {
     /// a survey would spend four packets and a server round of work per
     /// target on politeness; a FIN alone ends the connection cleanly.
     pub close_frame: bool,
+    /// The target's deadline (`--target-timeout`): every wait above ends
+    /// by it, so a probe in flight returns (with what it saw) when the
+    /// target's time is up instead of being cancelled and losing its
+    /// costs. `None`: each wait has only its own timeout.
+    pub deadline: Option<tokio::time::Instant>,
+}
+
+impl RunConfig {
+    /// When a wait of `timeout` starting now must end: its own timeout,
+    /// or the target's deadline if that comes first.
+    pub fn until(&self, timeout: Duration) -> tokio::time::Instant {
+        let own = tokio::time::Instant::now() + timeout;
+        self.deadline.map_or(own, |d| own.min(d))
+    }
+
+    /// Whether the target's deadline has passed: nothing new may start.
+    pub fn past_deadline(&self) -> bool {
+        self.deadline
+            .is_some_and(|d| tokio::time::Instant::now() >= d)
+    }
 }
 
 impl Default for RunConfig {
@@ -63,6 +83,7 @@ impl Default for RunConfig {
             payload_mode: PayloadMode::Prefix,
             trace: 0,
             close_frame: true,
+            deadline: None,
         }
     }
 }
@@ -234,7 +255,8 @@ pub async fn run_chain<'p>(
         runs.push(run);
         return runs;
     }
-    let mut io = match connector.connect(ep.addr, ep.tls_name.as_deref()).await {
+    let connecting = connector.connect(ep.addr, ep.tls_name.as_deref(), cfg.deadline);
+    let mut io = match connecting.await {
         Ok(io) => io,
         Err(e) => {
             run.observation = Observation::failed(outcome_of(&e), e.to_string());
@@ -280,6 +302,11 @@ pub async fn run_chain<'p>(
     let mut alive_at_end = chain.is_some();
     let mut n = 0u32;
     while let Some((buf, head)) = chain.take() {
+        // Past the deadline the connection is left alive but nothing new
+        // is taken from the queue.
+        if cfg.past_deadline() {
+            break;
+        }
         let Some(p) = queue.next() else {
             break;
         };
@@ -316,7 +343,8 @@ pub async fn run_chain<'p>(
     // shutdown: dropping the socket sends the same FIN (or the same RST,
     // when unread bytes are left), one system call fewer per connection.
     if ep.tls_name.is_some() {
-        let _ = tokio::time::timeout(Duration::from_millis(100), io.shutdown()).await;
+        let until = cfg.until(Duration::from_millis(100));
+        let _ = tokio::time::timeout_at(until, io.shutdown()).await;
     }
     runs
 }
@@ -356,7 +384,7 @@ async fn usable(conn: &mut Conn<'_>, mut buf: BytesMut) -> Option<BytesMut> {
     let ping = encode_frame(&FrameSpec::new(9).masked(rand::random()), LIVENESS_PAYLOAD);
     conn.write(&ping).await.ok()?;
     let mut decoder = server_decoder();
-    let deadline = tokio::time::Instant::now() + conn.cfg.frame_timeout;
+    let deadline = conn.cfg.until(conn.cfg.frame_timeout);
     let mut read_total = 0;
     loop {
         while let Some(f) = decoder.next_frame(&mut buf) {
@@ -452,7 +480,7 @@ impl Conn<'_> {
                 escape(&data[..data.len().min(512)])
             );
         }
-        let deadline = tokio::time::Instant::now() + self.cfg.write_timeout;
+        let deadline = self.cfg.until(self.cfg.write_timeout);
         match timeout_at(deadline, self.io.write_all(data)).await {
             Err(_) => Err(ReadStop::Timeout),
             Ok(Err(e)) => Err(stop_of(&e)),
@@ -513,7 +541,7 @@ async fn handshake(
 
     // Response head.
     let cfg = conn.cfg;
-    let deadline = tokio::time::Instant::now() + cfg.handshake_timeout;
+    let deadline = cfg.until(cfg.handshake_timeout);
     let mut buf = BytesMut::with_capacity(4096);
     let head = loop {
         match parse_response(&buf, cfg.max_head, DEFAULT_MAX_HEADERS) {
@@ -615,7 +643,7 @@ async fn frames(
         let _ = conn.write(&ping).await;
     }
     let sent_at = Instant::now();
-    let deadline = tokio::time::Instant::now() + cfg.frame_timeout;
+    let deadline = cfg.until(cfg.frame_timeout);
     let mut kept = Kept::default();
     let mut read_total = 0usize;
     o.end = loop {
@@ -758,7 +786,7 @@ async fn read_body(
     content_length: Option<u64>,
 ) -> (String, Option<String>) {
     let want = content_length.map_or(BODY_CAP, |n| (n as usize).min(BODY_CAP));
-    let deadline = tokio::time::Instant::now() + conn.cfg.frame_timeout;
+    let deadline = conn.cfg.until(conn.cfg.frame_timeout);
     while buf.len() < want {
         let room = want - buf.len();
         if conn.read(buf, room, deadline).await.is_err() {

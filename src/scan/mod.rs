@@ -40,6 +40,12 @@ const CHAIN_WORKERS: usize = 4;
 /// The probe used as the gate, also recorded as an observation.
 pub const GATE_PROBE: &str = "309";
 
+/// How long past the deadline the scan waits for probes in flight to
+/// return. Their waits all end at the deadline (see [`RunConfig::deadline`]),
+/// so they return at once; this only bounds a probe that would not, and
+/// keeps the target within its deadline plus a blink.
+const DEADLINE_GRACE: Duration = Duration::from_millis(50);
+
 pub struct Scanner {
     pub probes: ProbeSet,
     /// Ids of the probes to run (besides the gate).
@@ -116,11 +122,25 @@ impl Scanner {
         rec.error = None;
         rec.ts = ts;
         rec.url = Some(ctx.url());
-        let deadline = tokio::time::Instant::now() + self.target_timeout;
+        // One deadline for all of this target, from its start: the lookup,
+        // connects, retries and their sleeps, every probe's waits and the
+        // still-up check end by it, and nothing starts after it.
+        let deadline = tokio::time::Instant::from_std(started) + self.target_timeout;
+        let run = RunConfig {
+            deadline: Some(deadline),
+            ..self.run.clone()
+        };
         let ips = match target.addr {
-            Some(ip) => Ok(vec![ip]),
+            Some(ip) => Some(Ok(vec![ip])),
             // Boxed: most targets are addresses, and a lookup's future is big.
-            None => Box::pin(self.resolver.resolve(&target.host)).await,
+            None => Box::pin(self.resolver.resolve(&target.host, deadline)).await,
+        };
+        let Some(ips) = ips else {
+            rec.status = Status::TargetTimeout;
+            rec.error =
+                Some(self.cut_note(&format!("before the DNS lookup of {} ended", target.host)));
+            rec.elapsed_ms = started.elapsed().as_millis() as u64;
+            return rec;
         };
         let ip = match ips {
             Ok(ips) => match ips.iter().find(|ip| !self.exclusions.contains(**ip)) {
@@ -160,20 +180,22 @@ impl Scanner {
         };
         let mut gate_started = Instant::now();
         let mut attempt = 0;
+        // Retries the deadline left no time for.
+        let mut retries_cut = 0;
         let g = loop {
-            let g = match tokio::time::timeout_at(
-                deadline,
-                run_probe(gate, &ep, &self.connector, &self.run, &self.payloads),
-            )
-            .await
-            {
-                Ok(g) => g,
-                Err(_) => {
-                    rec.status = Status::Timeout;
-                    rec.error = Some(format!(
-                        "target deadline ({} ms) passed during the gate handshake",
-                        self.target_timeout.as_millis()
-                    ));
+            // The probe's waits end by the deadline; the timeout only
+            // guards against one that would not.
+            let gate_run = run_probe(gate, &ep, &self.connector, &run, &self.payloads);
+            let g = match tokio::time::timeout_at(deadline + DEADLINE_GRACE, gate_run).await {
+                Ok(g) if !cut_short(&g, &run) => g,
+                cut => {
+                    if let Ok(g) = &cut {
+                        rec.add_costs(g);
+                    }
+                    rec.status = Status::TargetTimeout;
+                    rec.error = Some(self.cut_note("during the gate handshake"));
+                    rec.observations
+                        .insert(gate.id.clone(), self.deadline_skip(true));
                     rec.elapsed_ms = started.elapsed().as_millis() as u64;
                     return rec;
                 }
@@ -183,13 +205,20 @@ impl Scanner {
             if g.connected || attempt >= self.retries {
                 break g;
             }
+            let base = 100u64 << (attempt + 1).min(6);
+            let jitter = crate::target::permute::mix(
+                started.elapsed().as_nanos() as u64 ^ u64::from(attempt + 1),
+            ) % base;
+            let wake = tokio::time::Instant::now() + Duration::from_millis(base / 2 + jitter);
+            if wake >= deadline {
+                // No attempt could start after this sleep: the last answer
+                // stands, and the record says the rest were not made.
+                retries_cut = self.retries - attempt;
+                break g;
+            }
             rec.add_costs(&g);
             attempt += 1;
-            let base = 100u64 << attempt.min(6);
-            let jitter = crate::target::permute::mix(
-                started.elapsed().as_nanos() as u64 ^ u64::from(attempt),
-            ) % base;
-            tokio::time::sleep(Duration::from_millis(base / 2 + jitter)).await;
+            tokio::time::sleep_until(wake).await;
             gate_started = Instant::now();
         };
         let gate_time = gate_started.elapsed();
@@ -205,6 +234,16 @@ impl Scanner {
                     None => "not an HTTP response".to_string(),
                 })
             });
+            if retries_cut > 0 {
+                let note = self.cut_note(&format!(
+                    "with {retries_cut} of {} retries not made",
+                    self.retries
+                ));
+                rec.error = Some(match rec.error.take() {
+                    Some(e) => format!("{e}; {note}"),
+                    None => note,
+                });
+            }
             rec.observations.insert(gate.id.clone(), go);
             rec.elapsed_ms = started.elapsed().as_millis() as u64;
             return rec;
@@ -228,21 +267,22 @@ impl Scanner {
         // Everything after the gate lives in its own future, boxed: the
         // many targets that end at the gate (every discovery, every failed
         // target) then carry and move a smaller future (5.1 -> 4.0 KiB).
-        Box::pin(self.after_gate(rec, ep, gate, gate_time, deadline, started)).await
+        Box::pin(self.after_gate(rec, ep, gate, gate_time, run, started)).await
     }
 
     /// Adaptive rounds, or every selected probe, after a gate that upgraded.
+    /// `base`: the scan's run configuration with this target's deadline.
     async fn after_gate(
         self: &Arc<Self>,
         mut rec: Record,
         ep: Arc<Endpoint>,
         gate: &Probe,
         gate_time: Duration,
-        deadline: tokio::time::Instant,
+        base: RunConfig,
         started: Instant,
     ) -> Record {
         if let Some((budget, planner)) = &self.adaptive {
-            self.adaptive_rounds(&mut rec, &ep, *budget, planner, deadline)
+            self.adaptive_rounds(&mut rec, &ep, *budget, planner, &Arc::new(base))
                 .await;
             let features = self.features(&rec.observations);
             rec.rescore(&self.scorer, &features);
@@ -250,6 +290,7 @@ impl Scanner {
             rec.elapsed_ms = started.elapsed().as_millis() as u64;
             return rec;
         }
+        let deadline = base.deadline.expect("a target's run has its deadline");
 
         // The rest, slowest first (silence-bound probes), under the cap.
         // Indices into the shared probe set: tasks borrow the probes
@@ -259,11 +300,14 @@ impl Scanner {
             .filter(|&i| all[i].id != gate.id && self.selected.contains(&all[i].id))
             .collect();
         todo.sort_by_key(|&i| expected_cost(&all[i]));
+        // Every probe meant to run: those the deadline leaves without an
+        // observation are listed as skipped at the end.
+        let wanted = todo.clone();
         // A server that answered the gate in t needs far less than the
         // full handshake timeout to answer a probe; silence beyond
         // frame_timeout + 10 t is the server waiting for more (the signal
         // of a hixie-76 server, for one), not a slow network.
-        let mut run = self.run.clone();
+        let mut run = base.clone();
         run.handshake_timeout = run
             .handshake_timeout
             .min(run.frame_timeout + gate_time * 10)
@@ -303,13 +347,21 @@ impl Scanner {
                 let mut out = Vec::new();
                 // A single probe, or a chain worker: open a connection
                 // with the next queued probe, run the chain, repeat until
-                // the queue is empty.
+                // the queue is empty or the deadline has passed (what is
+                // left then is listed as not run).
                 loop {
-                    let _permit = sem.acquire().await.expect("semaphore open");
-                    if single.is_none() && queue.lock().expect("queue lock").is_empty() {
+                    let Ok(permit) = tokio::time::timeout_at(deadline, sem.acquire()).await else {
+                        break;
+                    };
+                    let _permit = permit.expect("semaphore open");
+                    if run.past_deadline()
+                        || single.is_none() && queue.lock().expect("queue lock").is_empty()
+                    {
                         break;
                     }
-                    pacer.wait().await;
+                    if !pacer.wait(deadline).await {
+                        break;
+                    }
                     let mut q = Queued {
                         first: single.map(|i| &all[i]),
                         all,
@@ -337,22 +389,20 @@ impl Scanner {
         // (id, start, end, ended badly, risky) of every finished probe.
         let mut timeline: Vec<(String, Instant, Instant, bool, bool)> = Vec::new();
         let mut down_at: Option<Instant> = None;
-        let mut overdue = false;
+        // Probes whose waits the deadline ended.
+        let mut cut = 0;
         loop {
-            let res = match tokio::time::timeout_at(deadline, set.join_next()).await {
-                Ok(Some(res)) => res,
-                Ok(None) => break,
-                Err(_) => {
-                    overdue = true;
-                    let left = set.len();
-                    set.abort_all();
-                    rec.error = Some(format!(
-                        "target deadline ({} ms) passed; {left} probes unfinished",
-                        self.target_timeout.as_millis()
-                    ));
-                    break;
-                }
-            };
+            let res =
+                match tokio::time::timeout_at(deadline + DEADLINE_GRACE, set.join_next()).await {
+                    Ok(Some(res)) => res,
+                    Ok(None) => break,
+                    Err(_) => {
+                        // A probe that did not return by the deadline: listed
+                        // as not run below (its costs are lost with it).
+                        set.abort_all();
+                        break;
+                    }
+                };
             let runs = match res {
                 Ok(x) => x,
                 Err(e) if e.is_cancelled() => continue,
@@ -363,10 +413,17 @@ impl Scanner {
             };
             for r in runs {
                 rec.add_costs(&r);
+                if cut_short(&r, &run) {
+                    // What the server did not do by the deadline is no
+                    // observation of it.
+                    cut += 1;
+                    rec.observations.insert(r.id, self.deadline_skip(true));
+                    continue;
+                }
                 let o = &r.observation;
                 if o.outcome == Outcome::Refused
                     && down_at.is_none()
-                    && self.confirm_down(gate, &ep, &mut rec).await
+                    && self.confirm_down(gate, &ep, &base, &mut rec).await
                 {
                     // The target accepted the gate and now refuses: it went
                     // down. Stop probing it at once.
@@ -403,12 +460,13 @@ impl Scanner {
             }
         }
         // Every probe may have connected before a crash, so none was
-        // refused: after risky probes that ended badly, check once more.
+        // refused: after risky probes that ended badly, check once more
+        // (if the deadline leaves time for it: see `confirm_down`).
         if down_at.is_none()
             && timeline
                 .iter()
                 .any(|(_, _, _, badly, risky)| *badly && *risky)
-            && self.confirm_down(gate, &ep, &mut rec).await
+            && self.confirm_down(gate, &ep, &base, &mut rec).await
         {
             down_at = Some(Instant::now());
         }
@@ -445,32 +503,70 @@ impl Scanner {
         if !retry.iter().any(standard) {
             retry.clear();
         }
-        if overdue {
-            retry.clear();
-        }
         for id in retry {
-            if tokio::time::Instant::now() >= deadline {
+            if run.past_deadline() {
                 break;
             }
             if let Some(p) = self.probes.get(&id) {
-                let r = match tokio::time::timeout_at(
-                    deadline,
-                    run_probe(p, &ep, &self.connector, &run, &self.payloads),
-                )
-                .await
-                {
-                    Ok(r) => r,
-                    Err(_) => break,
-                };
+                let r = run_probe(p, &ep, &self.connector, &run, &self.payloads).await;
                 rec.add_costs(&r);
+                if cut_short(&r, &run) {
+                    // The timeout seen under concurrency stands.
+                    break;
+                }
                 rec.observations.insert(id, r.observation);
             }
+        }
+        // The probes the deadline left unrun: never started (queued,
+        // waiting for a slot, a ladder's middle not yet settled) or given
+        // up on at the deadline. After a crash they are left out instead,
+        // like every probe after it.
+        let mut not_run = 0;
+        if down_at.is_none() {
+            for i in wanted {
+                if !rec.observations.contains_key(&all[i].id) {
+                    not_run += 1;
+                    rec.observations
+                        .insert(all[i].id.clone(), self.deadline_skip(false));
+                }
+            }
+        }
+        if down_at.is_none() && cut + not_run > 0 {
+            rec.error = Some(self.cut_note(&format!(
+                "with {cut} probes cut short and {not_run} not run (skipped, reason deadline)"
+            )));
         }
         let features = self.features(&rec.observations);
         rec.rescore(&self.scorer, &features);
         rec.schema_version = SCHEMA_VERSION;
         rec.elapsed_ms = started.elapsed().as_millis() as u64;
         rec
+    }
+
+    /// `rec.error` for work the target's deadline cut: the token
+    /// `target_timeout`, the deadline, and `what` was cut.
+    fn cut_note(&self, what: &str) -> String {
+        format!(
+            "target_timeout: the target deadline ({} ms) passed {what}",
+            self.target_timeout.as_millis()
+        )
+    }
+
+    /// The observation of a probe the deadline ended (`cut`: it was under
+    /// way) or left unrun: skipped, for the reason `deadline`.
+    fn deadline_skip(&self, cut: bool) -> Observation {
+        let how = if cut {
+            "cut short by"
+        } else {
+            "not run before"
+        };
+        Observation::failed(
+            Outcome::Skipped,
+            format!(
+                "deadline: {how} the target deadline ({} ms)",
+                self.target_timeout.as_millis()
+            ),
+        )
     }
 
     /// The flat feature map of a record's observations.
@@ -543,38 +639,50 @@ impl Pacer {
         }
     }
 
-    async fn wait(&self) {
+    /// Wait for this connection's slot; false (at once) when the slot
+    /// would come after `deadline`: the connection is not to be made.
+    async fn wait(&self, deadline: tokio::time::Instant) -> bool {
         if self.gap.is_zero() {
-            return;
+            return true;
         }
         let slot = {
             let mut next = self.next.lock().expect("pacer lock");
             let now = tokio::time::Instant::now();
             let slot = next.map_or(now, |n| n.max(now));
+            if slot >= deadline {
+                return false;
+            }
             *next = Some(slot + self.gap);
             slot
         };
         tokio::time::sleep_until(slot).await;
+        true
     }
 }
 
 impl Scanner {
     /// Adaptive probing: rounds of the planner's picks (run concurrently)
     /// until the verdict satisfies the budget, nothing separates the
-    /// candidates any more, the budget is spent, or the deadline passes.
+    /// candidates any more, the budget is spent, or the deadline passes
+    /// (`run` carries it; the probes it cuts are skipped, reason deadline).
     async fn adaptive_rounds(
         self: &Arc<Self>,
         rec: &mut Record,
         ep: &Arc<Endpoint>,
         budget: Budget,
         planner: &Planner,
-        deadline: tokio::time::Instant,
+        run: &Arc<RunConfig>,
     ) {
+        let deadline = run.deadline.expect("a target's run has its deadline");
         let mut done: std::collections::HashSet<String> =
             rec.observations.keys().cloned().collect();
         let mut spent = 0;
         let mut confirmed = None;
         while spent < budget.max_probes {
+            if run.past_deadline() {
+                rec.error = Some(self.cut_note("during adaptive probing"));
+                return;
+            }
             let features = self.features(&rec.observations);
             let (front, v) = self.scorer.verdicts(&features);
             let k = budget.per_round.min(budget.max_probes - spent);
@@ -593,37 +701,51 @@ impl Scanner {
                 crate::fingerprint::adaptive::Step::Run(next) => next,
             };
             let mut set = JoinSet::new();
+            let round = next.clone();
             for id in next {
                 done.insert(id.clone());
                 spent += 1;
-                let (me, ep) = (self.clone(), ep.clone());
+                let (me, ep, run) = (self.clone(), ep.clone(), run.clone());
                 set.spawn(async move {
                     let r = match me.probes.get(&id) {
-                        Some(p) => {
-                            Some(run_probe(p, &ep, &me.connector, &me.run, &me.payloads).await)
-                        }
+                        Some(p) => Some(run_probe(p, &ep, &me.connector, &run, &me.payloads).await),
                         None => None,
                     };
                     (id, r)
                 });
             }
+            let mut cut = 0;
             loop {
-                match tokio::time::timeout_at(deadline, set.join_next()).await {
+                match tokio::time::timeout_at(deadline + DEADLINE_GRACE, set.join_next()).await {
                     Ok(Some(Ok((id, Some(r))))) => {
                         rec.add_costs(&r);
-                        rec.observations.insert(id, r.observation);
+                        if cut_short(&r, run) {
+                            cut += 1;
+                            rec.observations.insert(id, self.deadline_skip(true));
+                        } else {
+                            rec.observations.insert(id, r.observation);
+                        }
                     }
                     Ok(Some(_)) => {}
                     Ok(None) => break,
                     Err(_) => {
                         set.abort_all();
-                        rec.error = Some(format!(
-                            "target deadline ({} ms) passed during adaptive probing",
-                            self.target_timeout.as_millis()
-                        ));
-                        return;
+                        for id in &round {
+                            if !rec.observations.contains_key(id) {
+                                cut += 1;
+                                rec.observations
+                                    .insert(id.clone(), self.deadline_skip(true));
+                            }
+                        }
+                        break;
                     }
                 }
+            }
+            if cut > 0 {
+                rec.error = Some(self.cut_note(&format!(
+                    "during adaptive probing, with {cut} probes cut short (skipped, reason deadline)"
+                )));
+                return;
             }
         }
     }
@@ -631,11 +753,35 @@ impl Scanner {
     /// A refused probe after a successful gate: is the target really down?
     /// One fresh handshake decides (a busy server may refuse one connection).
     /// Its connection counts in the record's costs like any other.
-    async fn confirm_down(&self, gate: &Probe, ep: &Endpoint, rec: &mut Record) -> bool {
-        let r = run_probe(gate, ep, &self.connector, &self.run, &self.payloads).await;
+    ///
+    /// Only a check that ran before the deadline (`run`'s) decides: none
+    /// starts after it, and one the deadline cuts says nothing, as the
+    /// server may simply not have answered yet.
+    async fn confirm_down(
+        &self,
+        gate: &Probe,
+        ep: &Endpoint,
+        run: &RunConfig,
+        rec: &mut Record,
+    ) -> bool {
+        if run.past_deadline() {
+            return false;
+        }
+        let r = run_probe(gate, ep, &self.connector, run, &self.payloads).await;
         rec.add_costs(&r);
-        matches!(r.observation.outcome, Outcome::Refused | Outcome::Timeout)
+        !cut_short(&r, run) && matches!(r.observation.outcome, Outcome::Refused | Outcome::Timeout)
     }
+}
+
+/// Whether the target's deadline, not the server, ended `r`: it ended
+/// waiting (a timeout) once the deadline had come. Every wait ends by the
+/// deadline, so such a wait was cut there, and what it saw (silence so
+/// far) is not the server's answer.
+fn cut_short(r: &ProbeRun, run: &RunConfig) -> bool {
+    let o = &r.observation;
+    run.deadline
+        .is_some_and(|d| tokio::time::Instant::from_std(r.ended) >= d)
+        && (o.outcome == Outcome::Timeout || o.end == End::Timeout)
 }
 
 /// Which probe took the target down: the last one whose connection was
