@@ -7,13 +7,14 @@
 //! underlying library), never a confident wrong name.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
 
 use super::rematch::load;
-use super::{DbOpts, usage};
+use super::{DbOpts, usage, value};
 use crate::fingerprint::Db;
 use crate::fingerprint::score::Scorer;
 use crate::output::read::for_each_record;
@@ -47,10 +48,12 @@ pub struct EvaluateArgs {
     #[arg(long)]
     pub adaptive: bool,
     /// Adaptive intensity 0-9 (with --adaptive).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, allow_negative_numbers = true,
+          value_parser = value::int::<u8>(0, 9, ""))]
     pub intensity: u8,
-    /// Exit 1 when top-1 accuracy is below this share.
-    #[arg(long, default_value_t = 1.0)]
+    /// Exit 1 when top-1 accuracy is below this share (0 to 1).
+    #[arg(long, default_value_t = 1.0, value_name = "SHARE", allow_hyphen_values = true,
+          value_parser = value::number(0.0, 1.0, ""))]
     pub min_accuracy: f64,
     /// Held-out evaluation (comma-separated): learn the DB from the corpus
     /// without each release, app, configuration, proxy pair or whole
@@ -64,7 +67,8 @@ pub struct EvaluateArgs {
     /// With --holdout: exit 1 when the share of confidently wrong verdicts
     /// (confidence >= 0.9, wrong library) of a split kind is above this,
     /// or any held-out implementation is given another name.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.01, value_name = "SHARE", allow_hyphen_values = true,
+          value_parser = value::number(0.0, 1.0, ""))]
     pub max_confident_wrong: f64,
     /// With --holdout: print every held-out verdict.
     #[arg(long)]
@@ -151,11 +155,15 @@ pub fn run(a: EvaluateArgs) -> Result<i32, Box<dyn std::error::Error>> {
     let mut loo_planners: BTreeMap<String, crate::fingerprint::adaptive::Planner> = BTreeMap::new();
     let mut spent: Vec<usize> = Vec::new();
     let mut loo_spent: Vec<usize> = Vec::new();
+    // Locked once; a closed pipe comes back as an error (exit 141), where
+    // `println!` panicked.
+    let mut out = std::io::stdout().lock();
 
-    println!(
+    writeln!(
+        out,
         "{:<30} {:<26} {:<26} {:>5}  {:<4} {:<26} {:<4}",
         "target", "expected", "verdict", "conf", "ok", "leave-one-out verdict", "ok"
-    );
+    )?;
     let (mut n, mut correct, mut loo_n, mut loo_ok, mut loo_wrong) = (0, 0, 0, 0, Vec::new());
     for r in &recs {
         let Some((expected, want_front)) = labels.get(&r.target) else {
@@ -249,7 +257,8 @@ pub fn run(a: EvaluateArgs) -> Result<i32, Box<dyn std::error::Error>> {
             Some(f) => format!("{f} -> {expected}"),
             None => expected.clone(),
         };
-        println!(
+        writeln!(
+            out,
             "{:<30} {:<26} {:<26} {:>5.2}  {:<4} {:<26} {:<4}",
             r.target,
             expected_shown,
@@ -258,7 +267,7 @@ pub fn run(a: EvaluateArgs) -> Result<i32, Box<dyn std::error::Error>> {
             if ok { "ok" } else { "BAD" },
             loo.0,
             loo.1
-        );
+        )?;
     }
     if n == 0 {
         return Err(usage(
@@ -266,32 +275,38 @@ pub fn run(a: EvaluateArgs) -> Result<i32, Box<dyn std::error::Error>> {
         ));
     }
     let acc = correct as f64 / n as f64;
-    println!("\ntop-1: {correct}/{n} ({:.1}%)", acc * 100.0);
+    writeln!(out, "\ntop-1: {correct}/{n} ({:.1}%)", acc * 100.0)?;
     let median = |v: &mut Vec<usize>| {
         v.sort_unstable();
         v.get(v.len() / 2).copied().unwrap_or(0)
     };
     if a.adaptive {
-        println!(
+        writeln!(
+            out,
             "adaptive (intensity {}): connections (gate + probes, no chaining) median {}, max {}; leave-one-out median {}, max {}",
             a.intensity,
             median(&mut spent),
             spent.iter().max().unwrap_or(&0),
             median(&mut loo_spent),
             loo_spent.iter().max().unwrap_or(&0)
-        );
+        )?;
     }
     if loo_n > 0 {
-        println!(
+        writeln!(
+            out,
             "leave-one-out: {loo_ok}/{loo_n} ({:.1}%) unknown or same library; {} confident wrong name(s)",
             100.0 * loo_ok as f64 / loo_n as f64,
             loo_wrong.len()
-        );
+        )?;
         for w in &loo_wrong {
-            println!("  wrong: {w}");
+            writeln!(out, "  wrong: {w}")?;
         }
     }
-    Ok(if acc + 1e-9 >= a.min_accuracy && errors.is_empty() {
+    // Bad input lines (reported above, the rest scored) are exit 2, as
+    // for every reader of records; then accuracy.
+    Ok(if !errors.is_empty() {
+        2
+    } else if acc + 1e-9 >= a.min_accuracy {
         0
     } else {
         1

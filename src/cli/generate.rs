@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{DbOpts, ProbeOpts, usage};
+use super::{DbOpts, ProbeOpts, usage, value};
 use crate::fingerprint::generate::{Meta, stable_features, to_toml};
 use crate::output::Status;
 use crate::target::Target;
@@ -24,10 +24,10 @@ pub struct GenerateArgs {
     )]
     pub url: Option<String>,
     /// Fingerprint id (file name), e.g. py-websockets.
-    #[arg(long, required_unless_present = "corpus")]
+    #[arg(long, required_unless_present = "corpus", value_parser = value::id())]
     pub id: Option<String>,
     /// Implementation name.
-    #[arg(long, required_unless_present = "corpus")]
+    #[arg(long, required_unless_present = "corpus", value_parser = value::text())]
     pub name: Option<String>,
     /// Learn from stored scans (NDJSON, repeatable) instead of scanning:
     /// every fingerprint of --identity that the --labels name.
@@ -44,29 +44,31 @@ pub struct GenerateArgs {
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Version(s) of the implementation observed (repeatable).
-    #[arg(long = "version", value_name = "V")]
+    #[arg(long = "version", value_name = "V", value_parser = value::text())]
     pub versions: Vec<String>,
     /// Underlying library (default: the name).
-    #[arg(long)]
+    #[arg(long, value_parser = value::text())]
     pub library: Option<String>,
     /// Family (default: the library).
-    #[arg(long)]
+    #[arg(long, value_parser = value::text())]
     pub family: Option<String>,
     /// Implementation language.
-    #[arg(long, default_value = "unknown")]
+    #[arg(long, default_value = "unknown", value_parser = value::text())]
     pub language: String,
     /// Lab entry id, recorded as provenance.
-    #[arg(long)]
+    #[arg(long, value_parser = value::text())]
     pub lab_id: Option<String>,
-    /// Scans to intersect; features that differ between them are dropped.
-    #[arg(long, default_value_t = 2)]
+    /// Scans to intersect (1 to 100); features that differ between them
+    /// are dropped.
+    #[arg(long, default_value_t = 2, value_name = "N", allow_negative_numbers = true,
+          value_parser = value::int::<usize>(1, 100, ""))]
     pub runs: usize,
     /// Keep only one layer's features: `handshake` for a reverse proxy,
     /// whose frames are its backend's.
     #[arg(long, value_enum)]
     pub layer: Option<crate::probe::Layer>,
     /// Directory to write into.
-    #[arg(long, default_value = "fingerprints")]
+    #[arg(long, default_value = "fingerprints", value_parser = value::out_path())]
     pub out_dir: PathBuf,
     #[command(flatten)]
     pub probes: ProbeOpts,

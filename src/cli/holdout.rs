@@ -8,6 +8,7 @@
 //! survey meets.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::sync::Arc;
 
 use super::usage;
@@ -184,6 +185,7 @@ fn evaluate_kind(
     o: &Options,
 ) -> Result<Tally, Box<dyn std::error::Error>> {
     let mut t = Tally::default();
+    let mut out = std::io::stdout().lock();
     let planned: Vec<&crate::probe::Probe> = set
         .probes
         .iter()
@@ -305,7 +307,7 @@ fn evaluate_kind(
                 e.1 += usize::from(right);
             }
             if o.verbose {
-                println!("  {} {case}", if right { "ok " } else { "BAD" });
+                writeln!(out, "  {} {case}", if right { "ok " } else { "BAD" })?;
             }
             // The front, for targets behind a proxy (and none for the rest).
             if l.front.is_some() || front.is_some() {
@@ -342,7 +344,8 @@ fn pct(a: usize, n: usize) -> String {
 
 /// Run every requested split kind; print a table per kind and the
 /// reliability of confidences; the exit code says whether the confidently
-/// wrong share stayed within `max_wrong` everywhere.
+/// wrong share stayed within `max_wrong` everywhere (0) or not (1), or
+/// that some input lines were bad (2).
 pub fn run(
     kinds: &[Holdout],
     set: &ProbeSet,
@@ -368,7 +371,9 @@ pub fn run(
         .into_iter()
         .map(|f| (f.id.clone(), f))
         .collect();
-    println!(
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
         "corpus: {} samples, {} fingerprints learned; safety {}, {}",
         samples.len(),
         full.len(),
@@ -379,12 +384,13 @@ pub fn run(
         } else {
             "every probe of the scan"
         }
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "{:<30} {:>5} {:>8} {:>8} {:>8} {:>10} {:>9} {:>9}",
         "split", "n", "library", "impl", "unknown", "conf.wrong", "front", "version"
-    );
-    let mut failed = !errors.is_empty();
+    )?;
+    let mut failed = false;
     let mut dump = String::from(
         "mode\tsplit\ttarget\twant\tgot\tright\tconfidence\tscore\tclosed\tcompared_w\tmatched_w\tlibrary_gap\tin_db\n",
     );
@@ -392,7 +398,8 @@ pub fn run(
     let mut wrong_all = Vec::new();
     for &k in kinds {
         let t = evaluate_kind(k, set, &idents, &samples, &full, o)?;
-        println!(
+        writeln!(
+            out,
             "{:<30} {:>5} {:>8} {:>8} {:>8} {:>10} {:>9} {:>9}",
             k.name(),
             t.n,
@@ -406,7 +413,7 @@ pub fn run(
             ),
             pct(t.front_right, t.fronts),
             pct(t.version_in, t.versions),
-        );
+        )?;
         let share = t.confident_wrong.len() as f64 / t.n.max(1) as f64;
         if share > max_wrong || k == Holdout::Implementation && !t.confident_wrong.is_empty() {
             failed = true;
@@ -418,10 +425,11 @@ pub fn run(
             e.1 += r;
         }
         if t.versions > 0 {
-            println!(
+            writeln!(
+                out,
                 "{:<30} version estimates: {} of {} contain the true version, {} bounded on both sides",
                 "", t.version_in, t.versions, t.version_bounded
-            );
+            )?;
         }
         wrong_all.extend(t.confident_wrong.into_iter().map(|w| format!("wrong: {w}")));
         wrong_all.extend(
@@ -434,21 +442,31 @@ pub fn run(
         std::fs::write(path, &dump)
             .map_err(|e| usage(format!("cannot write {}: {e}", path.display())))?;
     }
-    println!("\nreliability (named verdicts of every split above: confidence -> share right)");
+    writeln!(
+        out,
+        "\nreliability (named verdicts of every split above: confidence -> share right)"
+    )?;
     for (b, (n, r)) in &rel {
         let hi = BUCKETS
             .get(b + 1)
             .map_or("1.00".to_string(), |h| format!("{h:.2}"));
-        println!(
+        writeln!(
+            out,
             "  [{:.2}, {hi}{}  {:>5} verdicts  {:>7} right",
             BUCKETS[*b],
             if *b + 1 == BUCKETS.len() { "]" } else { ")" },
             n,
             pct(*r, *n)
-        );
+        )?;
     }
     for w in &wrong_all {
-        println!("  {w}");
+        writeln!(out, "  {w}")?;
     }
-    Ok(i32::from(failed))
+    // Bad input lines (reported above) are exit 2, as for every reader
+    // of records.
+    Ok(if !errors.is_empty() {
+        2
+    } else {
+        i32::from(failed)
+    })
 }

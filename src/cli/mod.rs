@@ -1,6 +1,8 @@
 //! Command line: one small file per subcommand; this file holds the
 //! options they share. Exit codes: 0 success, 2 bad input (arguments,
-//! files, DB), 1 other failures.
+//! files, DB), 1 other failures, 141 the reader of stdout went away
+//! ([`EXIT_BROKEN_PIPE`]). Option values are checked as they are parsed
+//! ([`value`]).
 
 pub mod demo;
 pub mod diff;
@@ -12,6 +14,7 @@ pub mod probes;
 pub mod rematch;
 pub mod report;
 pub mod scan;
+pub mod value;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -99,8 +102,9 @@ pub struct ProbeOpts {
     /// Series 700: old drafts and malformed requests.
     #[arg(short = '7')]
     pub s7: bool,
-    /// Series to run, comma-separated (e.g. 100,300).
-    #[arg(long, value_delimiter = ',')]
+    /// Series to run, comma-separated (e.g. 100,300; 1 to 65535).
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true,
+          value_parser = value::int::<u16>(1, 65_535, ""))]
     pub series: Vec<u16>,
     /// Highest probe risk to run: safe (well-formed traffic only),
     /// intrusive (malformed handshakes, protocol violations), heavy (long
@@ -113,7 +117,8 @@ pub struct ProbeOpts {
     #[arg(long)]
     pub adaptive: bool,
     /// With --adaptive: 0 (cheapest) to 9 (most evidence before stopping).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(0..=9))]
+    #[arg(long, default_value_t = 5, allow_negative_numbers = true,
+          value_parser = value::int::<u8>(0, 9, ""))]
     pub intensity: u8,
     /// Also run probes marked `same_as` another (they split the lab's
     /// servers exactly as that one does; the full set skips them), and
@@ -134,29 +139,36 @@ pub struct ProbeOpts {
     #[arg(short = 'k', long = "insecure")]
     pub insecure: bool,
     /// Origin header for every probe (default http(s)://host[:port]).
-    #[arg(short = 'o', long)]
+    #[arg(short = 'o', long, value_parser = value::text())]
     pub origin: Option<String>,
     /// Connections in flight per target. (4: lab servers with four worker
     /// threads (CivetWeb, uWSGI) answer no more at once; beyond that their
     /// queued handshakes time out and the retries cost connections. On the
-    /// lab, 4 scans as fast as 8 and 16.)
-    #[arg(long, default_value_t = 4)]
+    /// lab, 4 scans as fast as 8 and 16.) 1 to 100000.
+    #[arg(long, default_value_t = 4, value_name = "N", allow_negative_numbers = true,
+          value_parser = value::int::<usize>(1, value::MAX_CONNECTIONS, ""))]
     pub per_host: usize,
     /// One connection per probe (no chaining of frame probes on a
     /// connection the previous probe left alive).
     #[arg(long)]
     pub no_chain: bool,
-    /// Minimum gap between new connections to one target, ms (politeness).
-    #[arg(long, default_value_t = 0, value_name = "MS")]
+    /// Minimum gap between new connections to one target, ms (politeness;
+    /// 0 to 3600000).
+    #[arg(long, default_value_t = 0, value_name = "MS", allow_negative_numbers = true,
+          value_parser = value::millis(0))]
     pub host_gap: u64,
-    /// TCP connect (and TLS handshake) timeout, ms.
-    #[arg(long, default_value_t = 3000, value_name = "MS")]
+    /// TCP connect (and TLS handshake) timeout, ms (1 to 3600000).
+    #[arg(long, default_value_t = 3000, value_name = "MS", allow_negative_numbers = true,
+          value_parser = value::millis(1))]
     pub connect_timeout: u64,
-    /// Wait for the response head, ms.
-    #[arg(long, default_value_t = 3000, value_name = "MS")]
+    /// Wait for the response head, ms (1 to 3600000).
+    #[arg(long, default_value_t = 3000, value_name = "MS", allow_negative_numbers = true,
+          value_parser = value::millis(1))]
     pub handshake_timeout: u64,
-    /// Wait for a reaction after a probe's frames (and for an error body), ms.
-    #[arg(long, default_value_t = 500, value_name = "MS")]
+    /// Wait for a reaction after a probe's frames (and for an error body), ms
+    /// (1 to 3600000).
+    #[arg(long, default_value_t = 500, value_name = "MS", allow_negative_numbers = true,
+          value_parser = value::millis(1))]
     pub frame_timeout: u64,
     /// Trace probe summaries to stderr.
     #[arg(short = 'v', long)]
@@ -339,16 +351,42 @@ pub fn main() -> i32 {
     });
     match result {
         Ok(code) => code,
-        // A reader that went away (`wsfp ... | head`) is not an error.
-        Err(e)
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
-        {
-            0
-        }
+        Err(e) if broken_pipe(e.as_ref()) => EXIT_BROKEN_PIPE,
         Err(e) => {
             eprintln!("wsfp: {e}");
             if e.is::<UsageError>() { 2 } else { 1 }
         }
     }
+}
+
+/// The exit code when the reader of stdout went away (`wsfp ... | head`):
+/// quiet, and 141 (128 + SIGPIPE), what a shell reports for a writer the
+/// signal ended, not 0, which for `diff` would say "no change" of output
+/// that was cut short. (Rust ignores SIGPIPE, so the write fails with
+/// EPIPE instead; every stdout write returns that error up to here.)
+pub const EXIT_BROKEN_PIPE: i32 = 141;
+
+/// Whether `e`, or an error under it, is a write to a closed pipe.
+fn broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
+    use std::io::ErrorKind::BrokenPipe;
+    let mut cur = Some(e);
+    while let Some(e) = cur {
+        let kind = if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            Some(io.kind())
+        } else if let Some(j) = e.downcast_ref::<serde_json::Error>() {
+            j.io_error_kind()
+        } else if let Some(c) = e.downcast_ref::<csv::Error>() {
+            match c.kind() {
+                csv::ErrorKind::Io(io) => Some(io.kind()),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        if kind == Some(BrokenPipe) {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
 }

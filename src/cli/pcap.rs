@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::{DbOpts, usage};
+use super::{DbOpts, usage, value};
 use crate::fingerprint::Db;
 use crate::fingerprint::score::Scorer;
 use crate::passive::logs::NdjsonSink;
@@ -24,28 +24,35 @@ pub struct PcapArgs {
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Write one NDJSON file per log here instead of one stream to stdout.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = value::out_path())]
     pub out_dir: Option<PathBuf>,
     /// Also write the websocket_frame log (one record per frame).
     #[arg(long)]
     pub frames: bool,
-    /// Payload preview per message, bytes (0 disables it).
-    #[arg(long, default_value_t = 128, value_name = "N")]
+    /// Payload preview per message, bytes (0 disables it; up to 16 MiB).
+    #[arg(long, default_value_t = 128, value_name = "N", allow_negative_numbers = true,
+          value_parser = value::int::<usize>(0, 16 << 20, " bytes"))]
     pub payload_bytes: usize,
-    /// Cap on the inflated size of one compressed message, bytes.
-    #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
+    /// Cap on the inflated size of one compressed message, bytes (1 to 1 GiB).
+    #[arg(long, default_value_t = 1 << 20, value_name = "BYTES", allow_negative_numbers = true,
+          value_parser = value::int::<u64>(1, 1 << 30, " bytes"))]
     pub max_inflate: u64,
-    /// Cap on the inflation ratio of one message (beyond its first 64 KiB).
-    #[arg(long, default_value_t = 100, value_name = "N")]
+    /// Cap on the inflation ratio of one message (beyond its first 64 KiB;
+    /// 1 to 1000000).
+    #[arg(long, default_value_t = 100, value_name = "N", allow_negative_numbers = true,
+          value_parser = value::int::<u64>(1, 1_000_000, ""))]
     pub max_ratio: u64,
-    /// Finish a connection idle this long (capture time).
-    #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
+    /// Finish a connection idle this long (capture time; 0.001 to 86400).
+    #[arg(long, default_value_t = 300.0, value_name = "SECONDS", allow_hyphen_values = true,
+          value_parser = value::number(0.001, value::DAY_S, " s"))]
     pub flow_timeout: f64,
-    /// Connections tracked at once.
-    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    /// Connections tracked at once (1 to 10000000).
+    #[arg(long, default_value_t = 100_000, value_name = "N", allow_negative_numbers = true,
+          value_parser = value::int::<usize>(1, 10_000_000, ""))]
     pub max_flows: usize,
-    /// Out-of-order bytes held per connection direction.
-    #[arg(long, default_value_t = 256 * 1024, value_name = "BYTES")]
+    /// Out-of-order bytes held per connection direction (0 to 64 MiB).
+    #[arg(long, default_value_t = 256 * 1024, value_name = "BYTES", allow_negative_numbers = true,
+          value_parser = value::int::<usize>(0, 64 << 20, " bytes"))]
     pub reassembly_buffer: usize,
     /// Skip the passive fingerprint hint.
     #[arg(long)]
@@ -58,12 +65,6 @@ pub struct PcapArgs {
 }
 
 pub fn run(a: PcapArgs) -> Result<i32, Box<dyn std::error::Error>> {
-    if a.max_flows == 0 {
-        return Err(usage("--max-flows must be at least 1"));
-    }
-    if a.flow_timeout.is_nan() || a.flow_timeout <= 0.0 {
-        return Err(usage("--flow-timeout must be positive"));
-    }
     let scorer = if a.no_fingerprint {
         None
     } else {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::{DbOpts, usage};
+use super::{DbOpts, usage, value};
 use crate::fingerprint::Db;
 use crate::fingerprint::score::Scorer;
 use crate::output::read::for_each_record;
@@ -32,9 +32,10 @@ pub struct MatchArgs {
     pub without: Vec<String>,
     #[arg(long, value_enum, default_value_t = Format::Ndjson)]
     pub format: Format,
-    /// Threads re-scoring NDJSON output (0: one per core). Output keeps
-    /// the input order.
-    #[arg(long, default_value_t = 0)]
+    /// Threads re-scoring NDJSON output (0: one per core; up to 1024).
+    /// Output keeps the input order.
+    #[arg(long, default_value_t = 0, value_name = "N", allow_negative_numbers = true,
+          value_parser = value::int::<usize>(0, 1024, ""))]
     pub threads: usize,
 }
 

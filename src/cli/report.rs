@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::rematch::load;
-use super::{DbOpts, usage};
+use super::{DbOpts, usage, value};
 use crate::analyze::DbIndex;
 use crate::analyze::report::Prevalence;
 use crate::output::manifest::{ShardManifest, check_merge};
@@ -37,7 +37,7 @@ pub struct ReportArgs {
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
     /// Write here instead of stdout.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = value::out_path())]
     pub out: Option<PathBuf>,
     /// Shard manifests of a distributed scan: refuse to report unless they
     /// form one complete survey (same seed, input, DB, probe set; every

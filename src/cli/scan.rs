@@ -14,7 +14,7 @@ use std::time::Duration;
 use clap::Args;
 use sha1::{Digest, Sha1};
 
-use super::{DbOpts, ProbeOpts, usage};
+use super::{DbOpts, ProbeOpts, usage, value};
 use crate::net::{Limits, Resolver};
 use crate::output::manifest::{MANIFEST_VERSION, ShardManifest, db_version, hex};
 use crate::output::progress::Progress;
@@ -46,8 +46,9 @@ pub struct ScanArgs {
     /// DNS server ip[:port] (default: the system's).
     #[arg(long, value_name = "IP[:PORT]")]
     pub resolver: Option<String>,
-    /// DNS lookup timeout, ms.
-    #[arg(long, default_value_t = 3000, value_name = "MS")]
+    /// DNS lookup timeout, ms (1 to 3600000).
+    #[arg(long, default_value_t = 3000, value_name = "MS", allow_negative_numbers = true,
+          value_parser = value::millis(1))]
     pub dns_timeout: u64,
     #[command(flatten)]
     pub probes: ProbeOpts,
@@ -60,42 +61,53 @@ pub struct ScanArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Write records here instead of stdout.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = value::out_path())]
     pub out: Option<PathBuf>,
-    /// Connections in flight, scan-wide (also caps targets in flight).
-    #[arg(long, default_value_t = 64)]
+    /// Connections in flight, scan-wide (also caps targets in flight); 1 to
+    /// 100000, and within the open-file limit (`ulimit -n`).
+    #[arg(long, default_value_t = 64, value_name = "N", allow_negative_numbers = true,
+          value_parser = value::int::<usize>(1, value::MAX_CONNECTIONS, ""))]
     pub concurrency: usize,
-    /// New connections per second, scan-wide (default: unlimited).
-    #[arg(long, value_name = "PER_SECOND")]
+    /// New connections per second, scan-wide, 1 to 10000000 (default:
+    /// unlimited).
+    #[arg(long, value_name = "PER_SECOND", allow_negative_numbers = true,
+          value_parser = value::int::<u32>(1, 10_000_000, " per second"))]
     pub rate: Option<u32>,
-    /// Extra attempts when a target's first connection fails to connect.
-    #[arg(long, default_value_t = 1)]
+    /// Extra attempts when a target's first connection fails to connect
+    /// (0 to 10).
+    #[arg(long, default_value_t = 1, value_name = "N", allow_negative_numbers = true,
+          value_parser = value::int::<u32>(0, 10, ""))]
     pub retries: u32,
-    /// Total time for one target, all probes included, ms.
-    #[arg(long, default_value_t = 60_000, value_name = "MS")]
+    /// Total time for one target, all probes included, ms (1 to 3600000).
+    #[arg(long, default_value_t = 60_000, value_name = "MS", allow_negative_numbers = true,
+          value_parser = value::millis(1))]
     pub target_timeout: u64,
     /// Seed of the target order (default: random; kept in --resume state).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true,
+          value_parser = value::int::<u64>(0, u64::MAX, ""))]
     pub seed: Option<u64>,
     /// This process's slice: i/N (0-based), or N with JOB_COMPLETION_INDEX.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
-    /// Targets shuffled together from a file (1 = file order).
-    #[arg(long, default_value_t = 10_000)]
+    /// Targets shuffled together from a file (1 = file order; up to
+    /// 1000000, each held in memory).
+    #[arg(long, default_value_t = 10_000, value_name = "N", allow_negative_numbers = true,
+          value_parser = value::int::<usize>(1, 1_000_000, ""))]
     pub window: usize,
     /// Checkpoint file: continue an interrupted scan (needs --out, ndjson).
-    #[arg(long, value_name = "STATE")]
+    #[arg(long, value_name = "STATE", value_parser = value::out_path())]
     pub resume: Option<PathBuf>,
     /// Write this shard's manifest here at the end (seed, shard, input
     /// hash, DB version, records) so a merge can check the shards belong
     /// together (`wsfp report --manifests`).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = value::out_path())]
     pub manifest: Option<PathBuf>,
     /// Write NDJSON progress stats here every --stats-interval.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = value::out_path())]
     pub stats: Option<PathBuf>,
-    /// Seconds between stats lines.
-    #[arg(long, default_value_t = 1.0, value_name = "S")]
+    /// Seconds between stats lines (0.1 to 86400).
+    #[arg(long, default_value_t = 1.0, value_name = "S", allow_hyphen_values = true,
+          value_parser = value::number(0.1, value::DAY_S, " s"))]
     pub stats_interval: f64,
     /// No progress bar and no summary on stderr.
     #[arg(long)]
@@ -210,9 +222,6 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
         Some(r) => Some(Resolver::parse_server(r).map_err(usage)?),
         None => None,
     };
-    if a.stats_interval <= 0.0 || !a.stats_interval.is_finite() {
-        return Err(usage("--stats-interval must be > 0"));
-    }
 
     // Resume: the state decides the seed; the output is appended to.
     let mut seed = a.seed.unwrap_or_else(|| {
@@ -266,6 +275,7 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
         }
     }
 
+    open_files(a.concurrency).map_err(usage)?;
     let mut scanner = a.probes.build_scanner(&a.db)?;
     scanner.connector.limits = Arc::new(Limits::new(a.concurrency.max(1), a.rate));
     scanner.resolver = Arc::new(Resolver::new(
@@ -461,4 +471,54 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
 
 fn skip_len(resumed: &Option<State>) -> u64 {
     resumed.as_ref().map_or(0, |s| s.records)
+}
+
+/// Files a scan holds open besides its connections: stdio, the output,
+/// stats and state files, the runtime's own descriptors, headroom.
+const FILES_BESIDES_CONNECTIONS: u64 = 64;
+
+/// Make room for `concurrency` connections (and as many DNS sockets, up
+/// to the resolver's 256) within the open-file limit: raise the soft limit
+/// toward the hard one if it is short, and refuse the scan if even that is
+/// not enough. Past the limit every connect would fail with EMFILE and be
+/// recorded as a target's error.
+#[cfg(unix)]
+fn open_files(concurrency: usize) -> Result<(), String> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let c = concurrency as u64;
+    let needed = c + c.min(256) + FILES_BESIDES_CONNECTIONS;
+    let have = getrlimit(Resource::Nofile);
+    // `None` is "unlimited".
+    let soft = have.current.unwrap_or(u64::MAX);
+    if soft >= needed {
+        return Ok(());
+    }
+    let raised = have.maximum.map_or(needed, |hard| hard.min(needed));
+    if raised > soft {
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(raised),
+                maximum: have.maximum,
+            },
+        );
+    }
+    let now = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    if now >= needed {
+        return Ok(());
+    }
+    let hard = match have.maximum {
+        Some(h) if h == now => " (the hard limit)".to_string(),
+        Some(h) => format!(" (hard limit {h})"),
+        None => String::new(),
+    };
+    Err(format!(
+        "--concurrency {concurrency} needs about {needed} open files, but the open-file \
+         limit is {now}{hard}: raise it (ulimit -n) or lower --concurrency"
+    ))
+}
+
+#[cfg(not(unix))]
+fn open_files(_concurrency: usize) -> Result<(), String> {
+    Ok(())
 }

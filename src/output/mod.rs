@@ -152,14 +152,14 @@ pub fn render_text(r: &Record, detail: bool) -> String {
     let _ = writeln!(
         s,
         "{}  {}{}",
-        r.url.as_deref().unwrap_or(&r.target),
+        escape_controls(r.url.as_deref().unwrap_or(&r.target)),
         r.status.as_str(),
         r.http_status
             .map(|h| format!(" (HTTP {h})"))
             .unwrap_or_default()
     );
     if let Some(e) = &r.error {
-        let _ = writeln!(s, "  error: {e}");
+        let _ = writeln!(s, "  error: {}", escape_controls(e));
     }
     let _ = writeln!(
         s,
@@ -248,4 +248,39 @@ pub fn render_text(r: &Record, detail: bool) -> String {
         }
     }
     s
+}
+
+/// Control characters escaped for display (`\0`, `\x01`, `\n`), the rest
+/// as is: a target line or an error may carry any byte, and a terminal
+/// would act on them.
+pub fn escape_controls(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\0' => out.push_str("\\0"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_are_escaped_for_display() {
+        assert_eq!(escape_controls("a\0b\u{1}\n\u{9b}"), "a\\0b\\x01\\n\\x9b");
+        assert!(matches!(
+            escape_controls("plain ü"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 }

@@ -110,6 +110,110 @@ fn version_error(v: Option<u64>) -> String {
     }
 }
 
+/// Longest record line read back. wsfp's own records are far below it
+/// (the largest lab record is 15 KB; every part of a record is capped);
+/// a longer line is not a record, and is skipped without being held.
+pub const MAX_LINE: usize = 16 << 20;
+
+/// What [`Lines::next_into`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// A line, appended to the buffer (its `\n` included, if it had one).
+    Line,
+    /// A line longer than the cap: read past, nothing appended.
+    Long,
+    /// The end of the input.
+    Eof,
+}
+
+/// Lines of an input as bytes, each at most `max` bytes: a line is
+/// whatever its bytes are (invalid UTF-8 is the caller's bad line, not the
+/// end of the input), and a line beyond the cap costs the reader's buffer,
+/// not its length.
+pub struct Lines<R> {
+    input: R,
+    max: usize,
+    line: u64,
+}
+
+impl<R: BufRead> Lines<R> {
+    pub fn new(input: R, max: usize) -> Self {
+        Lines {
+            input,
+            max,
+            line: 0,
+        }
+    }
+
+    /// The number of the line last returned (1-based); after an error,
+    /// the line that failed is the next one.
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// Append the next line to `buf`. An I/O error is returned as is (the
+    /// bytes of a partly read line are taken off `buf` again).
+    pub fn next_into(&mut self, buf: &mut Vec<u8>) -> std::io::Result<Next> {
+        let start = buf.len();
+        // Bytes of this line seen, its `\n` included; past the cap they
+        // are counted, not kept.
+        let mut seen = 0usize;
+        loop {
+            let avail = match self.input.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    buf.truncate(start);
+                    return Err(e);
+                }
+            };
+            if avail.is_empty() {
+                break;
+            }
+            let (take, done) = match memchr::memchr(b'\n', avail) {
+                Some(i) => (i + 1, true),
+                None => (avail.len(), false),
+            };
+            seen += take;
+            if seen <= self.max + 1 {
+                buf.extend_from_slice(&avail[..take]);
+            } else {
+                buf.truncate(start);
+            }
+            self.input.consume(take);
+            if done {
+                break;
+            }
+        }
+        if seen == 0 {
+            return Ok(Next::Eof);
+        }
+        self.line += 1;
+        let text = &buf[start..];
+        let len = text.len() - usize::from(text.ends_with(b"\n"));
+        if seen > self.max + 1 || len > self.max {
+            buf.truncate(start);
+            return Ok(Next::Long);
+        }
+        Ok(Next::Line)
+    }
+}
+
+/// The message for a line over [`MAX_LINE`].
+pub fn long_line_error() -> String {
+    format!("line longer than {} MiB: skipped", MAX_LINE >> 20)
+}
+
+/// `bytes` as text, or the message for a line that is not UTF-8.
+pub fn line_text(bytes: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        format!(
+            "not valid UTF-8 (byte {} of the line): skipped",
+            e.valid_up_to() + 1
+        )
+    })
+}
+
 /// Call `each` for every record of `path` ('-' for stdin); bad lines go to
 /// `errors` and reading goes on. Fails only if the file cannot be opened.
 pub fn for_each_record(
@@ -124,10 +228,10 @@ pub fn for_each_record(
 pub fn for_each_line<T: DeserializeOwned>(
     path: &Path,
     errors: &mut Vec<ReadError>,
-    mut each: impl FnMut(T),
+    each: impl FnMut(T),
 ) -> std::io::Result<()> {
     let name = path.display().to_string();
-    let mut reader: Box<dyn BufRead> = if name == "-" {
+    let reader: Box<dyn BufRead> = if name == "-" {
         Box::new(BufReader::new(std::io::stdin()))
     } else {
         Box::new(BufReader::with_capacity(
@@ -135,37 +239,53 @@ pub fn for_each_line<T: DeserializeOwned>(
             std::fs::File::open(path)?,
         ))
     };
+    read_lines(&name, reader, MAX_LINE, errors, each);
+    Ok(())
+}
+
+/// The loop of [`for_each_line`] over any input, with its line cap.
+fn read_lines<T: DeserializeOwned>(
+    name: &str,
+    input: impl BufRead,
+    max: usize,
+    errors: &mut Vec<ReadError>,
+    mut each: impl FnMut(T),
+) {
+    let mut lines = Lines::new(input, max);
     // One buffer for every line: no allocation per record for the text.
-    let mut line = String::new();
-    let mut n = 0u64;
+    let mut buf = Vec::new();
     loop {
-        line.clear();
-        n += 1;
-        match reader.read_line(&mut line) {
-            Ok(0) => break,
-            Ok(_) => {}
+        buf.clear();
+        let error = |line, message| ReadError {
+            file: name.to_string(),
+            line,
+            message,
+        };
+        match lines.next_into(&mut buf) {
+            Ok(Next::Eof) => break,
+            Ok(Next::Line) => {}
+            Ok(Next::Long) => {
+                errors.push(error(lines.line(), long_line_error()));
+                continue;
+            }
             Err(e) => {
-                errors.push(ReadError {
-                    file: name.clone(),
-                    line: n,
-                    message: format!("cannot read: {e}"),
-                });
+                errors.push(error(lines.line() + 1, format!("cannot read: {e}")));
                 break;
             }
         }
-        if line.trim().is_empty() {
-            continue;
-        }
-        match parse_line_as(&line) {
-            Ok(r) => each(r),
-            Err(message) => errors.push(ReadError {
-                file: name.clone(),
-                line: n,
-                message,
-            }),
+        let parsed = line_text(&buf).and_then(|text| {
+            if text.trim().is_empty() {
+                Ok(None)
+            } else {
+                parse_line_as(text).map(Some)
+            }
+        });
+        match parsed {
+            Ok(Some(r)) => each(r),
+            Ok(None) => {}
+            Err(message) => errors.push(error(lines.line(), message)),
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -200,5 +320,66 @@ mod tests {
                 .unwrap_err()
                 .starts_with("not JSON")
         );
+    }
+
+    #[test]
+    fn lines_are_bytes_capped_and_numbered() {
+        let mut input: &[u8] = b"ab\n\xff\xfe\n0123456789\n\n12345678\r\nend";
+        let mut lines = Lines::new(&mut input, 8);
+        let mut got = Vec::new();
+        loop {
+            let mut buf = Vec::new();
+            match lines.next_into(&mut buf).unwrap() {
+                Next::Eof => break,
+                n => got.push((lines.line(), n, buf)),
+            }
+        }
+        let want: Vec<(u64, Next, Vec<u8>)> = vec![
+            (1, Next::Line, b"ab\n".to_vec()),
+            (2, Next::Line, b"\xff\xfe\n".to_vec()),
+            (3, Next::Long, vec![]),
+            (4, Next::Line, b"\n".to_vec()),
+            // The cap counts the `\r` (it is part of the line to JSON).
+            (5, Next::Long, vec![]),
+            (6, Next::Line, b"end".to_vec()),
+        ];
+        assert_eq!(got, want);
+        assert!(line_text(b"\xff\xfe").unwrap_err().contains("byte 1"));
+        assert!(line_text(b"ok\xc3(").unwrap_err().contains("byte 3"));
+    }
+
+    /// A reader that hands out a few bytes per call, then fails.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(std::io::Error::other("disk on fire"));
+            }
+            let n = self.0.len().min(self.1).min(out.len());
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn bad_lines_are_skipped_and_a_read_error_ends_the_input() {
+        let r = Record::failed("t", Status::Refused, "x", "p");
+        let good = serde_json::to_string(&r).unwrap();
+        let mut input = format!("{good}\n").into_bytes();
+        input.extend_from_slice(b"{\"schema_version\":1,\"target\":\"\xff\"}\n");
+        input.extend(std::iter::repeat_n(b' ', 5000));
+        input.extend_from_slice(format!("\n \n{good}\n{good}\n").as_bytes());
+        let reader = std::io::BufReader::with_capacity(64, Trickle(&input, 7));
+        let mut errors = Vec::new();
+        let mut n = 0;
+        read_lines::<Record>("in", reader, 1000, &mut errors, |_| n += 1);
+        assert_eq!(n, 3, "{errors:?}");
+        let got: Vec<(u64, &str)> = errors
+            .iter()
+            .map(|e| (e.line, e.message.split(' ').next().unwrap()))
+            .collect();
+        assert_eq!(got, [(2, "not"), (3, "line"), (7, "cannot")], "{errors:?}");
     }
 }

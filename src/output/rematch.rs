@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::io::{self, BufRead, Write};
 use std::sync::mpsc;
 
-use super::read::{ReadError, parse_line};
+use super::read::{Lines, MAX_LINE, Next, ReadError, line_text, long_line_error, parse_line};
 use super::{Record, Status};
 use crate::fingerprint::score::{Evidence, Scorer};
 use crate::probe::ProbeSet;
@@ -119,8 +119,7 @@ impl Rematcher {
         errors: &mut Vec<ReadError>,
     ) -> io::Result<()> {
         let mut reader = Batches {
-            input,
-            line: 0,
+            input: Lines::new(input, MAX_LINE),
             eof: false,
             failed: None,
         };
@@ -190,8 +189,18 @@ impl Rematcher {
             out: Vec::with_capacity(b.text.len() + b.text.len() / 8),
             errors: Vec::new(),
         };
-        for &(line, a, z) in &b.lines {
-            if let Err(e) = self.rematch_line(&b.text[a..z], scratch, &mut done.out) {
+        for &(line, span) in &b.lines {
+            let res = match span {
+                Some((a, z)) => line_text(&b.text[a..z]).and_then(|text| {
+                    if text.trim().is_empty() {
+                        Ok(())
+                    } else {
+                        self.rematch_line(text, scratch, &mut done.out)
+                    }
+                }),
+                None => Err(long_line_error()),
+            };
+            if let Err(e) = res {
                 done.errors.push((line, e));
             }
         }
@@ -199,10 +208,12 @@ impl Rematcher {
     }
 }
 
-/// Lines of the input, with their numbers and spans in `text`.
+/// Lines of the input, with their numbers and spans in `text` (`None`:
+/// a line over the cap, skipped). The bytes are checked as UTF-8 by the
+/// worker that takes the batch.
 struct Batch {
-    text: String,
-    lines: Vec<(u64, usize, usize)>,
+    text: Vec<u8>,
+    lines: Vec<(u64, Option<(usize, usize)>)>,
 }
 
 /// A batch's output and bad lines.
@@ -214,8 +225,7 @@ struct Done {
 /// Reads the input in batches of lines; blank lines are skipped but
 /// counted, and a read error ends the input (recorded in `failed`).
 struct Batches<'a> {
-    input: &'a mut dyn BufRead,
-    line: u64,
+    input: Lines<&'a mut dyn BufRead>,
     eof: bool,
     failed: Option<(u64, String)>,
 }
@@ -223,23 +233,24 @@ struct Batches<'a> {
 impl Batches<'_> {
     fn next(&mut self) -> Option<Batch> {
         let mut b = Batch {
-            text: String::new(),
+            text: Vec::new(),
             lines: Vec::new(),
         };
         while !self.eof && b.lines.len() < BATCH_LINES && b.text.len() < BATCH_BYTES {
             let start = b.text.len();
-            self.line += 1;
-            match self.input.read_line(&mut b.text) {
-                Ok(0) => self.eof = true,
-                Ok(_) => {}
+            match self.input.next_into(&mut b.text) {
+                Ok(Next::Eof) => self.eof = true,
+                Ok(Next::Line) => {
+                    if !b.text[start..].iter().all(u8::is_ascii_whitespace) {
+                        b.lines
+                            .push((self.input.line(), Some((start, b.text.len()))));
+                    }
+                }
+                Ok(Next::Long) => b.lines.push((self.input.line(), None)),
                 Err(e) => {
-                    b.text.truncate(start);
-                    self.failed = Some((self.line, format!("cannot read: {e}")));
+                    self.failed = Some((self.input.line() + 1, format!("cannot read: {e}")));
                     self.eof = true;
                 }
-            }
-            if !b.text[start..].trim().is_empty() {
-                b.lines.push((self.line, start, b.text.len()));
             }
         }
         (!b.lines.is_empty()).then_some(b)
@@ -383,7 +394,7 @@ mod tests {
     }
 
     #[test]
-    fn a_read_error_ends_the_input_after_the_lines_before_it() {
+    fn bad_bytes_are_a_bad_line_and_a_read_error_ends_the_input() {
         let m = rematcher();
         let good = &lines()[0];
         let mut input = format!("{good}\n{good}\n").into_bytes();
@@ -394,10 +405,36 @@ mod tests {
             let mut errors = Vec::new();
             m.run("in", &mut &input[..], &mut out, threads, &mut errors)
                 .unwrap();
-            assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 2);
+            assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 3);
             assert_eq!(errors.len(), 1, "{errors:?}");
             assert_eq!(errors[0].line, 3);
-            assert!(errors[0].message.starts_with("cannot read:"), "{errors:?}");
+            assert!(
+                errors[0].message.starts_with("not valid UTF-8"),
+                "{errors:?}"
+            );
+        }
+        // A failing input: the lines before the failure, then its error.
+        struct Failing<'a>(&'a [u8]);
+        impl std::io::Read for Failing<'_> {
+            fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(std::io::Error::other("gone"));
+                }
+                let n = self.0.len().min(out.len());
+                out[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        for threads in [1, 2] {
+            let mut out = Vec::new();
+            let mut errors = Vec::new();
+            let mut r = std::io::BufReader::new(Failing(&input));
+            m.run("in", &mut r, &mut out, threads, &mut errors).unwrap();
+            assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 3);
+            let got: Vec<u64> = errors.iter().map(|e| e.line).collect();
+            assert_eq!(got, [3, 5], "{errors:?}");
+            assert!(errors[1].message.starts_with("cannot read:"), "{errors:?}");
         }
     }
 }

@@ -160,7 +160,9 @@ pub fn products(value: &str) -> Vec<Product<'_>> {
             // just before it without a space (`Jetty(9.4.57)`).
             let end = comment_end(b, i);
             let glued = i > 0 && !b[i - 1].is_ascii_whitespace() && b[i - 1] != b')';
-            let inner = &value[i + 1..end.saturating_sub(1).max(i + 1)];
+            // Inside the parentheses; an unclosed comment runs to the end
+            // (whose last byte may be inside a multi-byte character).
+            let inner = &value[i + 1..if b[end - 1] == b')' { end - 1 } else { end }];
             if glued
                 && let Some(last) = out.last_mut()
                 && last.version.is_empty()
@@ -289,6 +291,9 @@ mod tests {
                 "TornadoServer/6.6.1",
             ),
             ("(unclosed", "", ""),
+            ("Jetty(9é", "Jetty", "Jetty/9é"),
+            ("x (ünïcödé", "x", ""),
+            ("()", "", ""),
             ("1.0", "", "1.0"),
             ("", "", ""),
         ] {

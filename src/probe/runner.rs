@@ -761,7 +761,7 @@ fn frame_obs(f: &DecodedFrame) -> FrameObs {
         close_code: f.close.as_ref().and_then(|c| c.code),
         close_reason: f.close.as_ref().map(|c| {
             let mut r = c.reason_lossy();
-            r.truncate(MAX_REASON);
+            crate::wire::utf8::truncate_to_boundary(&mut r, MAX_REASON);
             r
         }),
         anomalies: f.anomalies.labels().into_iter().map(String::from).collect(),

@@ -386,14 +386,23 @@ fn validate(p: &Probe) -> Result<(), String> {
     Ok(())
 }
 
+/// Hex digits (whitespace between them ignored) to bytes. Read a
+/// character at a time: a probe file's non-ASCII character must be a
+/// "bad hex" error, not a slice through its bytes.
 pub fn decode_hex(s: &str) -> Result<Vec<u8>, String> {
-    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    if !s.len().is_multiple_of(2) {
+    let digits: Vec<char> = s.chars().filter(|c| !c.is_whitespace()).collect();
+    if !digits.len().is_multiple_of(2) {
         return Err("odd number of hex digits".into());
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| format!("bad hex at {i}")))
+    digits
+        .chunks_exact(2)
+        .enumerate()
+        .map(
+            |(i, pair)| match (pair[0].to_digit(16), pair[1].to_digit(16)) {
+                (Some(hi), Some(lo)) => Ok((hi * 16 + lo) as u8),
+                _ => Err(format!("bad hex at {}", 2 * i)),
+            },
+        )
         .collect()
 }
 
@@ -479,6 +488,17 @@ mod tests {
         let e = ProbeSet::parse("version = \"t\"\n[[probe]]\nid = 5\n", "q.toml").unwrap_err();
         assert_eq!(e.line, Some(3), "{e}");
         assert!(e.to_string().starts_with("q.toml:3:"));
+    }
+
+    #[test]
+    fn hex_is_read_by_character() {
+        assert_eq!(decode_hex("0a FF\n10"), Ok(vec![0x0a, 0xff, 0x10]));
+        assert_eq!(decode_hex(""), Ok(vec![]));
+        assert_eq!(decode_hex("abc").unwrap_err(), "odd number of hex digits");
+        // A multi-byte character where a digit should be (this sliced
+        // through "€" and panicked), and a sign `from_str_radix` took.
+        assert_eq!(decode_hex("a€bc").unwrap_err(), "bad hex at 0");
+        assert_eq!(decode_hex("00+f").unwrap_err(), "bad hex at 2");
     }
 
     #[test]

@@ -20,6 +20,10 @@ use super::url::Target;
 /// Lines longer than this are bad input, not a reason to buffer forever.
 pub const MAX_LINE: usize = 64 * 1024;
 
+/// Most shards of one survey: far beyond any real one, and small enough
+/// that the position arithmetic (`index + count`) cannot overflow.
+pub const MAX_SHARDS: u64 = 1_000_000;
+
 /// `--shard i/N` (0-based, like `JOB_COMPLETION_INDEX`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
@@ -51,8 +55,10 @@ impl Shard {
             .trim()
             .parse()
             .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| format!("--shard: bad shard count {n:?}"))?;
+            .filter(|n| (1..=MAX_SHARDS).contains(n))
+            .ok_or_else(|| {
+                format!("--shard: bad shard count {n:?} (expected 1 to {MAX_SHARDS})")
+            })?;
         let index: u64 = i
             .trim()
             .parse()
@@ -111,6 +117,13 @@ impl Unit {
     pub fn key(&self) -> (Option<u64>, String) {
         (self.line, self.text().to_string())
     }
+}
+
+/// A target line that is no target: the text its record shows, and why.
+/// (A NUL inside the line once separated the two, and cut the text.)
+struct BadLine {
+    text: String,
+    message: String,
 }
 
 #[derive(Debug, Clone)]
@@ -183,8 +196,9 @@ impl Source {
     }
 
     /// The next raw input (argument or trimmed file line) with its line
-    /// number; None at the end of input.
-    fn next_line(&mut self) -> Option<(Option<u64>, Result<String, String>)> {
+    /// number, or a line that is bad as bytes (its text as shown, and
+    /// why); None at the end of input.
+    fn next_line(&mut self) -> Option<(Option<u64>, Result<String, BadLine>)> {
         if let Some(a) = self.args.next() {
             return Some((None, Ok(a)));
         }
@@ -227,7 +241,10 @@ impl Source {
                 let head = String::from_utf8_lossy(&buf[..64]).into_owned();
                 return Some((
                     Some(self.line_no),
-                    Err(format!("{head}...\u{0}line longer than {MAX_LINE} bytes")),
+                    Err(BadLine {
+                        text: format!("{head}..."),
+                        message: format!("line longer than {MAX_LINE} bytes"),
+                    }),
                 ));
             }
             let text = match std::str::from_utf8(&buf) {
@@ -236,7 +253,10 @@ impl Source {
                     let shown = String::from_utf8_lossy(&buf).trim().to_string();
                     return Some((
                         Some(self.line_no),
-                        Err(format!("{shown}\u{0}line is not valid UTF-8")),
+                        Err(BadLine {
+                            text: shown,
+                            message: "line is not valid UTF-8".into(),
+                        }),
                     ));
                 }
             };
@@ -269,7 +289,10 @@ impl Source {
             let (line, text) = self.next_line()?;
             self.lines_seen += 1;
             let parsed = text.and_then(|t| {
-                Space::parse(&t, &self.plan.expand).map_err(|e| format!("{t}\u{0}{}", e.0))
+                Space::parse(&t, &self.plan.expand).map_err(|e| BadLine {
+                    text: t,
+                    message: e.0,
+                })
             });
             match parsed {
                 Ok(space) => {
@@ -286,14 +309,13 @@ impl Source {
                     let pos = self.global;
                     self.global += 1;
                     if pos % shard.count == shard.index {
-                        let (text, message) = e.split_once('\u{0}').unwrap_or(("", &e));
                         return Some(Unit {
                             seq: 0,
                             line,
                             tag: None,
                             item: Item::Invalid {
-                                text: text.to_string(),
-                                message: message.to_string(),
+                                text: e.text,
+                                message: e.message,
                             },
                         });
                     }
@@ -346,9 +368,9 @@ pub fn count_units(
     let mut s = Source::new(plan, args.to_vec(), reader.map(|r| (r, String::new())));
     let mut total = 0u64;
     while let Some((_, text)) = s.next_line() {
-        total += match text.and_then(|t| Space::parse(&t, expand).map_err(|e| e.0)) {
-            Ok(space) => space.len(),
-            Err(_) => 1,
+        total += match text.map(|t| Space::parse(&t, expand)) {
+            Ok(Ok(space)) => space.len(),
+            _ => 1,
         };
     }
     shard.share(total)
@@ -458,6 +480,21 @@ mod tests {
     }
 
     #[test]
+    fn a_nul_in_a_line_is_part_of_its_text() {
+        let r: Box<dyn BufRead + Send> = Box::new(Cursor::new(b"127.0.0.1:1/a\0b\n".to_vec()));
+        let units: Vec<Unit> =
+            Source::new(plan(Shard::default(), 1, 0), vec![], Some((r, "f".into()))).collect();
+        assert_eq!(units.len(), 1);
+        match &units[0].item {
+            Item::Invalid { text, message } => {
+                assert_eq!(text, "127.0.0.1:1/a\0b");
+                assert!(message.starts_with("contains"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn shard_parsing() {
         assert_eq!(
             Shard::parse("1/4", None).unwrap(),
@@ -470,5 +507,8 @@ mod tests {
         assert!(Shard::parse("4/4", None).unwrap_err().contains("numbered"));
         assert!(Shard::parse("4", None).is_err());
         assert!(Shard::parse("0/0", None).is_err());
+        assert!(Shard::parse("0/1000001", None).is_err());
+        assert!(Shard::parse("0/18446744073709551615", None).is_err());
+        assert!(Shard::parse("999999/1000000", None).is_ok());
     }
 }

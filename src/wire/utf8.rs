@@ -78,9 +78,45 @@ pub fn ascii_prefix_len(b: &[u8]) -> usize {
     n
 }
 
+/// Cut `s` to at most `max` bytes, on a character boundary (the longest
+/// such prefix). Text decoded lossily from a peer's bytes is mostly
+/// 3-byte U+FFFD where the bytes were bad, so a byte cap usually lands
+/// inside a character, where `String::truncate` panics.
+pub fn truncate_to_boundary(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn truncation_keeps_whole_characters() {
+        let mut s = "\u{fffd}".repeat(123);
+        truncate_to_boundary(&mut s, 256);
+        assert_eq!(s, "\u{fffd}".repeat(85));
+        let mut s = "ab€".to_string();
+        for (max, want) in [
+            (9, "ab€"),
+            (5, "ab€"),
+            (4, "ab"),
+            (2, "ab"),
+            (1, "a"),
+            (0, ""),
+        ] {
+            let mut t = s.clone();
+            truncate_to_boundary(&mut t, max);
+            assert_eq!(t, want, "{max}");
+        }
+        truncate_to_boundary(&mut s, 3);
+        assert_eq!(s, "ab");
+    }
 
     fn check(bytes: &[u8]) -> bool {
         // Every split point must agree with the one-shot answer.
