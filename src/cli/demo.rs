@@ -57,7 +57,9 @@ pub async fn run(a: DemoArgs) -> Result<i32, Box<dyn std::error::Error>> {
     let mut progress = Progress::new(std::io::stderr().is_terminal(), Some(total), None);
     let started = std::time::Instant::now();
     let opts = SurveyOptions::default();
-    let tally = survey::run(scanner.clone(), rx, &mut writer, &mut progress, None, &opts).await?;
+    let tally = survey::run(scanner.clone(), rx, &mut writer, &mut progress, None, &opts)
+        .await?
+        .tally;
     progress.finish();
     let conns = scanner
         .connector

@@ -349,6 +349,9 @@ pub fn main() -> i32 {
             Command::Pcap(a) => pcap::run(a),
         }
     });
+    // Blocking threads still running are not waited for: a scan stopped
+    // by a signal leaves its target source blocked reading stdin, perhaps.
+    rt.shutdown_timeout(std::time::Duration::from_millis(200));
     match result {
         Ok(code) => code,
         Err(e) if broken_pipe(e.as_ref()) => EXIT_BROKEN_PIPE,

@@ -19,7 +19,10 @@ use crate::net::{Limits, Resolver};
 use crate::output::manifest::{MANIFEST_VERSION, ShardManifest, db_version, hex};
 use crate::output::progress::Progress;
 use crate::output::{Format, RecordWriter};
-use crate::scan::resume::{Checkpointer, STATE_VERSION, Skip, State, recover};
+use crate::scan::interrupt::Interrupt;
+use crate::scan::resume::{
+    Checkpointer, STATE_VERSION, Skip, State, Tail, content_hash, read_tail, recover,
+};
 use crate::scan::survey::{self, SurveyOptions};
 use crate::target::source::count_units;
 use crate::target::spec::{parse_paths, parse_ports};
@@ -166,20 +169,48 @@ fn input_hasher(a: &ScanArgs) -> Sha1 {
     h
 }
 
-/// What decides the unit order; a resumed scan must match it: what
-/// shapes the targets ([`input_hasher`]), the file, seed and shard.
+/// What decides the unit order besides the file's content (which the
+/// state holds apart, see [`file_hash`]); a resumed scan must match it:
+/// what shapes the targets ([`input_hasher`]), the seed and the shard.
 fn config_hash(a: &ScanArgs, seed: u64, shard: Shard) -> String {
     let mut h = input_hasher(a);
-    if let Some(f) = &a.file {
-        h.update(f.to_string_lossy().as_bytes());
-        if let Ok(m) = std::fs::metadata(f) {
-            h.update(m.len().to_le_bytes());
-        }
-    }
     h.update(seed.to_le_bytes());
     h.update(shard.index.to_le_bytes());
     h.update(shard.count.to_le_bytes());
     hex(&h.finalize())
+}
+
+/// The target file's content hash (of nothing without a file), read on a
+/// blocking thread in bounded memory.
+async fn file_hash(a: &ScanArgs) -> Result<String, Box<dyn std::error::Error>> {
+    let file = a.file.clone();
+    let hash = tokio::task::spawn_blocking(move || match &file {
+        None => content_hash(std::io::empty()).map_err(|e| e.to_string()),
+        Some(p) => std::fs::File::open(p)
+            .and_then(content_hash)
+            .map_err(|e| format!("cannot read target file {}: {e}", p.display())),
+    })
+    .await?;
+    hash.map_err(usage)
+}
+
+/// The command line as typed, quoted for a POSIX shell: what continues an
+/// interrupted scan (the state supplies the seed).
+fn shell_line() -> String {
+    let quote = |s: String| {
+        let plain = !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_./:=,@%+".contains(&b));
+        if plain {
+            s
+        } else {
+            format!("'{}'", s.replace('\'', "'\\''"))
+        }
+    };
+    std::env::args_os()
+        .map(|a| quote(a.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
@@ -223,6 +254,10 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
         None => None,
     };
 
+    // From here on a signal stops the scan cleanly (flush, checkpoint,
+    // summary) rather than killing it, also during the slow start-up.
+    let interrupt = Interrupt::install()?;
+
     // Resume: the state decides the seed; the output is appended to.
     let mut seed = a.seed.unwrap_or_else(|| {
         let t = std::time::SystemTime::now()
@@ -231,8 +266,17 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
             .unwrap_or(0);
         crate::target::permute::mix(t ^ u64::from(std::process::id()))
     });
+    let plan_of = |seed| Plan {
+        expand: expand.clone(),
+        seed,
+        shard,
+        window: a.window.max(1),
+    };
     let mut skip = Skip::default();
     let mut resumed: Option<State> = None;
+    // Units of the tail's records, for the ledger; the input's unit count.
+    let (mut recovered, mut units) = (Vec::new(), None);
+    let mut input_hash = String::new();
     if let Some(state_path) = &a.resume {
         let Some(out) = &a.out else {
             return Err(usage("--resume needs --out FILE"));
@@ -240,37 +284,76 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
         if a.format != Format::Ndjson {
             return Err(usage("--resume needs --format ndjson"));
         }
+        if a.file.as_ref().is_some_and(|f| f.as_os_str() == "-") {
+            return Err(usage(
+                "--resume needs a target file, not stdin: a resume reads it again \
+                 to check it is unchanged",
+            ));
+        }
+        input_hash = file_hash(&a).await?;
         if let Some(st) = State::load(state_path).map_err(usage)? {
+            let here = state_path.display();
             if a.seed.is_some_and(|s| s != st.seed) {
                 return Err(usage(format!(
-                    "--seed {} differs from the seed {} in {}",
+                    "--seed {} differs from the seed {} in {here}",
                     a.seed.unwrap_or(0),
                     st.seed,
-                    state_path.display()
                 )));
             }
             seed = st.seed;
             if st.config != config_hash(&a, seed, shard) {
                 return Err(usage(format!(
-                    "{}: the targets, ports, paths, shard or window differ from the \
+                    "{here}: the targets, ports, paths, shard or window differ from the \
                      interrupted scan; resume with the same options",
-                    state_path.display()
+                )));
+            }
+            if st.input != input_hash {
+                return Err(usage(format!(
+                    "{here}: the target file {} changed since the interrupted scan (its \
+                     content hash differs), so the state's unit numbers no longer name \
+                     the same targets; restore the file, or start a new scan",
+                    a.file
+                        .as_deref()
+                        .unwrap_or(std::path::Path::new(""))
+                        .display()
                 )));
             }
             if st.finished {
                 if !a.silent {
                     eprintln!(
-                        "wsfp: {} says this scan finished ({} records); nothing to do",
-                        state_path.display(),
+                        "wsfp: {here} says this scan finished ({} records); nothing to do",
                         st.records
                     );
                 }
                 return Ok(0);
             }
-            let (s, tail) = recover(out, &st).map_err(usage)?;
-            skip = s;
-            let mut st = st;
-            st.records += tail;
+            // Read the tail, then walk the input once to give its records
+            // their units and check the ledger fits the input; only then
+            // touch the output (cut a torn last line).
+            let tail = read_tail(out, &st).map_err(usage)?;
+            let (plan, urls, file, state) =
+                (plan_of(seed), a.urls.clone(), a.file.clone(), st.clone());
+            let (r, tail) = tokio::task::spawn_blocking(move || {
+                let reader = match &file {
+                    Some(p) => Some((
+                        input_reader(p).map_err(|e| e.to_string())?,
+                        p.display().to_string(),
+                    )),
+                    None => None,
+                };
+                let mut source = Source::new(plan, urls, reader);
+                let r = recover(&state, &tail, source.by_ref())?;
+                match source.error() {
+                    Some(e) => Err(e.to_string()),
+                    None => Ok::<_, String>((r, tail)),
+                }
+            })
+            .await?
+            .map_err(|e| usage(format!("{here}: {e}")))?;
+            Tail::cut(&tail, out).map_err(usage)?;
+            skip = r.skip;
+            recovered = r.recovered;
+            units = Some(r.units);
             resumed = Some(st);
         }
     }
@@ -325,6 +408,7 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
             let state = resumed.clone().unwrap_or(State {
                 version: STATE_VERSION,
                 config: config_hash(&a, seed, shard),
+                input: input_hash.clone(),
                 seed,
                 watermark: 0,
                 done: Vec::new(),
@@ -333,6 +417,11 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
                 finished: false,
             });
             let mut c = Checkpointer::new(path.clone(), handle, state);
+            // The tail's records enter the ledger before this checkpoint
+            // moves past them.
+            for seq in &recovered {
+                c.mark(*seq);
+            }
             c.save(&mut writer, false)?;
             Some(c)
         }
@@ -346,18 +435,23 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
         })?)),
         None => None,
     };
-    let mut progress = Progress::new(show_bar, None, stats_out);
+    // Units already written (all runs), which this run skips.
+    let skipped = checkpointer.as_ref().map_or(0, |c| c.state.records);
+    let mut progress = Progress::new(
+        show_bar,
+        units.map(|n: u64| n.saturating_sub(skipped)),
+        stats_out,
+    );
     // The total for the bar and the stats lines: a second, cheap pass over
     // a regular file, on its own thread while the scan starts (the scan
     // does not wait for it), and only when something shows it.
-    if progress.wants_total() {
+    if progress.wants_total() && units.is_none() {
         let (expand, urls, file, total) = (
             expand.clone(),
             a.urls.clone(),
             a.file.clone(),
             progress.total(),
         );
-        let skipped = skip_len(&resumed);
         tokio::task::spawn_blocking(move || {
             let reader = match &file {
                 // Standard input is read once, by the scan.
@@ -375,12 +469,7 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
     // The source runs on a blocking thread (file and stdin reads block)
     // and feeds a bounded channel: memory is the window plus the channel.
     let (tx, rx) = tokio::sync::mpsc::channel::<Unit>(1024);
-    let plan = Plan {
-        expand,
-        seed,
-        shard,
-        window: a.window.max(1),
-    };
+    let plan = plan_of(seed);
     let hash = Arc::new(Mutex::new(input_hasher(&a)));
     let reader: Option<(Box<dyn BufRead + Send>, String)> = match &a.file {
         Some(p) => Some((
@@ -399,7 +488,7 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
     let producer = tokio::task::spawn_blocking(move || {
         let mut source = Source::new(plan, urls, reader);
         for unit in source.by_ref() {
-            if !skip.is_empty() && skip.skips(unit.seq, || unit.key()) {
+            if !skip.is_empty() && skip.skips(unit.seq) {
                 continue;
             }
             if tx.blocking_send(unit).is_err() {
@@ -416,11 +505,12 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
             .file
             .as_ref()
             .map_or("targets".into(), |p| p.display().to_string()),
+        interrupt: Some(interrupt),
         ..SurveyOptions::default()
     };
     let started = std::time::Instant::now();
     let started_unix = crate::output::record::now_unix();
-    let tally = survey::run(
+    let ended = survey::run(
         scanner.clone(),
         rx,
         &mut writer,
@@ -429,7 +519,44 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
         &opts,
     )
     .await?;
+    let tally = ended.tally;
     progress.finish();
+    let conns = scanner
+        .connector
+        .limits
+        .attempts
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if let Some(sig) = ended.stopped {
+        // Output flushed and checkpointed: say what was done and how to
+        // go on. No manifest: the shard is not complete. The source is
+        // not waited for (it may be blocked reading stdin).
+        if !a.silent {
+            let mut line = format!(
+                "wsfp: stopped by {}; {}",
+                sig.name(),
+                tally.summary(started.elapsed(), conns)
+            );
+            if ended.cut > 0 {
+                line += &format!(
+                    "\n{} targets in flight were cut at the {} s grace (no record)",
+                    ended.cut,
+                    survey::STOP_GRACE.as_secs()
+                );
+            }
+            if let (Some(c), Some(n)) = (&checkpointer, units) {
+                line += &format!("\n{} of {n} units written in all runs", c.state.records);
+            }
+            eprintln!("{line}");
+        }
+        match &checkpointer {
+            Some(_) => eprintln!("wsfp: to continue: {}", shell_line()),
+            None => eprintln!(
+                "wsfp: not resumable: only a scan run with --resume STATE \
+                 (and --out FILE --format ndjson) can be continued"
+            ),
+        }
+        return Ok(sig.exit_code());
+    }
     let input_error = producer.await.ok().flatten();
     if let Some(path) = &a.manifest {
         let digest = hash.lock().expect("hash lock").clone().finalize();
@@ -451,11 +578,6 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
         m.write(path).map_err(|e| usage(e.to_string()))?;
     }
     if !a.silent {
-        let conns = scanner
-            .connector
-            .limits
-            .attempts
-            .load(std::sync::atomic::Ordering::Relaxed);
         let mut line = format!("wsfp: done; {}", tally.summary(started.elapsed(), conns));
         if shard.count > 1 {
             line += &format!("\nshard {}/{} seed {seed}", shard.index, shard.count);
@@ -467,10 +589,6 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
         return Ok(2);
     }
     Ok(0)
-}
-
-fn skip_len(resumed: &Option<State>) -> u64 {
-    resumed.as_ref().map_or(0, |s| s.records)
 }
 
 /// Files a scan holds open besides its connections: stdio, the output,

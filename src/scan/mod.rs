@@ -5,6 +5,7 @@
 //! times out or does not answer 101 gets its status from it and costs one
 //! connection, not fifty.
 
+pub mod interrupt;
 pub mod ladder;
 pub mod resume;
 pub mod survey;

@@ -5,6 +5,12 @@
 //!
 //! Around the loop, on a timer: flush the output, write a `--stats` line,
 //! and checkpoint for `--resume` (only after the output is durable).
+//!
+//! On SIGINT or SIGTERM ([`Interrupt`]) no new unit is admitted; those in
+//! flight finish within their own deadline or are cut at [`STOP_GRACE`].
+//! A cut unit gets no record and stays out of the ledger, so a resume
+//! scans it again; then the output is flushed and checkpointed as at the
+//! end.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -14,6 +20,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::Scanner;
+use super::interrupt::{Interrupt, Signal};
 use super::resume::Checkpointer;
 use crate::output::progress::{Progress, Tally};
 use crate::output::{Record, RecordWriter, Status};
@@ -26,6 +33,22 @@ pub struct SurveyOptions {
     pub checkpoint_interval: Duration,
     /// Name of the target file, for warnings about its bad lines.
     pub input_label: String,
+    /// Stop early on a signal (none: run to the end of the input).
+    pub interrupt: Option<Interrupt>,
+}
+
+/// How long units in flight may go on after a stop signal: long enough
+/// for most to finish and keep their record, short enough to wait for.
+pub const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// How a survey ended.
+#[derive(Debug, Default)]
+pub struct Ended {
+    pub tally: Tally,
+    /// Stopped by this signal before the end of the input.
+    pub stopped: Option<Signal>,
+    /// Units in flight cut at the grace (no record written).
+    pub cut: u64,
 }
 
 /// Bad lines named on stderr before the rest are only counted.
@@ -39,6 +62,7 @@ impl Default for SurveyOptions {
             stats_interval: Duration::from_secs(1),
             checkpoint_interval: Duration::from_secs(1),
             input_label: "targets".into(),
+            interrupt: None,
         }
     }
 }
@@ -82,8 +106,9 @@ pub async fn scan_unit(scanner: Arc<Scanner>, unit: Unit) -> Record {
     r
 }
 
-/// Run the survey to the end of `units`. Returns the tally; an error is
-/// an output error (a full disk), after which nothing more is written.
+/// Run the survey to the end of `units`, or until a stop signal. Returns
+/// the tally; an error is an output error (a full disk), after which
+/// nothing more is written.
 pub async fn run(
     scanner: Arc<Scanner>,
     mut units: mpsc::Receiver<Unit>,
@@ -91,7 +116,7 @@ pub async fn run(
     progress: &mut Progress,
     mut checkpoint: Option<&mut Checkpointer>,
     opts: &SurveyOptions,
-) -> std::io::Result<Tally> {
+) -> std::io::Result<Ended> {
     let limits = scanner.connector.limits.clone();
     let mut tally = Tally::default();
     let mut set: JoinSet<(u64, Record)> = JoinSet::new();
@@ -103,14 +128,42 @@ pub async fn run(
     let (mut last_flush, mut last_stats, mut last_ck) = (now, now, now);
     let mut dirty = false;
     let mut invalid = 0u64;
+    let mut interrupt = opts.interrupt.clone().unwrap_or_else(Interrupt::never);
+    let (mut stopped, mut grace, mut cut) = (None, None, 0u64);
     loop {
-        if input_done && set.is_empty() {
+        if (input_done || stopped.is_some()) && set.is_empty() {
             break;
         }
         tokio::select! {
             biased;
+            sig = interrupt.wait(), if stopped.is_none() => {
+                stopped = Some(sig);
+                grace = Some(tokio::time::Instant::now() + STOP_GRACE);
+                progress.println(&format!(
+                    "wsfp: {}: stopping; no new targets, {} in flight get up to {} s \
+                     (send it again to exit at once)",
+                    sig.name(),
+                    set.len(),
+                    STOP_GRACE.as_secs()
+                ));
+            }
+            _ = tokio::time::sleep_until(grace.unwrap_or_else(tokio::time::Instant::now)),
+                if grace.is_some() =>
+            {
+                // Their joins below come back cancelled (or done, if they
+                // finished meanwhile: those keep their record).
+                grace = None;
+                set.abort_all();
+            }
             Some(done) = set.join_next(), if !set.is_empty() => {
-                let (seq, rec) = done.map_err(|e| std::io::Error::other(format!("scan task: {e}")))?;
+                let (seq, rec) = match done {
+                    Ok(x) => x,
+                    Err(e) if e.is_cancelled() => {
+                        cut += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(std::io::Error::other(format!("scan task: {e}"))),
+                };
                 writer.write(&rec)?;
                 tally.add(&rec);
                 if rec.status == Status::InvalidTarget {
@@ -130,7 +183,7 @@ pub async fn run(
                 progress.inc();
                 dirty = true;
             }
-            u = units.recv(), if !input_done && set.len() < limit => match u {
+            u = units.recv(), if !input_done && stopped.is_none() && set.len() < limit => match u {
                 Some(u) => {
                     let s = scanner.clone();
                     set.spawn(async move {
@@ -166,6 +219,9 @@ pub async fn run(
             }
         }
     }
+    // A signal that came when every unit was already in and none was
+    // cut stopped nothing: the scan is complete.
+    let stopped = stopped.filter(|_| !(input_done && cut == 0));
     writer.flush()?;
     if invalid > MAX_WARNINGS {
         progress.println(&format!(
@@ -174,11 +230,13 @@ pub async fn run(
         ));
     }
     if let Some(c) = checkpoint {
-        c.save(writer, true)?;
+        c.save(writer, stopped.is_none())?;
     }
-    // Every input unit has its record now: if the counting pass has not
-    // finished, this is the total.
-    progress.total().set(tally.records);
+    if stopped.is_none() {
+        // Every input unit has its record now: if the counting pass has
+        // not finished, this is the total.
+        progress.total().set(tally.records);
+    }
     progress.stats(
         &tally,
         0,
@@ -186,5 +244,9 @@ pub async fn run(
         limits.attempts.load(Ordering::Relaxed),
         true,
     )?;
-    Ok(tally)
+    Ok(Ended {
+        tally,
+        stopped,
+        cut,
+    })
 }
