@@ -118,6 +118,12 @@ pub struct Observation {
     /// handshake's, not a response to this probe's own request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
+    /// For a probe the full set did not run because it splits the lab's
+    /// servers as another does (its `same_as`): that probe's id, whose
+    /// observation in the same record stands for this one. The outcome is
+    /// then `skipped`, and it yields no features.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_as: Option<String>,
 }
 
 impl Observation {
@@ -137,6 +143,7 @@ impl Observation {
             url_match: None,
             error: None,
             via: None,
+            same_as: None,
         }
     }
 
