@@ -151,7 +151,10 @@ pub fn products(value: &str) -> Vec<Product<'_>> {
     let b = value.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        if b[i].is_ascii_whitespace() {
+        // A comma separates the values of repeated headers (a proxy's
+        // `Server: Caddy` joined to the backend's): it is no part of a
+        // product.
+        if b[i].is_ascii_whitespace() || b[i] == b',' {
             i += 1;
             continue;
         }
@@ -174,7 +177,12 @@ pub fn products(value: &str) -> Vec<Product<'_>> {
             continue;
         }
         let start = i;
-        while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'/' && b[i] != b'(' {
+        while i < b.len()
+            && !b[i].is_ascii_whitespace()
+            && b[i] != b'/'
+            && b[i] != b'('
+            && b[i] != b','
+        {
             i += 1;
         }
         let name = &value[start..i];
@@ -182,7 +190,7 @@ pub fn products(value: &str) -> Vec<Product<'_>> {
         if b.get(i) == Some(&b'/') {
             let vs = i + 1;
             i += 1;
-            while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'(' {
+            while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'(' && b[i] != b',' {
                 i += 1;
             }
             version = &value[vs..i];

@@ -787,7 +787,9 @@ async fn frames(
         if read_total >= MAX_FRAME_BYTES {
             break End::FrameCap;
         }
-        let until = wait.ponged.map_or(deadline, |at| (at + settle).min(deadline));
+        let until = wait
+            .ponged
+            .map_or(deadline, |at| (at + settle).min(deadline));
         match conn
             .read(&mut link.buf, MAX_FRAME_BYTES - read_total, until)
             .await
