@@ -124,6 +124,13 @@ pub struct Observation {
     /// then `skipped`, and it yields no features.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub same_as: Option<String>,
+    /// Payload bytes sent of a long frame whose writes were cut before
+    /// they were all made: by the write timeout (a frame's writes share
+    /// one; with `--payload-mode full` it bounds how much of an announced
+    /// length is streamed), the target's deadline, or the peer. Absent when
+    /// every write went out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_sent: Option<u64>,
 }
 
 impl Observation {
@@ -144,6 +151,7 @@ impl Observation {
             error: None,
             via: None,
             same_as: None,
+            payload_sent: None,
         }
     }
 

@@ -49,7 +49,9 @@ pub struct RunConfig {
     pub handshake_timeout: Duration,
     /// Waiting for a reaction after our frames, and for a body.
     pub frame_timeout: Duration,
-    /// Waiting for a single write to make progress.
+    /// Writing one request or frame, all its pieces: a long payload
+    /// streamed in full (`--payload-mode full`) is cut when it runs out
+    /// (the observation's `payload_sent` says how much went).
     pub write_timeout: Duration,
     pub max_head: usize,
     pub payload_mode: PayloadMode,
@@ -397,8 +399,10 @@ fn polite_close() -> Vec<u8> {
 /// servers that never answer pings (CivetWeb, uWSGI) look like; without
 /// it each of their frame probes would need a connection of its own.
 fn reusable(p: &Probe, o: &Observation) -> bool {
-    o.end == End::Alive
-        || o.end == End::Timeout && p.risk == crate::probe::Risk::Safe && o.error.is_none()
+    // A frame cut short leaves the server inside it, whatever it said.
+    o.payload_sent.is_none()
+        && (o.end == End::Alive
+            || o.end == End::Timeout && p.risk == crate::probe::Risk::Safe && o.error.is_none())
 }
 
 /// Ping a freshly upgraded connection and wait: whether it can carry
@@ -590,22 +594,38 @@ enum ReadStop {
 
 impl Conn<'_> {
     async fn write(&mut self, data: &[u8]) -> Result<(), ReadStop> {
-        if self.cfg.trace >= 2 {
+        let until = self.cfg.until(self.cfg.write_timeout);
+        self.write_by(data, until, true).await
+    }
+
+    /// Write all of `data` before `until` (traced if `trace`). `sent`
+    /// counts every byte the connection took, those of a write cut short
+    /// included, so a record's `bytes_sent` is what went out.
+    async fn write_by(
+        &mut self,
+        mut data: &[u8],
+        until: tokio::time::Instant,
+        trace: bool,
+    ) -> Result<(), ReadStop> {
+        if trace && self.cfg.trace >= 2 {
             eprintln!(
                 "[{}] >> {}",
                 self.probe_id,
                 escape(&data[..data.len().min(512)])
             );
         }
-        let deadline = self.cfg.until(self.cfg.write_timeout);
-        match timeout_at(deadline, self.io.write_all(data)).await {
-            Err(_) => Err(ReadStop::Timeout),
-            Ok(Err(e)) => Err(stop_of(&e)),
-            Ok(Ok(())) => {
-                self.sent += data.len() as u64;
-                Ok(())
+        while !data.is_empty() {
+            match timeout_at(until, self.io.write(data)).await {
+                Err(_) => return Err(ReadStop::Timeout),
+                Ok(Err(e)) => return Err(stop_of(&e)),
+                Ok(Ok(0)) => return Err(ReadStop::Other("the connection took no bytes".into())),
+                Ok(Ok(n)) => {
+                    self.sent += n as u64;
+                    data = &data[n..];
+                }
             }
         }
+        Ok(())
     }
 
     /// One read into `buf` (at most `room` more bytes) before `deadline`.
@@ -748,11 +768,29 @@ async fn frames(
         .iter()
         .all(|f| !f.is_long() || cfg.payload_mode == PayloadMode::Full);
     'script: for step in &probe.frames {
-        for chunk in frame_writes(step, cfg.payload_mode, payloads) {
-            if conn.write(&chunk).await.is_err() {
+        let writes = frame_writes(step, cfg.payload_mode, payloads);
+        let streamed = writes.streamed();
+        // A frame is one write, however many pieces it goes out in: they
+        // share one deadline, so a long payload streamed in full takes at
+        // most the write timeout (or what is left of the target's time),
+        // whatever length it announces.
+        let until = cfg.until(cfg.write_timeout);
+        let (start, mut head) = (conn.sent, 0);
+        for (i, chunk) in writes.enumerate() {
+            if i == 0 {
+                head = chunk.len() as u64;
+            }
+            // A peer that reads as fast as we write never makes a write
+            // wait, and a timeout only fires on a wait: look at the clock
+            // between pieces.
+            let late = i > 0 && tokio::time::Instant::now() >= until;
+            if late || conn.write_by(&chunk, until, i < 2).await.is_err() {
                 // The server may already have answered (e.g. a 1009 close
                 // on seeing the header): go and read it.
                 write_failed = true;
+                if streamed > 0 {
+                    o.payload_sent = Some((conn.sent - start).saturating_sub(head));
+                }
                 break 'script;
             }
         }
