@@ -244,6 +244,7 @@ fn every_numeric_option_refuses_values_outside_its_range() {
         ("--intensity", vec!["10"]),
         ("--min-accuracy", vec!["1.5", "inf", "1e300"]),
         ("--max-confident-wrong", vec!["1.5", "inf", "1e-300x"]),
+        ("--min-library", vec!["1.5", "inf", "1e-300x"]),
     ] {
         rows.push((evaluate.to_vec(), opt, true, more));
     }

@@ -70,6 +70,12 @@ pub struct EvaluateArgs {
     #[arg(long, default_value_t = 0.01, value_name = "SHARE", allow_hyphen_values = true,
           value_parser = value::number(0.0, 1.0, ""))]
     pub max_confident_wrong: f64,
+    /// With --holdout: exit 1 when a split kind (other than
+    /// `implementation`, where `unknown` is right) names the right library
+    /// for less than this share of its held-out scans (0 to 1; 0: no bound).
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE", allow_hyphen_values = true,
+          value_parser = value::number(0.0, 1.0, ""))]
+    pub min_library: f64,
     /// With --holdout: print every held-out verdict.
     #[arg(long)]
     pub verbose: bool,
@@ -97,6 +103,7 @@ pub fn run(a: EvaluateArgs) -> Result<i32, Box<dyn std::error::Error>> {
             confident: 0.9,
             verbose: a.verbose,
             dump: a.dump.clone(),
+            min_library: a.min_library,
         };
         return super::holdout::run(
             &a.holdout,

@@ -57,6 +57,9 @@ pub struct Options {
     pub verbose: bool,
     /// Where to write each held-out verdict's confidence basis (TSV).
     pub dump: Option<std::path::PathBuf>,
+    /// Least share of held-out scans whose library is named right, per
+    /// split kind (not `implementation`), for exit 0.
+    pub min_library: f64,
 }
 
 /// One split: its name and which samples it holds out.
@@ -323,12 +326,14 @@ fn evaluate_kind(
                 t.front_right += usize::from(ok);
             }
             // The version, where the library is right and the row says one.
-            if lib_ok && !l.version.is_empty() && l.kind != Kind::Proxy {
-                if let Some(e) = &v.version {
-                    t.versions += 1;
-                    t.version_in += usize::from(e.contains(&l.version));
-                    t.version_bounded += usize::from(e.bounded());
-                }
+            if lib_ok
+                && !l.version.is_empty()
+                && l.kind != Kind::Proxy
+                && let Some(e) = &v.version
+            {
+                t.versions += 1;
+                t.version_in += usize::from(e.contains(&l.version));
+                t.version_bounded += usize::from(e.bounded());
             }
         }
     }
@@ -417,6 +422,17 @@ pub fn run(
         )?;
         let share = t.confident_wrong.len() as f64 / t.n.max(1) as f64;
         if share > max_wrong || k == Holdout::Implementation && !t.confident_wrong.is_empty() {
+            failed = true;
+        }
+        let library = t.library as f64 / t.n.max(1) as f64;
+        if k != Holdout::Implementation && t.n > 0 && library < o.min_library {
+            writeln!(
+                out,
+                "{:<30} library right {} is below --min-library {}",
+                "",
+                pct(t.library, t.n),
+                o.min_library
+            )?;
             failed = true;
         }
         dump.push_str(&t.dump);

@@ -235,13 +235,15 @@ pub fn learn_fingerprint(
             if l.fingerprint != ident.id {
                 continue;
             }
+            // A backend behind a proxy: the row's version names the pair.
             if matches!(l.kind, Kind::Base | Kind::Version)
+                && l.front.is_none()
                 && !l.version.is_empty()
                 && !versions.contains(&l.version)
             {
                 versions.push(l.version.clone());
             }
-            if l.kind == Kind::Base {
+            if l.kind == Kind::Base && l.front.is_none() {
                 lab_id.get_or_insert(&l.variant);
             }
             l.front.as_ref().map(|_| Layer::Frame).or(ident.layer)
