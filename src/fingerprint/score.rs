@@ -35,6 +35,10 @@ const MISMATCH_LN: f64 = -4.605_170_186; // ln 0.01
 /// Candidates within this log-likelihood of the best are indistinguishable
 /// (a factor of 20).
 const TIE_LN: f64 = 2.995_732_274;
+/// How far ahead (log-likelihood) an implementation must be of another
+/// of its own library to be named rather than the library: two fully
+/// discriminating mismatches.
+const FRAMEWORK_LN: f64 = 9.210_340_372;
 /// Discriminating weight that must be compared before any name is given:
 /// a scan that ran one or two probes cannot name an implementation.
 const MIN_EVIDENCE: f64 = 2.0;
@@ -1070,7 +1074,23 @@ impl Scorer {
         if best_score < MIN_SCORE {
             Pick::TooFar
         } else if tied == 1 {
-            Pick::One
+            // A framework over a library another fingerprint of the DB
+            // also stands for (koa-websocket over ws) is named only when
+            // the evidence separates them clearly (by more than
+            // [`FRAMEWORK_LN`]); otherwise the library is.
+            let near = scored
+                .iter()
+                .take_while(|s| s.2.is_finite() && best_ll - s.2 < FRAMEWORK_LN)
+                .count();
+            if near > 1
+                && scored[..near]
+                    .iter()
+                    .all(|s| fps[s.0].library == fps[best].library)
+            {
+                Pick::Library(near)
+            } else {
+                Pick::One
+            }
         } else if scored[..tied]
             .iter()
             .all(|s| fps[s.0].library == fps[best].library)
