@@ -322,12 +322,14 @@ fn evaluate_kind(
                 t.front_right += usize::from(ok);
             }
             // The version, where the library is right and the row says one.
-            if lib_ok && !l.version.is_empty() && l.kind != Kind::Proxy {
-                if let Some(e) = &v.version {
-                    t.versions += 1;
-                    t.version_in += usize::from(e.contains(&l.version));
-                    t.version_bounded += usize::from(e.bounded());
-                }
+            if lib_ok
+                && !l.version.is_empty()
+                && l.kind != Kind::Proxy
+                && let Some(e) = &v.version
+            {
+                t.versions += 1;
+                t.version_in += usize::from(e.contains(&l.version));
+                t.version_bounded += usize::from(e.bounded());
             }
         }
     }

@@ -64,9 +64,10 @@ impl Reassembler {
 
     /// Offset of `seq` relative to the next byte to deliver: the signed
     /// 32-bit distance, which is right as long as the window is < 2 GiB.
-    fn rel(&self, seq: u32) -> i64 {
-        let expected = self.isn.expect("isn set").wrapping_add(self.next as u32);
-        i64::from(seq.wrapping_sub(expected) as i32)
+    /// `None` before the initial sequence number is known.
+    fn rel(&self, seq: u32) -> Option<i64> {
+        let expected = self.isn?.wrapping_add(self.next as u32);
+        Some(i64::from(seq.wrapping_sub(expected) as i32))
     }
 
     /// A SYN fixes the initial sequence number.
@@ -85,7 +86,7 @@ impl Reassembler {
         if self.isn.is_none() {
             self.isn = Some(seq);
         }
-        let rel = self.rel(seq);
+        let Some(rel) = self.rel(seq) else { return };
         let end = rel + payload.len() as i64;
         if end <= 0 {
             self.retransmitted_bytes += payload.len() as u64;
@@ -95,7 +96,8 @@ impl Reassembler {
             let skip = (-rel) as usize;
             self.retransmitted_bytes += skip as u64;
             self.next += (payload.len() - skip) as u64;
-            out(Chunk::Data(&payload[skip..]));
+            // `end > 0`: the segment reaches past what was delivered.
+            out(Chunk::Data(payload.get(skip..).unwrap_or_default()));
             self.drain(out);
             return;
         }
@@ -125,7 +127,7 @@ impl Reassembler {
         if self.isn.is_none() || self.pending.is_empty() {
             return;
         }
-        let rel = self.rel(ack);
+        let Some(rel) = self.rel(ack) else { return };
         if rel <= 0 {
             return;
         }
@@ -177,7 +179,8 @@ impl Reassembler {
             let skip = (self.next - at) as usize;
             self.retransmitted_bytes += skip as u64;
             self.next = end;
-            out(Chunk::Data(&data[skip..]));
+            // `at <= next < end`: part of it is new.
+            out(Chunk::Data(data.get(skip..).unwrap_or_default()));
         }
     }
 }

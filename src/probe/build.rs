@@ -161,7 +161,12 @@ impl Default for PayloadCache {
 
 impl PayloadCache {
     fn repeat(&self, fill: &str) -> MaskedRepeat {
-        let mut m = self.repeats.lock().expect("payload cache lock");
+        // A poisoned lock still holds whole buffers (each is inserted
+        // complete): take it back.
+        let mut m = self
+            .repeats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         m.entry(fill.to_string())
             .or_insert_with(|| MaskedRepeat::new(fill.as_bytes(), Some(self.key)))
             .clone()
@@ -207,7 +212,7 @@ pub fn frame_writes(step: &FrameStep, mode: PayloadMode, cache: &PayloadCache) -
         } else {
             MaskedRepeat::new(fill.as_bytes(), None)
         };
-        let mut out = vec![Bytes::copy_from_slice(&head[..n])];
+        let mut out = vec![head.iter().take(n).copied().collect::<Bytes>()];
         out.extend(repeat.take(send));
         return out;
     }

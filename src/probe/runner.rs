@@ -121,10 +121,19 @@ pub async fn run_probe(
     payloads: &PayloadCache,
 ) -> ProbeRun {
     let mut first = Some(probe);
-    run_chain(&mut first, ep, connector, cfg, payloads)
+    let run = run_chain(&mut first, ep, connector, cfg, payloads)
         .await
-        .pop()
-        .expect("a chain runs its first probe")
+        .pop();
+    // A chain always runs its first probe; had it not, the probe was not run.
+    run.unwrap_or_else(|| ProbeRun {
+        id: probe.id.clone(),
+        observation: Observation::new(Outcome::Skipped),
+        bytes_sent: 0,
+        bytes_received: 0,
+        connected: false,
+        started: Instant::now(),
+        ended: Instant::now(),
+    })
 }
 
 /// Where a connection's probes come from: the first opens it, the rest
@@ -477,7 +486,7 @@ impl Conn<'_> {
             eprintln!(
                 "[{}] >> {}",
                 self.probe_id,
-                escape(&data[..data.len().min(512)])
+                escape(data.get(..512).unwrap_or(data))
             );
         }
         let deadline = self.cfg.until(self.cfg.write_timeout);
@@ -793,12 +802,13 @@ async fn read_body(
             break;
         }
     }
-    let end = buf.len().min(want);
+    let body = buf.get(..want).unwrap_or(buf);
+    let end = body.len();
     let cut = end >= BODY_CAP && content_length.is_none_or(|n| n > BODY_CAP as u64);
     let start = end.saturating_sub(512);
-    let tail = String::from_utf8_lossy(&buf[start..end]).into_owned();
+    let tail = String::from_utf8_lossy(body.get(start..).unwrap_or_default()).into_owned();
     let head = cut.then(|| {
-        String::from_utf8_lossy(&buf[..end])
+        String::from_utf8_lossy(body)
             .lines()
             .map(str::trim)
             .find(|l| !l.is_empty())
@@ -819,7 +829,7 @@ const PREVIEW: usize = 64;
 const MALFORMED_SETTLE: Duration = Duration::from_millis(100);
 
 fn preview(buf: &[u8]) -> String {
-    escape(&buf[..buf.len().min(PREVIEW)])
+    escape(buf.get(..PREVIEW).unwrap_or(buf))
 }
 
 /// Printable ASCII as is, everything else as `\xNN`.
