@@ -29,9 +29,9 @@ pub const BODY_CAP: usize = 2048;
 /// Bytes read after the handshake before giving up on a reaction.
 pub const MAX_FRAME_BYTES: usize = 256 * 1024;
 /// Control frames kept per probe (data frames: `observe.frames`).
-const MAX_CONTROL_FRAMES: usize = 16;
+pub const MAX_CONTROL_FRAMES: usize = 16;
 /// Close-reason bytes kept.
-const MAX_REASON: usize = 256;
+pub const MAX_REASON: usize = 256;
 
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -265,7 +265,7 @@ pub async fn run_chain<'p>(
         return runs;
     }
     let connecting = connector.connect(ep.addr, ep.tls_name.as_deref(), cfg.deadline);
-    let mut io = match connecting.await {
+    let io = match connecting.await {
         Ok(io) => io,
         Err(e) => {
             run.observation = Observation::failed(outcome_of(&e), e.to_string());
@@ -274,7 +274,33 @@ pub async fn run_chain<'p>(
             return runs;
         }
     };
-    run.connected = true;
+    run_connected(queue, probe, run.started, io, ep, cfg, payloads).await
+}
+
+/// [`run_chain`] from the moment its connection `io` is made: `probe`
+/// (taken from `queue`) first, then what `queue` chains. `started`: when
+/// the connection attempt began. Everything the server sends is read,
+/// parsed and observed in here; the fuzz target `runner` calls it over an
+/// in-memory connection, so arbitrary server bytes take the same path.
+pub async fn run_connected<'p>(
+    queue: &mut dyn ProbeQueue<'p>,
+    probe: &'p Probe,
+    started: Instant,
+    mut io: Box<dyn Stream>,
+    ep: &Endpoint,
+    cfg: &RunConfig,
+    payloads: &PayloadCache,
+) -> Vec<ProbeRun> {
+    let mut runs = Vec::new();
+    let mut run = ProbeRun {
+        id: probe.id.clone(),
+        observation: Observation::new(Outcome::Skipped),
+        bytes_sent: 0,
+        bytes_received: 0,
+        connected: true,
+        started,
+        ended: Instant::now(),
+    };
     let mut conn = Conn {
         io: &mut io,
         sent: 0,
@@ -676,7 +702,9 @@ async fn frames(
         {
             Ok(n) => read_total += n,
             Err(ReadStop::Eof) => {
-                if let Some(f) = decoder.take_partial() {
+                if let Some(f) = decoder.take_partial()
+                    && kept.admit(f.header.opcode.0, probe.observe.frames)
+                {
                     o.frames.push(frame_obs(&f));
                 }
                 break End::Eof;
@@ -722,6 +750,24 @@ struct Kept {
     control: usize,
 }
 
+impl Kept {
+    /// Whether a frame of opcode `op` may be kept (and count it if so):
+    /// `max_data` data frames, [`MAX_CONTROL_FRAMES`] control frames. A
+    /// frame the stream's end cut counts too.
+    fn admit(&mut self, op: u8, max_data: usize) -> bool {
+        let (n, cap) = if op <= 2 {
+            (&mut self.data, max_data)
+        } else {
+            (&mut self.control, MAX_CONTROL_FRAMES)
+        };
+        let room = *n < cap;
+        if room {
+            *n += 1;
+        }
+        room
+    }
+}
+
 /// Take the complete frames out of `buf`; `Some` when one of them ends the
 /// wait: a close, or the pong answering our liveness ping (which is not
 /// recorded, being ours).
@@ -745,12 +791,7 @@ fn drain(
                 return Some(End::Alive);
             }
         }
-        let is_data = op <= 2;
-        if is_data && kept.data < max_data {
-            kept.data += 1;
-            o.frames.push(frame_obs(&f));
-        } else if !is_data && kept.control < MAX_CONTROL_FRAMES {
-            kept.control += 1;
+        if kept.admit(op, max_data) {
             o.frames.push(frame_obs(&f));
         }
         if op == 8 {
