@@ -98,9 +98,18 @@ pub fn for_each_packet(
     let mut legacy: Option<(i32, f64)> = None;
     // pcapng: per section, the interfaces in order.
     let mut ifaces: Vec<Iface> = Vec::new();
+    // pcapng: the current section's byte order.
+    let mut ng_big_endian: Option<bool> = None;
     let mut capacity = BUFFER;
     loop {
         let at = reader.consumed() as u64;
+        if ng_big_endian.is_some_and(|be| short_process_block(reader.data(), be)) {
+            return Err(err(
+                at,
+                stats.packets + 1,
+                "process information block shorter than its header".into(),
+            ));
+        }
         match reader.next() {
             Ok((len, block)) => {
                 match block {
@@ -123,7 +132,10 @@ pub fn for_each_packet(
                             number: stats.packets,
                         });
                     }
-                    PcapBlockOwned::NG(Block::SectionHeader(_)) => ifaces.clear(),
+                    PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
+                        ng_big_endian = Some(shb.big_endian());
+                        ifaces.clear();
+                    }
                     PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => ifaces.push(Iface {
                         linktype: idb.linktype.0,
                         resolution: idb.ts_resolution().unwrap_or(1_000_000),
@@ -432,6 +444,30 @@ fn ipv6_fragment(packet: &[u8]) -> Option<Fragment<'_>> {
     })
 }
 
+/// Whether `data` (a pcapng section in this byte order) starts with a
+/// process information block whose length field is under 12, the three
+/// fields every block has. pcap-parser 0.17 checks that block against a
+/// minimum of 4 and then subtracts 12: an overflow (a panic in builds with
+/// overflow checks) on a damaged file, found by the fuzz target `pcap`.
+fn short_process_block(data: &[u8], big_endian: bool) -> bool {
+    const PROCESS_INFORMATION: u32 = 0x8000_0001;
+    let Some((&[t0, t1, t2, t3, l0, l1, l2, l3], _)) = data.split_first_chunk::<8>() else {
+        return false;
+    };
+    let (kind, len) = if big_endian {
+        (
+            u32::from_be_bytes([t0, t1, t2, t3]),
+            u32::from_be_bytes([l0, l1, l2, l3]),
+        )
+    } else {
+        (
+            u32::from_le_bytes([t0, t1, t2, t3]),
+            u32::from_le_bytes([l0, l1, l2, l3]),
+        )
+    };
+    kind == PROCESS_INFORMATION && len < 12
+}
+
 /// Raw IPv4 or IPv6, as [`tcp_segment`] takes it with this link type.
 pub const LINKTYPE_RAW_IP: i32 = LINKTYPE_RAW;
 
@@ -628,5 +664,48 @@ mod tests {
             .unwrap_err();
         assert_eq!((e.offset, e.packet), (0, 1));
         assert!(e.to_string().starts_with("junk: byte offset 0"), "{e}");
+    }
+
+    /// A section header block, then a process information block whose
+    /// length field is `pib_len` (the fuzz target `pcap` found 4..12
+    /// underflowing inside pcap-parser).
+    fn pcapng_with_pib(big_endian: bool, pib_len: u32) -> Vec<u8> {
+        let u32b = |v: u32| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let mut f = Vec::new();
+        f.extend_from_slice(&0x0a0d_0d0au32.to_le_bytes());
+        f.extend_from_slice(&u32b(28));
+        f.extend_from_slice(&u32b(0x1a2b_3c4d)); // byte-order magic
+        let u16b = |v: u16| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        f.extend_from_slice(&u16b(1)); // version 1.0
+        f.extend_from_slice(&u16b(0));
+        f.extend_from_slice(&[0xff; 8]); // section length: unknown
+        f.extend_from_slice(&u32b(28));
+        f.extend_from_slice(&u32b(0x8000_0001));
+        f.extend_from_slice(&u32b(pib_len));
+        f.extend_from_slice(&[0; 24]);
+        f
+    }
+
+    #[test]
+    fn a_short_process_information_block_is_a_damaged_file() {
+        for big_endian in [false, true] {
+            for len in [4, 8, 11] {
+                let f = pcapng_with_pib(big_endian, len);
+                let e = for_each_packet("pib", &f[..], |_| {}).unwrap_err();
+                assert_eq!((e.offset, e.packet), (28, 1), "{e}");
+            }
+        }
     }
 }
