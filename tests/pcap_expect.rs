@@ -10,7 +10,7 @@ use flate2::{Compress, Compression, FlushCompress};
 use serde_json::Value;
 use wsfp::passive::logs::Record;
 use wsfp::passive::session::Config;
-use wsfp::passive::synth::{Conn, PcapWriter, client_frame, ipv6_capture, server_frame};
+use wsfp::passive::synth::{Conn, PcapWriter, client_frame, ipv6_capture, server_frame, snap};
 use wsfp::passive::{Limits, analyze};
 use wsfp::wire::encode::{FrameSpec, encode_frame};
 
@@ -776,5 +776,117 @@ fn odd_requests_the_server_upgraded_are_followed_and_flagged() {
             "{flag}: {}",
             conn[0]["anomalies"]
         );
+    }
+}
+
+/// Data packets captured at a snap length of 96 bytes (issue #15, item
+/// 12): what each one lost of its TCP payload is a gap of that size,
+/// flagged `snaplen_truncated`, and decoding goes on with what was kept
+/// and after the gap. Over IPv4 and IPv6 (whose longer header leaves less
+/// payload in 96 bytes).
+#[test]
+fn packets_cut_by_the_snap_length_are_gaps_and_decoding_continues() {
+    const SNAPLEN: usize = 96;
+    let mut w = PcapWriter::new();
+    let mut c = conn();
+    c.open(&mut w);
+    c.upgrade(&mut w, "", "");
+    // (direction is c2s, TCP payload) of every data segment.
+    let mut sent: Vec<(bool, Vec<u8>)> = Vec::new();
+    let mut s2c = |c: &mut Conn, w: &mut PcapWriter, b: Vec<u8>| {
+        c.s2c(w, &b);
+        sent.push((false, b));
+    };
+    s2c(&mut c, &mut w, server_frame(1, "a".repeat(200).as_bytes()));
+    s2c(&mut c, &mut w, server_frame(1, b"hi"));
+    // Two frames in one segment: the cut crosses the boundary between them.
+    s2c(
+        &mut c,
+        &mut w,
+        [
+            server_frame(1, "c".repeat(60).as_bytes()),
+            server_frame(2, &[9; 30]),
+        ]
+        .concat(),
+    );
+    s2c(&mut c, &mut w, server_frame(1, b"after"));
+    let client = client_frame(1, "b".repeat(100).as_bytes());
+    c.c2s(&mut w, &client);
+    sent.push((true, client));
+    c.close(&mut w);
+    for (v6, header) in [(false, 14 + 20 + 20), (true, 14 + 40 + 20)] {
+        let whole = if v6 {
+            ipv6_capture(&w.out, None)
+        } else {
+            w.out.clone()
+        };
+        // SYN, SYN-ACK, request and 101 whole; every later packet cut.
+        let cut = snap(&whole, SNAPLEN, 4);
+        let lost = |c2s: bool| -> u64 {
+            sent.iter()
+                .filter(|(d, _)| *d == c2s)
+                .map(|(_, b)| (header + b.len()).saturating_sub(SNAPLEN) as u64)
+                .sum()
+        };
+        let mut out: Vec<Record> = Vec::new();
+        let (stats, res) = analyze(
+            "mem",
+            &cut[..],
+            Config::default(),
+            Limits::default(),
+            None,
+            &mut out,
+        );
+        res.unwrap();
+        let v = to_json(&out);
+        assert_eq!(stats.skipped_malformed, 0, "v6 {v6}");
+        assert_eq!(stats.snaplen_truncated, 3, "v6 {v6}");
+        assert_eq!(stats.snaplen_missing_bytes, lost(true) + lost(false));
+        let conn = &of(&v, "websocket_connection")[0];
+        assert!(lost(false) > 0 && lost(true) > 0);
+        assert_eq!(conn["s2c"]["gap_bytes"], lost(false), "v6 {v6}: {conn}");
+        assert_eq!(conn["c2s"]["gap_bytes"], lost(true), "v6 {v6}: {conn}");
+        assert_eq!(conn["anomalies"]["snaplen_truncated"], 3, "{conn}");
+        assert!(conn["anomalies"].get("tcp_gap").is_none(), "{conn}");
+        let msgs = of(&v, "websocket_message");
+        let text = |dir: &str| -> Vec<(u64, bool, String)> {
+            msgs.iter()
+                .filter(|m| m["direction"] == dir && m["opcode"] == 1)
+                .map(|m| {
+                    (
+                        m["length"].as_u64().unwrap(),
+                        m["truncated"].as_bool().unwrap(),
+                        m["payload"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        };
+        // What the snap length kept of a message's payload: what is left
+        // of 96 bytes after the packet's headers and the frame's header:
+        // 4 bytes for 200 (a 16-bit length), 6 for 100 masked bytes.
+        let kept = |frame_head: usize| "x".repeat(SNAPLEN - header - frame_head);
+        let s = text("s2c");
+        assert_eq!(s.len(), 4, "{s:?}");
+        assert_eq!((s[0].0, s[0].1), (200, true));
+        assert_eq!(s[0].2, kept(4).replace('x', "a"));
+        assert_eq!(s[1], (2, false, "hi".into()));
+        assert_eq!((s[2].0, s[2].1), (60, true), "cut inside the first of two");
+        assert_eq!(s[3], (5, false, "after".into()), "found after the gap");
+        let c = text("c2s");
+        assert_eq!(c.len(), 1);
+        assert_eq!((c[0].0, c[0].1), (100, true));
+        assert_eq!(c[0].2, kept(6).replace('x', "b"));
+        let cut_msgs = msgs
+            .iter()
+            .filter(|m| {
+                m["anomalies"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a == "snaplen_truncated")
+            })
+            .count();
+        assert_eq!(cut_msgs, 3, "each cut message says why: {msgs:#?}");
+        assert_eq!(conn["anomalies"]["resync"], 1, "{conn}");
     }
 }

@@ -836,3 +836,213 @@ async fn ladder_middles_run_only_when_the_ends_disagree() {
     }
     assert!(every.connections >= none.connections + 10);
 }
+
+/// A server whose protocol layer answers a ping at once while its app
+/// handles data messages a little later, in order, as Python's
+/// `websockets` does: each complete message is echoed (same opcode and
+/// payload) after `APP_DELAY`, and a text message that is not UTF-8 gets
+/// a close 1007 from the app, after the pong to the ping that followed
+/// it. Protocol errors (orphan continuation, reserved opcodes and bits, a
+/// fragmented or long control frame, an unmasked frame, a data frame
+/// inside an open message) are closed with 1002 at once.
+async fn pong_first_echo_server() -> SocketAddr {
+    const APP_DELAY: Duration = Duration::from_millis(20);
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (s, _) = l.accept().await.unwrap();
+            tokio::spawn(async move {
+                let (mut rd, wr) = s.into_split();
+                let wr = Arc::new(tokio::sync::Mutex::new(wr));
+                // The app: one message at a time, in order.
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u8, Vec<u8>)>();
+                let app_wr = wr.clone();
+                tokio::spawn(async move {
+                    while let Some((opcode, payload)) = rx.recv().await {
+                        tokio::time::sleep(APP_DELAY).await;
+                        let out = if opcode == 1 && std::str::from_utf8(&payload).is_err() {
+                            wsfp::wire::encode_frame(
+                                &wsfp::wire::FrameSpec::new(8),
+                                b"\x03\xefinvalid UTF-8",
+                            )
+                        } else {
+                            wsfp::wire::encode_frame(&wsfp::wire::FrameSpec::new(opcode), &payload)
+                        };
+                        let _ = app_wr.lock().await.write_all(&out).await;
+                        if opcode == 1 && std::str::from_utf8(&payload).is_err() {
+                            return;
+                        }
+                    }
+                });
+                let send = |bytes: Vec<u8>| {
+                    let wr = wr.clone();
+                    async move {
+                        let _ = wr.lock().await.write_all(&bytes).await;
+                    }
+                };
+                let close = |code: u16| {
+                    wsfp::wire::encode_frame(&wsfp::wire::FrameSpec::new(8), &code.to_be_bytes())
+                };
+                let mut got = BytesMut::new();
+                let mut buf = [0u8; 8192];
+                let mut upgraded = false;
+                let mut d = Decoder::new(DecoderConfig::from_client());
+                let mut open: Option<(u8, Vec<u8>)> = None;
+                'conn: while let Ok(n) = rd.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    if !upgraded {
+                        let Some(resp) = take_upgrade(&mut got) else {
+                            continue;
+                        };
+                        send(resp.into_bytes()).await;
+                        upgraded = true;
+                    }
+                    while let Some(f) = d.next_frame(&mut got) {
+                        let h = &f.header;
+                        let op = h.opcode.0;
+                        let bad = h.rsv != 0
+                            || h.mask.is_none()
+                            || (3..8).contains(&op)
+                            || op > 10
+                            || op >= 8 && (!h.fin || h.payload_len > 125)
+                            || op == 0 && open.is_none()
+                            || (op == 1 || op == 2) && open.is_some();
+                        if bad {
+                            send(close(1002)).await;
+                            break 'conn;
+                        }
+                        match op {
+                            9 => {
+                                send(wsfp::wire::encode_frame(
+                                    &wsfp::wire::FrameSpec::new(0xA),
+                                    &f.payload,
+                                ))
+                                .await
+                            }
+                            0xA => {}
+                            8 => {
+                                send(close(1000)).await;
+                                break 'conn;
+                            }
+                            _ => {
+                                let (opcode, mut payload) = open.take().unwrap_or((op, Vec::new()));
+                                payload.extend_from_slice(&f.payload);
+                                if h.fin {
+                                    let _ = tx.send((opcode, payload));
+                                } else {
+                                    open = Some((opcode, payload));
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Chained probes on a server that answers the liveness ping before its
+/// app reacts to the data before it: every echo, and the app's late close
+/// for invalid UTF-8, is recorded under the probe that caused it, never
+/// under the probe that ran next on the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chained_probes_keep_their_own_late_reactions() {
+    let addr = pong_first_echo_server().await;
+    let scanner = opts(&["--series", "100,800"])
+        .scanner(&DbOpts { db: None })
+        .unwrap();
+    let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
+    assert_eq!(rec.status, Status::Ok, "{rec:?}");
+    assert!(
+        rec.observations
+            .values()
+            .filter(|o| o.via.is_some())
+            .count()
+            >= 4,
+        "probes were chained: {:?}",
+        rec.observations
+    );
+    // (opcode, length) of the echoes each probe's messages get back.
+    let echoes: &[(&str, &[(u8, u64)])] = &[
+        ("100", &[(1, 1)]),
+        ("101", &[(2, 1)]),
+        ("803", &[(1, 2)]),
+        ("805", &[(1, 2)]),
+        ("807", &[(1, 1)]),
+    ];
+    for (id, o) in &rec.observations {
+        let data: Vec<(u8, u64)> = o
+            .frames
+            .iter()
+            .filter(|f| f.opcode <= 2)
+            .map(|f| (f.opcode, f.len))
+            .collect();
+        let want = echoes
+            .iter()
+            .find(|(e, _)| e == id)
+            .map_or(&[][..], |(_, w)| w);
+        assert_eq!(data, want, "{id}: {o:?}");
+        let late_close = o.frames.iter().any(|f| f.close_code == Some(1007));
+        assert_eq!(late_close, id == "804", "{id}: {o:?}");
+    }
+    let end = |id: &str| serde_json::to_value(rec.observations[id].end).unwrap();
+    assert_eq!(end("804"), "close");
+    for id in ["100", "101", "102", "103", "803", "805", "807", "810"] {
+        assert_eq!(end(id), "alive", "{id}");
+    }
+}
+
+/// `-a` runs a subset of the STEWS cases (the rest repeat another
+/// probe's evidence, or are ladder rungs its ends decided), but the
+/// record names every case: run, `same_as` the probe whose evidence
+/// stands for it, or skipped with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_scan_records_every_stews_case() {
+    let mut farm = Farm::empty();
+    let addr = farm
+        .add("127.0.0.1", "tt", "rs-tokio-tungstenite", Kind::Tungstenite)
+        .await
+        .unwrap();
+    let url = format!("ws://{addr}/");
+    let (code, out, err) = common::wsfp(common::args(&[
+        "scan", "-n", "-a", "--format", "ndjson", "--silent", "-u", &url,
+    ]))
+    .await;
+    farm.stop();
+    assert_eq!(code, 0, "{err}");
+    let recs = common::records(&out);
+    assert_eq!(recs.len(), 1);
+    let obs = recs[0]["observations"].as_object().unwrap();
+    let set = ProbeSet::builtin();
+    let stews: BTreeSet<String> = wsfp::probe::spec::stews_cases().collect();
+    assert_eq!(stews.len(), 51);
+    let recorded: BTreeSet<String> = obs
+        .keys()
+        .filter(|id| stews.contains(*id))
+        .cloned()
+        .collect();
+    assert_eq!(
+        stews.difference(&recorded).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "STEWS cases missing from the -a record"
+    );
+    for (id, o) in obs {
+        let Some(p) = set.get(id) else { continue };
+        if o["outcome"] == "skipped" {
+            let why = o["error"].as_str().unwrap_or("");
+            assert!(!why.is_empty(), "{id}: skipped without a reason");
+        }
+        if let Some(of) = &p.same_as {
+            // Not run: the probe whose evidence stands for it is named,
+            // and its observation is in the record.
+            assert_eq!(o["outcome"], "skipped", "{id}: {o}");
+            assert_eq!(o["same_as"].as_str(), Some(of.as_str()), "{id}: {o}");
+            assert!(obs.contains_key(of), "{id}: same_as {of}, not recorded");
+        }
+    }
+}

@@ -285,7 +285,7 @@ fn evaluate_kind(
                 use std::fmt::Write as _;
                 let _ = writeln!(
                     t.dump,
-                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{:.4}\t{:.4}\t{:.4}\t{:.4}\t{:.4}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{:.4}\t{:.4}\t{:.4}\t{:.4}\t{:.4}\t{}\t{}",
                     kind.name(),
                     split.name,
                     s.target,
@@ -298,7 +298,8 @@ fn evaluate_kind(
                     b.compared_w,
                     b.matched_w,
                     b.library_gap,
-                    u8::from(fp_known)
+                    u8::from(fp_known),
+                    u8::from(b.layers_disagree)
                 );
             }
             if named {
@@ -394,7 +395,7 @@ pub fn run(
     )?;
     let mut failed = false;
     let mut dump = String::from(
-        "mode\tsplit\ttarget\twant\tgot\tright\tconfidence\tscore\tclosed\tcompared_w\tmatched_w\tlibrary_gap\tin_db\n",
+        "mode\tsplit\ttarget\twant\tgot\tright\tconfidence\tscore\tclosed\tcompared_w\tmatched_w\tlibrary_gap\tin_db\tlayers_disagree\n",
     );
     let mut rel: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
     let mut wrong_all = Vec::new();

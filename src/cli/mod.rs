@@ -161,7 +161,9 @@ pub struct ProbeOpts {
     #[arg(long, default_value_t = 3000, value_name = "MS", allow_negative_numbers = true,
           value_parser = value::millis(1))]
     pub connect_timeout: u64,
-    /// Wait for the response head, ms (1 to 3600000).
+    /// Wait for the response head, and for each request or frame to be
+    /// written (a long payload of --payload-mode full is cut there), ms (1
+    /// to 3600000).
     #[arg(long, default_value_t = 3000, value_name = "MS", allow_negative_numbers = true,
           value_parser = value::millis(1))]
     pub handshake_timeout: u64,

@@ -255,7 +255,13 @@ pub fn learn_fingerprint(
         variants
             .entry(&l.variant)
             .or_insert_with(|| Variant {
-                kind: l.kind,
+                // A proxy's own base row (the main lab's `proxy-nginx`) is
+                // also the proxy in front of one backend.
+                kind: if only == Some(Layer::Handshake) && l.kind == Kind::Base {
+                    Kind::Proxy
+                } else {
+                    l.kind
+                },
                 version: l.version.clone(),
                 runs: Vec::new(),
             })

@@ -42,6 +42,9 @@ pub struct Learned {
     /// common value: how far the feature can be trusted on a variant
     /// never seen (1 for a fingerprint of one variant).
     pub stability: f64,
+    /// Learned as a substring instead of values: a proxy's own product
+    /// token in a banner that also carries what the backend sent.
+    pub contains: Option<String>,
 }
 
 /// One variant of an implementation (a release, an app, a configuration,
@@ -76,6 +79,12 @@ fn probe_of(key: &str) -> &str {
 ///
 /// Returns the features and the version table (key → version → value,
 /// only for the features whose value changed between releases).
+/// A banner feature (`<probe>.h.server`), whose value is product names.
+fn is_banner_key(key: &str) -> bool {
+    key.split_once(".h.")
+        .is_some_and(|(_, h)| crate::probe::normalise::is_banner(h))
+}
+
 pub fn learn(
     variants: &[Variant],
 ) -> (
@@ -133,7 +142,48 @@ pub fn learn(
                         && vb != va
                 })
         });
-        if app_dependent {
+        // The backend's doing: a reverse proxy's head, seen in front of
+        // several backends (its variants of kind `proxy`), carries what
+        // it passes through from each (extensions, headers, error pages),
+        // which is no evidence for the proxy.
+        let mut behind = seen
+            .iter()
+            .filter(|(v, _)| matches!(v.kind, Kind::Proxy))
+            .map(|(_, val)| *val);
+        let backend_dependent = behind
+            .next()
+            .is_some_and(|first| behind.any(|other| other != first));
+        if backend_dependent && !app_dependent && is_banner_key(key) {
+            // A banner the proxy extends (`Server: Caddy` beside the
+            // backend's products): the product tokens every pair shows
+            // are the proxy's own.
+            // An absent banner (`-`, a configuration removed it) is not
+            // compared when scoring; it does not vote here either.
+            let present: Vec<&String> = seen
+                .iter()
+                .filter_map(|(_, v)| *v)
+                .filter(|v| v.as_str() != "-")
+                .collect();
+            let common = present.first().and_then(|first| {
+                first.split(' ').find(|tok| {
+                    !tok.is_empty()
+                        && *tok != "-"
+                        && present.iter().all(|v| v.split(' ').any(|t| t == *tok))
+                })
+            });
+            if let (Some(tok), true) = (common, present.len() >= 2) {
+                learned.insert(
+                    key.to_string(),
+                    Learned {
+                        values: Vec::new(),
+                        stability: 1.0,
+                        contains: Some(tok.to_string()),
+                    },
+                );
+            }
+            continue;
+        }
+        if app_dependent || backend_dependent {
             continue;
         }
         let mut counts: BTreeMap<&String, usize> = BTreeMap::new();
@@ -151,6 +201,7 @@ pub fn learn(
             Learned {
                 values: counts.keys().map(|v| (*v).clone()).collect(),
                 stability: modal as f64 / seen.len().max(1) as f64,
+                contains: None,
             },
         );
         // The version table: one value per release, when releases differ.
@@ -212,6 +263,7 @@ pub fn to_toml(meta: &Meta, features: &BTreeMap<String, String>) -> String {
                 Learned {
                     values: vec![v.clone()],
                     stability: 1.0,
+                    contains: None,
                 },
             )
         })
@@ -255,6 +307,10 @@ pub fn to_toml_learned(
     for (k, l) in features {
         let values: Vec<&String> = l.values.iter().filter(|v| worth_keeping(k, v)).collect();
         let stability = (l.stability * 1000.0).round() / 1000.0;
+        if let Some(tok) = &l.contains {
+            let _ = writeln!(s, "{} = {{ contains = {} }}", quote(k), quote(tok));
+            continue;
+        }
         match values.as_slice() {
             [] => {}
             [v] if stability >= 1.0 => {

@@ -66,10 +66,30 @@ pub struct Verdict {
     /// best candidate) the evidence is consistent with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<Estimate>,
+    /// No known proxy in front, but the head and the frames each name a
+    /// different library: what each layer alone names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<Layers>,
     /// What the confidence was computed from (for calibrating it, with
     /// `wsfp evaluate --dump`; not part of a record).
     #[serde(skip)]
     pub basis: Option<Basis>,
+}
+
+/// What each layer alone names, when they point to different libraries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Layers {
+    /// Scored on the HTTP head (which a proxy may own).
+    pub head: String,
+    /// Scored on the WebSocket frames (which the library owns).
+    pub frames: String,
+}
+
+/// See [`Scorer::layered`].
+enum Layered {
+    Proxy(Verdict, Verdict),
+    Disagree(Layers),
+    Neither,
 }
 
 /// The quantities a named verdict's confidence is computed from.
@@ -86,6 +106,8 @@ pub struct Basis {
     /// Log-likelihood lead over the best candidate of another library
     /// (capped at [`GAP_CAP`]).
     pub library_gap: f64,
+    /// The head and the frames alone name different libraries.
+    pub layers_disagree: bool,
 }
 
 /// Cap of [`Basis::library_gap`] (no other library: the cap).
@@ -99,6 +121,7 @@ impl Verdict {
             confidence: 0.0,
             candidates: Vec::new(),
             version: None,
+            layers: None,
             basis: None,
         }
     }
@@ -119,6 +142,9 @@ pub struct Scorer {
     /// Number of feature keys the DB expects (sorted, numbered), and the
     /// banner version keys the version estimate reads.
     keys: usize,
+    /// Per fingerprint: all its features are of the handshake layer (a
+    /// reverse proxy's).
+    handshake_only: Vec<bool>,
     /// Key → its number, for the version estimate's lookups.
     key_of: HashMap<String, usize>,
     /// The banner version keys (`<probe>.h.server.version`): compared with
@@ -286,6 +312,7 @@ struct Tally {
 }
 
 const SLOT_ALL: usize = 0;
+const SLOT_HEAD: usize = 1;
 
 fn slot(layer: Option<Layer>) -> usize {
     match layer {
@@ -534,6 +561,10 @@ impl Scorer {
             id_rank,
             id: SCORER_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             keys: by_key.len(),
+            handshake_only: fps
+                .iter()
+                .map(|f| f.features.values().all(|e| e.layer == Layer::Handshake))
+                .collect(),
             key_of,
             banner_versions,
             index: by_key,
@@ -660,9 +691,18 @@ impl Scorer {
     pub fn verdicts_of(&self, ev: &mut Evidence) -> (Option<Verdict>, Verdict) {
         self.tally(ev, false);
         let t = &ev.tallies;
-        let (front, mut v) = match self.split(t) {
-            Some((front, back)) => (Some(front), back),
-            None => (None, self.verdict(t, SLOT_ALL)),
+        let (front, mut v) = match self.layered(t) {
+            Layered::Proxy(front, back) => (Some(front), back),
+            Layered::Disagree(layers) => {
+                let mut v = self.verdict(t, SLOT_ALL);
+                v.layers = Some(layers);
+                if let Some(b) = &mut v.basis {
+                    b.layers_disagree = true;
+                    v.confidence = round3(calibrate::confidence(b));
+                }
+                (None, v)
+            }
+            Layered::Neither => (None, self.verdict(t, SLOT_ALL)),
         };
         v.version = self.version(ev, &v);
         (front, v)
@@ -742,33 +782,81 @@ impl Scorer {
     }
 
     fn split(&self, t: &[[Tally; 3]]) -> Option<(Verdict, Verdict)> {
+        match self.layered(t) {
+            Layered::Proxy(front, back) => Some((front, back)),
+            _ => None,
+        }
+    }
+
+    /// How the two layers relate: a known proxy in front (split the
+    /// verdict), no proxy but head and frames pointing to different
+    /// libraries (say so), or neither.
+    fn layered(&self, t: &[[Tally; 3]]) -> Layered {
         // Only the front's name decides whether to split, and most records
         // do not: its confidence (exponentials over the whole DB) is
         // computed only when it is used.
         let ranked = self.ranked(t, slot(Some(Layer::Handshake)));
+        // A proxy that passes the backend's head through nearly verbatim
+        // leaves the backend's own fingerprint the best fit of the head by
+        // likelihood (it expects more of it). The front is still the
+        // proxy when a proxy fits the head well and better, as a share of
+        // what each compared, than any server's own fingerprint.
+        let proxy = ranked
+            .iter()
+            .find(|s| self.handshake_only[s.0] && s.2.is_finite());
+        let server = ranked
+            .iter()
+            .find(|s| !self.handshake_only[s.0] && s.2.is_finite());
+        if let Some(p) = proxy
+            && p.1 >= MIN_SCORE
+            && server.is_none_or(|q| p.1 > q.1)
+        {
+            let fronts: Vec<Scored> = ranked
+                .iter()
+                .filter(|s| self.handshake_only[s.0])
+                .copied()
+                .collect();
+            let pick = self.pick(&fronts);
+            return Layered::Proxy(
+                self.verdict_of(&fronts, pick),
+                self.verdict(t, slot(Some(Layer::Frame))),
+            );
+        }
         let pick = self.pick(&ranked);
         let front = self.picked_name(&ranked, pick);
+        if front == "unknown" {
+            return Layered::Neither;
+        }
         // A handshake-only fingerprint (a reverse proxy) names the front
         // even when the frames alone cannot name the backend.
-        let proxy_front = front != "unknown"
-            && self
-                .db
-                .fingerprints
-                .iter()
-                .find(|f| f.id == front)
-                .is_some_and(|f| f.features.values().all(|e| e.layer == Layer::Handshake));
+        if let Pick::One = pick
+            && self.handshake_only[ranked[0].0]
+        {
+            return Layered::Proxy(
+                self.verdict_of(&ranked, pick),
+                self.verdict(t, slot(Some(Layer::Frame))),
+            );
+        }
         // Only a proxy fingerprint splits the verdict: when a server's own
         // fingerprint is missing, its handshake and its frames may each
         // resemble a different neighbour, and splitting then would turn two
         // weak resemblances into a confident wrong backend (leave-one-out
-        // on the lab showed exactly that).
-        if !proxy_front {
-            return None;
+        // on the lab showed exactly that). Two layers that each name a
+        // different library are still worth saying: a proxy or gateway the
+        // DB does not know may own the head.
+        let fps = &self.db.fingerprints;
+        let head_lib = &fps[ranked[0].0].library;
+        let framed = self.ranked(t, slot(Some(Layer::Frame)));
+        let frame_pick = self.pick(&framed);
+        match frame_pick {
+            Pick::One | Pick::Library(_) if fps[framed[0].0].library != *head_lib => {
+                Layered::Disagree(Layers {
+                    head: front.to_string(),
+                    frames: self.picked_name(&framed, frame_pick).to_string(),
+                })
+            }
+            _ => Layered::Neither,
         }
-        Some((
-            self.verdict_of(&ranked, pick),
-            self.verdict(t, slot(Some(Layer::Frame))),
-        ))
     }
 
     /// Per fingerprint (DB order), the log-likelihood of the evidence so
@@ -933,7 +1021,13 @@ impl Scorer {
             .enumerate()
             .map(|(i, t)| {
                 let t = t[slot];
-                let enough = t.compared_w >= MIN_EVIDENCE;
+                // A reverse proxy's fingerprint (head only) cannot explain
+                // the frames: it competes on the head alone, where the
+                // front is named ([`Scorer::layered`]), never as the whole
+                // server (comparing less, it would mismatch less weight
+                // than a full fingerprint that fits every layer well).
+                let enough =
+                    t.compared_w >= MIN_EVIDENCE && (slot == SLOT_HEAD || !self.handshake_only[i]);
                 let score = if enough {
                     t.matched_w / t.compared_w
                 } else {
@@ -1038,6 +1132,7 @@ impl Scorer {
             compared_w: t.compared_w,
             matched_w: t.matched_w,
             library_gap,
+            layers_disagree: false,
         };
         let (implementation, library, confidence, basis) = match pick {
             Pick::TooFar => ("unknown".to_string(), None, round3(1.0 - best_score), None),
@@ -1073,6 +1168,7 @@ impl Scorer {
             confidence,
             candidates: candidates(),
             version: None,
+            layers: None,
             basis,
         }
     }

@@ -172,6 +172,13 @@ pub fn render_text(r: &Record, detail: bool) -> String {
     if let Some(v) = &r.version {
         let _ = writeln!(s, "  version: {v}");
     }
+    if let Some(l) = &r.layers {
+        let _ = writeln!(
+            s,
+            "  layers disagree: the HTTP head names {}, the frames name {} (a proxy not in the DB in front?)",
+            l.head, l.frames
+        );
+    }
     if let (Some(f), Some(b)) = (&r.front, &r.backend) {
         let _ = writeln!(s, "  front (HTTP head): {f}  backend (frames): {b}");
     }

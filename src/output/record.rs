@@ -83,6 +83,11 @@ pub struct Record {
     /// fingerprint's version table and its bounds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<crate::fingerprint::version::Estimate>,
+    /// No known proxy in front, yet the HTTP head and the WebSocket frames
+    /// alone name different libraries (an unknown proxy or gateway may own
+    /// the head): what each names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<crate::fingerprint::score::Layers>,
     pub confidence: f64,
     #[serde(default)]
     pub candidates: Vec<Candidate>,
@@ -130,6 +135,7 @@ impl Record {
             backend: None,
             library: None,
             version: None,
+            layers: None,
             confidence: 0.0,
             candidates: Vec::new(),
             observations: BTreeMap::new(),
@@ -185,6 +191,7 @@ impl Record {
         self.implementation = v.implementation;
         self.library = v.library;
         self.version = v.version;
+        self.layers = v.layers;
         self.confidence = v.confidence;
         self.candidates = v.candidates;
     }

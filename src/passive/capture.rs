@@ -14,7 +14,7 @@
 use std::io::Read;
 use std::net::IpAddr;
 
-use etherparse::{EtherType, NetSlice, SlicedPacket, TransportSlice};
+use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, NetSlice, SlicedPacket, TransportSlice};
 use pcap_parser::{Linktype, PcapBlockOwned, PcapError, pcapng::Block};
 
 use super::defrag::Fragment;
@@ -55,9 +55,20 @@ pub struct Packet<'a> {
     /// Seconds since the epoch.
     pub ts: f64,
     pub linktype: i32,
+    /// The bytes captured: the first `orig_len` or fewer.
     pub data: &'a [u8],
+    /// The packet's length on the wire. More than `data.len()` when the
+    /// capture cut it (its snap length): see [`cut_tcp_segment`].
+    pub orig_len: usize,
     /// 1-based packet number in the file.
     pub number: u64,
+}
+
+impl Packet<'_> {
+    /// Whether the capture kept less of the packet than was sent.
+    pub fn cut(&self) -> bool {
+        self.orig_len > self.data.len()
+    }
 }
 
 /// Read counters for one file.
@@ -129,6 +140,7 @@ pub fn for_each_packet(
                             ts: f64::from(b.ts_sec) + f64::from(b.ts_usec) * unit,
                             linktype,
                             data: b.data.get(..b.caplen as usize).unwrap_or(b.data),
+                            orig_len: b.origlen as usize,
                             number: stats.packets,
                         });
                     }
@@ -157,6 +169,7 @@ pub fn for_each_packet(
                             ts,
                             linktype: i.linktype,
                             data,
+                            orig_len: epb.origlen as usize,
                             number: stats.packets,
                         });
                     }
@@ -171,6 +184,7 @@ pub fn for_each_packet(
                             ts: 0.0,
                             linktype: i.linktype,
                             data: spb.data,
+                            orig_len: spb.origlen as usize,
                             number: stats.packets,
                         });
                     }
@@ -234,7 +248,11 @@ pub struct Segment<'a> {
     pub syn: bool,
     pub fin: bool,
     pub rst: bool,
+    /// The payload as captured.
     pub payload: &'a [u8],
+    /// Payload bytes after `payload` that the capture cut off (0 but for
+    /// [`cut_tcp_segment`]).
+    pub missing: u32,
 }
 
 /// Why a packet yielded no TCP segment.
@@ -318,7 +336,66 @@ fn tcp_segment_generic(linktype: i32, data: &[u8]) -> Result<Segment<'_>, Skip> 
             fin: t.fin(),
             rst: t.rst(),
             payload: t.payload(),
+            missing: 0,
         }),
+        _ => Err(Skip::NotTcp),
+    }
+}
+
+/// Slice a packet the capture cut short (captured length below the
+/// packet's length, e.g. `tcpdump -s 96`) down to its TCP segment: the
+/// headers must have been captured whole; the payload is what was kept,
+/// and `missing` is how much of it the IP length says was cut off. The
+/// lax slicing is only for such packets: a whole packet whose lengths
+/// disagree is malformed, as [`tcp_segment`] says.
+pub fn cut_tcp_segment(linktype: i32, data: &[u8]) -> Result<Segment<'_>, Skip> {
+    let sliced = lax_slice(linktype, data)?;
+    let at = |s: &[u8]| s.as_ptr() as usize - data.as_ptr() as usize;
+    // Where the IP packet ends, by its own length field.
+    let (src, dst, fragmented, ip_end) = match &sliced.net {
+        Some(LaxNetSlice::Ipv4(ip)) => {
+            let h = ip.header();
+            (
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                ip.payload().fragmented,
+                at(h.slice()) + usize::from(h.total_len()),
+            )
+        }
+        Some(LaxNetSlice::Ipv6(ip)) => {
+            let h = ip.header();
+            (
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                ip.payload().fragmented,
+                at(h.slice()) + 40 + usize::from(h.payload_length()),
+            )
+        }
+        _ => return Err(Skip::NotTcp),
+    };
+    if fragmented {
+        return Err(Skip::Fragment);
+    }
+    match sliced.transport {
+        Some(TransportSlice::Tcp(t)) => {
+            let payload = t.payload();
+            let missing = ip_end.saturating_sub(at(payload) + payload.len());
+            Ok(Segment {
+                src,
+                dst,
+                sport: t.source_port(),
+                dport: t.destination_port(),
+                seq: t.sequence_number(),
+                ack: t.ack().then(|| t.acknowledgment_number()),
+                syn: t.syn(),
+                fin: t.fin(),
+                rst: t.rst(),
+                payload,
+                missing: u32::try_from(missing).unwrap_or(u32::MAX),
+            })
+        }
+        // The IP layer was read but not the TCP header: cut inside it.
+        None if sliced.stop_err.is_some() => Err(Skip::Malformed),
         _ => Err(Skip::NotTcp),
     }
 }
@@ -370,6 +447,7 @@ fn ipv4_tcp_fast(linktype: i32, data: &[u8]) -> Option<Segment<'_>> {
         fin: flags & 0x01 != 0,
         rst: flags & 0x04 != 0,
         payload,
+        missing: 0,
     })
 }
 
@@ -507,6 +585,33 @@ fn slice(linktype: i32, data: &[u8]) -> Result<SlicedPacket<'_>, Skip> {
     .map_err(|_| Skip::Malformed)
 }
 
+/// [`slice`] with etherparse's lax length checks, for cut packets.
+fn lax_slice(linktype: i32, data: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
+    let ip = |b| LaxSlicedPacket::from_ip(b).map_err(|_| Skip::Malformed);
+    match linktype {
+        LINKTYPE_ETHERNET => LaxSlicedPacket::from_ethernet(data).map_err(|_| Skip::Malformed),
+        LINKTYPE_LINUX_SLL => match data.split_first_chunk::<16>() {
+            Some((h, rest)) => {
+                let et = EtherType(u16::from_be_bytes([h[14], h[15]]));
+                Ok(LaxSlicedPacket::from_ether_type(et, rest))
+            }
+            None => Err(Skip::Malformed),
+        },
+        LINKTYPE_LINUX_SLL2 => match data.split_first_chunk::<20>() {
+            Some((h, rest)) => {
+                let et = EtherType(u16::from_be_bytes([h[0], h[1]]));
+                Ok(LaxSlicedPacket::from_ether_type(et, rest))
+            }
+            None => Err(Skip::Malformed),
+        },
+        LINKTYPE_RAW | LINKTYPE_RAW_OPENBSD | LINKTYPE_RAW_BSD | LINKTYPE_IPV4 | LINKTYPE_IPV6 => {
+            ip(data)
+        }
+        LINKTYPE_NULL | LINKTYPE_LOOP => data.get(4..).map_or(Err(Skip::Malformed), ip),
+        _ => Err(Skip::Linktype),
+    }
+}
+
 /// Linktype values, for messages.
 pub fn linktype_name(l: i32) -> String {
     format!("{:?}", Linktype(l))
@@ -620,6 +725,39 @@ mod tests {
                 proptest::prop_assert_eq!(Ok(fast), tcp_segment_generic(linktype, data));
             }
         }
+    }
+
+    #[test]
+    fn a_cut_packet_keeps_its_headers_and_says_what_it_lost() {
+        let mut w = PcapWriter::new();
+        let payload = [7u8; 100];
+        w.tcp(
+            1.0,
+            ([10, 0, 0, 1], 1234),
+            ([10, 0, 0, 2], 80),
+            7,
+            9,
+            0x18,
+            &payload,
+        );
+        let eth = &w.out[40..];
+        let cut = &eth[..96];
+        assert_eq!(tcp_segment(LINKTYPE_ETHERNET, cut), Err(Skip::Malformed));
+        let s = cut_tcp_segment(LINKTYPE_ETHERNET, cut).unwrap();
+        assert_eq!((s.sport, s.seq, s.ack), (1234, 7, Some(9)));
+        assert_eq!((s.payload.len(), s.missing), (96 - 54, 100 - (96 - 54)));
+        // The same over Linux SLL, and cut inside the TCP header.
+        let sll = [&[0, 0, 3, 4, 0, 6][..], &[0; 8], &[0x08, 0x00], &eth[14..]].concat();
+        let s = cut_tcp_segment(LINKTYPE_LINUX_SLL, &sll[..96]).unwrap();
+        assert_eq!((s.payload.len(), s.missing), (96 - 56, 100 - (96 - 56)));
+        assert_eq!(
+            cut_tcp_segment(LINKTYPE_ETHERNET, &eth[..40]),
+            Err(Skip::Malformed)
+        );
+        // Cut in the Ethernet padding only: nothing of the payload lost.
+        let padded = [eth, &[0u8; 6]].concat();
+        let s = cut_tcp_segment(LINKTYPE_ETHERNET, &padded[..eth.len() + 2]).unwrap();
+        assert_eq!((s.payload.len(), s.missing), (100, 0));
     }
 
     #[test]

@@ -90,6 +90,11 @@ pub struct Stats {
     pub ipv6_reassembled: u64,
     pub ipv6_reassembly_dropped: u64,
     pub skipped_malformed: u64,
+    /// Packets the capture cut short (captured length below the packet's
+    /// length: a snap length), and the TCP payload bytes they lost (each
+    /// a gap in its stream, see [`reassembly::Chunk::Cut`]).
+    pub snaplen_truncated: u64,
+    pub snaplen_missing_bytes: u64,
     pub flows: u64,
     pub websocket_connections: u64,
     pub flows_timed_out: u64,
@@ -199,8 +204,20 @@ impl<'s> Analyzer<'s> {
         if p.ts - self.last_sweep >= 10.0 {
             self.sweep(p.ts);
         }
+        let cut = p.cut();
+        if cut {
+            self.stats.snaplen_truncated += 1;
+        }
         let seg = match tcp_segment(p.linktype, p.data) {
             Ok(s) => s,
+            // Cut by the snap length: the headers may still be whole, and
+            // what the payload lost is a gap, not a reason to drop it all.
+            Err(Skip::Malformed) if cut => match capture::cut_tcp_segment(p.linktype, p.data) {
+                Ok(s) => s,
+                Err(Skip::NotTcp) => return self.stats.skipped_not_tcp += 1,
+                Err(Skip::Fragment) => return self.fragment(p),
+                Err(_) => return self.stats.skipped_malformed += 1,
+            },
             Err(Skip::Linktype) => return self.stats.skipped_linktype += 1,
             Err(Skip::NotTcp) => return self.stats.skipped_not_tcp += 1,
             Err(Skip::Fragment) => return self.fragment(p),
@@ -237,6 +254,7 @@ impl<'s> Analyzer<'s> {
 
     fn segment(&mut self, seg: capture::Segment<'_>, ts: f64) {
         self.stats.tcp_segments += 1;
+        self.stats.snaplen_missing_bytes += u64::from(seg.missing);
         let src = (seg.src, seg.sport);
         let dst = (seg.dst, seg.dport);
         let k = key(src, dst);
@@ -305,7 +323,7 @@ impl<'s> Analyzer<'s> {
             if seg.syn {
                 mine.syn(seg.seq);
             }
-            mine.segment(seg.seq, seg.payload, &mut |c| {
+            mine.cut_segment(seg.seq, seg.payload, u64::from(seg.missing), &mut |c| {
                 session.chunk(side, c, ts, cfg, sink)
             });
             if let Some(ack) = seg.ack {

@@ -13,6 +13,10 @@
 //!   the buffer is full, when the peer has acknowledged data beyond the
 //!   hole (so the receiver had it: the capture missed it), or when the
 //!   stream is flushed at the end.
+//! - A segment the capture cut short (its record's captured length below
+//!   the packet's length, e.g. a snap length of 96) is known to be missing
+//!   its tail: those bytes are a gap at once ([`Chunk::Cut`]), with no
+//!   waiting for an acknowledgement that may never be captured either.
 
 use std::collections::BTreeMap;
 
@@ -22,6 +26,10 @@ pub enum Chunk<'a> {
     Data(&'a [u8]),
     /// This many bytes of the stream are missing.
     Gap(u64),
+    /// This many bytes are missing because the capture cut the packets
+    /// that carried them (the snap length): the receiver had them, the
+    /// capture kept only their packets' heads.
+    Cut(u64),
 }
 
 #[derive(Debug, Default)]
@@ -31,13 +39,16 @@ pub struct Reassembler {
     isn: Option<u32>,
     /// Stream offset of the next byte to deliver.
     next: u64,
-    /// Out-of-order segments by stream offset.
-    pending: BTreeMap<u64, Vec<u8>>,
+    /// Out-of-order segments by stream offset: the captured bytes, and how
+    /// many bytes the capture cut off their end.
+    pending: BTreeMap<u64, (Vec<u8>, u64)>,
     pending_bytes: usize,
     pub max_buffer: usize,
-    /// Bytes skipped as gaps, in total.
+    /// Bytes skipped as gaps, in total (cut bytes included).
     pub gap_bytes: u64,
     pub gaps: u64,
+    /// Of `gap_bytes`, those the capture cut off segments.
+    pub cut_bytes: u64,
     /// Segments or parts of segments received twice.
     pub retransmitted_bytes: u64,
     /// Set by FIN or RST; later data is ignored.
@@ -80,43 +91,84 @@ impl Reassembler {
     /// Feed one segment's payload. Deliverable bytes (and gaps) go to `out`
     /// in order.
     pub fn segment(&mut self, seq: u32, payload: &[u8], out: &mut dyn FnMut(Chunk<'_>)) {
-        if payload.is_empty() || self.closed {
+        self.cut_segment(seq, payload, 0, out);
+    }
+
+    /// Feed one segment of which the capture kept only `captured`, the
+    /// first bytes of its payload: the `missing` bytes after them are a
+    /// gap ([`Chunk::Cut`]) when the stream gets there.
+    pub fn cut_segment(
+        &mut self,
+        seq: u32,
+        captured: &[u8],
+        missing: u64,
+        out: &mut dyn FnMut(Chunk<'_>),
+    ) {
+        let len = captured.len() as u64 + missing;
+        if len == 0 || self.closed {
             return;
         }
         if self.isn.is_none() {
             self.isn = Some(seq);
         }
         let Some(rel) = self.rel(seq) else { return };
-        let end = rel + payload.len() as i64;
+        let end = rel + len as i64;
         if end <= 0 {
-            self.retransmitted_bytes += payload.len() as u64;
+            self.retransmitted_bytes += len;
             return;
         }
         if rel <= 0 {
-            let skip = (-rel) as usize;
-            self.retransmitted_bytes += skip as u64;
-            self.next += (payload.len() - skip) as u64;
-            // `end > 0`: the segment reaches past what was delivered.
-            out(Chunk::Data(payload.get(skip..).unwrap_or_default()));
+            let skip = (-rel) as u64;
+            self.retransmitted_bytes += skip;
+            self.deliver(captured, missing, skip, out);
             self.drain(out);
             return;
         }
         // Ahead of the stream: keep it for later, within the bound.
         let at = self.next + rel as u64;
         let keep = match self.pending.get(&at) {
-            Some(old) => old.len() < payload.len(),
+            Some((old, old_missing)) => {
+                old.len() < captured.len() || old.len() == captured.len() && *old_missing < missing
+            }
             None => true,
         };
         if keep {
-            if let Some(old) = self.pending.insert(at, payload.to_vec()) {
+            if let Some((old, _)) = self.pending.insert(at, (captured.to_vec(), missing)) {
                 self.pending_bytes -= old.len();
             }
-            self.pending_bytes += payload.len();
+            self.pending_bytes += captured.len();
         } else {
-            self.retransmitted_bytes += payload.len() as u64;
+            self.retransmitted_bytes += len;
         }
         while self.pending_bytes > self.max_buffer {
             self.skip_hole(out);
+        }
+    }
+
+    /// Hand on a segment that starts `skip` bytes before the next byte to
+    /// deliver (and ends after it): what is new of its captured bytes, then
+    /// what is new of its cut tail as a gap.
+    fn deliver(
+        &mut self,
+        captured: &[u8],
+        missing: u64,
+        skip: u64,
+        out: &mut dyn FnMut(Chunk<'_>),
+    ) {
+        let have = captured.len() as u64;
+        if skip < have {
+            self.next += have - skip;
+            out(Chunk::Data(
+                captured.get(skip as usize..).unwrap_or_default(),
+            ));
+        }
+        let cut = (have + missing).saturating_sub(skip.max(have));
+        if cut > 0 {
+            self.gaps += 1;
+            self.gap_bytes += cut;
+            self.cut_bytes += cut;
+            self.next += cut;
+            out(Chunk::Cut(cut));
         }
     }
 
@@ -169,18 +221,16 @@ impl Reassembler {
             if at > self.next {
                 break;
             }
-            let data = entry.remove();
+            let (data, missing) = entry.remove();
             self.pending_bytes -= data.len();
-            let end = at + data.len() as u64;
-            if end <= self.next {
-                self.retransmitted_bytes += data.len() as u64;
+            let len = data.len() as u64 + missing;
+            if at + len <= self.next {
+                self.retransmitted_bytes += len;
                 continue;
             }
-            let skip = (self.next - at) as usize;
-            self.retransmitted_bytes += skip as u64;
-            self.next = end;
-            // `at <= next < end`: part of it is new.
-            out(Chunk::Data(data.get(skip..).unwrap_or_default()));
+            let skip = self.next - at;
+            self.retransmitted_bytes += skip;
+            self.deliver(&data, missing, skip, out);
         }
     }
 }
@@ -193,6 +243,7 @@ mod tests {
     enum Got {
         D(Vec<u8>),
         G(u64),
+        C(u64),
     }
 
     fn run(max: usize, steps: &[(u32, &[u8])], flush: bool) -> Vec<Got> {
@@ -205,6 +256,7 @@ mod tests {
                 _ => got.push(Got::D(d.to_vec())),
             },
             Chunk::Gap(n) => got.push(Got::G(n)),
+            Chunk::Cut(n) => got.push(Got::C(n)),
         };
         for (seq, p) in steps {
             r.segment(*seq, p, &mut push);
@@ -277,5 +329,73 @@ mod tests {
         });
         assert_eq!(gaps, 3);
         assert_eq!(r.buffered(), 0);
+    }
+
+    #[test]
+    fn a_cut_segment_is_a_gap_at_once() {
+        let mut r = Reassembler::new(1 << 20);
+        r.syn(999);
+        let mut got = Vec::new();
+        let mut push = |c: Chunk<'_>| match c {
+            Chunk::Data(d) => got.push(Got::D(d.to_vec())),
+            Chunk::Gap(n) => got.push(Got::G(n)),
+            Chunk::Cut(n) => got.push(Got::C(n)),
+        };
+        // "hello world" captured as "hel" (8 bytes cut), then the next
+        // segment, then a full copy of the cut one (first copy wins).
+        r.cut_segment(1000, b"hel", 8, &mut push);
+        r.segment(1011, b"!", &mut push);
+        r.segment(1000, b"hello world", &mut push);
+        // Out of order: a cut segment waits with its missing tail.
+        r.cut_segment(1016, b"xy", 3, &mut push);
+        r.segment(1012, b"abcd", &mut push);
+        // Headers only: the whole payload was cut.
+        r.cut_segment(1021, b"", 4, &mut push);
+        r.segment(1025, b"z", &mut push);
+        assert_eq!(
+            got,
+            vec![
+                Got::D(b"hel".to_vec()),
+                Got::C(8),
+                Got::D(b"!".to_vec()),
+                Got::D(b"abcd".to_vec()),
+                Got::D(b"xy".to_vec()),
+                Got::C(3),
+                Got::C(4),
+                Got::D(b"z".to_vec()),
+            ]
+        );
+        assert_eq!((r.gap_bytes, r.cut_bytes, r.gaps), (15, 15, 3));
+        assert_eq!(r.retransmitted_bytes, 11);
+        assert_eq!(r.buffered(), 0);
+    }
+
+    #[test]
+    fn a_segment_overlapping_a_cut_tail_delivers_only_what_is_new() {
+        let got = {
+            let mut r = Reassembler::new(1 << 20);
+            r.syn(999);
+            let mut got = Vec::new();
+            let mut push = |c: Chunk<'_>| match c {
+                Chunk::Data(d) => got.push(Got::D(d.to_vec())),
+                Chunk::Gap(n) => got.push(Got::G(n)),
+                Chunk::Cut(n) => got.push(Got::C(n)),
+            };
+            r.segment(1000, b"ab", &mut push);
+            // Starts inside what was delivered, cut after two of its bytes.
+            r.cut_segment(1001, b"bc", 5, &mut push);
+            // Starts inside the cut tail.
+            r.segment(1006, b"fghi", &mut push);
+            got
+        };
+        assert_eq!(
+            got,
+            vec![
+                Got::D(b"ab".to_vec()),
+                Got::D(b"c".to_vec()),
+                Got::C(5),
+                Got::D(b"hi".to_vec()),
+            ]
+        );
     }
 }

@@ -81,6 +81,9 @@ pub mod label {
     pub const HEAD_TOO_LARGE: &str = "head_too_large";
     pub const DATA_BEFORE_101: &str = "data_before_101";
     pub const TCP_GAP: &str = "tcp_gap";
+    /// A gap of bytes the capture cut off its packets (the snap length):
+    /// counted in `gap_bytes` like a `tcp_gap`, but the packets were there.
+    pub const SNAPLEN_TRUNCATED: &str = "snaplen_truncated";
     pub const RESYNC: &str = "resync";
     pub const RSV1_NOT_FIRST: &str = "rsv1_not_first_frame";
     pub const INFLATE_CAPPED: &str = "inflate_capped";
@@ -309,11 +312,11 @@ impl Session {
         match self.phase {
             Phase::Ignored => {}
             Phase::Http => match chunk {
-                Chunk::Gap(n) => {
+                Chunk::Gap(n) | Chunk::Cut(n) => {
                     // A hole in a handshake: the heads cannot be trusted,
                     // give up on this connection.
                     self.gap_bytes[side] += n;
-                    self.flag(label::TCP_GAP);
+                    self.flag(gap_label(&chunk));
                     self.finish_handshake_early(cfg, sink);
                     self.phase = Phase::Ignored;
                 }
@@ -821,14 +824,18 @@ impl Session {
         let d = &mut ws[dir.index()];
         let mut flags: Vec<&'static str> = Vec::new();
         match chunk {
-            Chunk::Gap(n) => {
+            Chunk::Gap(n) | Chunk::Cut(n) => {
                 d.summary.gap_bytes += n;
-                flags.push(label::TCP_GAP);
+                let l = gap_label(&chunk);
+                flags.push(l);
                 if !d.resync {
                     let inside = d.dec.skip_payload(n);
                     if let Some(m) = &mut d.msg {
                         m.incomplete = true;
                         m.wire_len += inside;
+                        if !m.anomalies.iter().any(|a| a == l) {
+                            m.anomalies.push(l.to_string());
+                        }
                     }
                     if let Some(c) = &mut d.ctrl {
                         c.len += inside;
@@ -954,6 +961,14 @@ impl Session {
             fingerprint: self.fingerprint.take(),
         };
         sink.record(Record::Connection(rec));
+    }
+}
+
+/// The anomaly a gap is flagged with: why the bytes are missing.
+fn gap_label(c: &Chunk<'_>) -> &'static str {
+    match c {
+        Chunk::Cut(_) => label::SNAPLEN_TRUNCATED,
+        _ => label::TCP_GAP,
     }
 }
 

@@ -299,6 +299,37 @@ pub fn server_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     encode_frame(&FrameSpec::new(opcode), payload)
 }
 
+/// The capture `pcap` (legacy pcap, as [`PcapWriter`] writes it) with
+/// every record after the first `keep` cut to `snaplen` bytes, as
+/// `editcap -s` cuts them: each record's captured length shrinks, its
+/// original length stays the packet's.
+///
+/// Test support, like [`ipv6_capture`]: `pcap` must be what
+/// [`PcapWriter`] wrote; anything else panics.
+#[allow(clippy::indexing_slicing, clippy::expect_used)]
+pub fn snap(pcap: &[u8], snaplen: usize, keep: usize) -> Vec<u8> {
+    let mut out = pcap[..24].to_vec();
+    let mut rest = &pcap[24..];
+    let mut n = 0;
+    while rest.len() >= 16 {
+        let (rec, after) = rest.split_at(16);
+        let len = u32::from_le_bytes(rec[8..12].try_into().expect("4 bytes")) as usize;
+        let (frame, after) = after.split_at(len);
+        rest = after;
+        let kept = if n < keep {
+            frame
+        } else {
+            &frame[..len.min(snaplen)]
+        };
+        n += 1;
+        out.extend_from_slice(&rec[..8]);
+        out.extend_from_slice(&(kept.len() as u32).to_le_bytes());
+        out.extend_from_slice(&rec[12..16]);
+        out.extend_from_slice(kept);
+    }
+    out
+}
+
 /// The same capture over IPv6: every Ethernet/IPv4 record of the pcap `v4`
 /// (as [`PcapWriter`] writes them) becomes Ethernet/IPv6, with addresses
 /// `fd00::a.b.c.d`. With `frag`, a packet whose TCP segment is longer is

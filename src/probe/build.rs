@@ -12,7 +12,9 @@ use bytes::Bytes;
 use rand::RngExt;
 
 use super::spec::{FrameStep, LONG_PAYLOAD_PREFIX, Probe, decode_hex};
-use crate::wire::encode::{FrameSpec, MAX_HEADER_LEN, MaskedRepeat, encode_frame, encode_header};
+use crate::wire::encode::{
+    FrameSpec, MAX_HEADER_LEN, MaskedRepeat, Pieces, encode_frame, encode_header,
+};
 use crate::wire::handshake::Request;
 
 /// Values for the placeholders of handshake strings.
@@ -173,9 +175,47 @@ impl PayloadCache {
     }
 }
 
+/// The writes of one frame of a script, made as they are taken: the first
+/// is the whole frame (a short one) or its header; a long payload follows
+/// as slices of one shared chunk. Nothing here grows with the announced
+/// length: a list of the slices of a 2^40-byte payload was 531 MiB.
+#[derive(Debug, Clone)]
+pub struct FrameWrites {
+    first: Option<Bytes>,
+    payload: Option<Pieces>,
+    streamed: u64,
+}
+
+impl FrameWrites {
+    /// Payload bytes written after the first write: a long payload's prefix,
+    /// or (`--payload-mode full`) all of it; 0 for a frame written whole.
+    pub fn streamed(&self) -> u64 {
+        self.streamed
+    }
+
+    fn whole(frame: Vec<u8>) -> Self {
+        FrameWrites {
+            first: Some(Bytes::from(frame)),
+            payload: None,
+            streamed: 0,
+        }
+    }
+}
+
+impl Iterator for FrameWrites {
+    type Item = Bytes;
+
+    fn next(&mut self) -> Option<Bytes> {
+        match self.first.take() {
+            Some(b) => Some(b),
+            None => self.payload.as_mut()?.next(),
+        }
+    }
+}
+
 /// The writes for one frame of a script: small frames are one buffer; long
 /// payloads are a header followed by shared chunks.
-pub fn frame_writes(step: &FrameStep, mode: PayloadMode, cache: &PayloadCache) -> Vec<Bytes> {
+pub fn frame_writes(step: &FrameStep, mode: PayloadMode, cache: &PayloadCache) -> FrameWrites {
     let key: Option<[u8; 4]> = step.mask.then(|| match &step.key {
         Some(k) => decode_hex(k)
             .ok()
@@ -194,7 +234,7 @@ pub fn frame_writes(step: &FrameStep, mode: PayloadMode, cache: &PayloadCache) -
     if let (Some(fill), Some(len)) = (&step.fill, step.len) {
         if !step.is_long() {
             let payload: Vec<u8> = fill.bytes().cycle().take(len as usize).collect();
-            return vec![Bytes::from(encode_frame(&spec, &payload))];
+            return FrameWrites::whole(encode_frame(&spec, &payload));
         }
         // Long: the shared buffer is masked with the cache's key.
         let spec = FrameSpec {
@@ -212,16 +252,18 @@ pub fn frame_writes(step: &FrameStep, mode: PayloadMode, cache: &PayloadCache) -
         } else {
             MaskedRepeat::new(fill.as_bytes(), None)
         };
-        let mut out = vec![head.iter().take(n).copied().collect::<Bytes>()];
-        out.extend(repeat.take(send));
-        return out;
+        return FrameWrites {
+            first: Some(head.iter().take(n).copied().collect::<Bytes>()),
+            payload: Some(repeat.take(send)),
+            streamed: send,
+        };
     }
     let payload = match (&step.payload, &step.payload_hex) {
         (Some(p), _) => p.as_bytes().to_vec(),
         (_, Some(h)) => decode_hex(h).unwrap_or_default(),
         _ => Vec::new(),
     };
-    vec![Bytes::from(encode_frame(&spec, &payload))]
+    FrameWrites::whole(encode_frame(&spec, &payload))
 }
 
 #[cfg(test)]
@@ -283,16 +325,40 @@ mod tests {
         let set = ProbeSet::builtin();
         let cache = PayloadCache::default();
         let step = &set.get("612").unwrap().frames[0];
-        let w = frame_writes(step, PayloadMode::Prefix, &cache);
+        let w: Vec<Bytes> = frame_writes(step, PayloadMode::Prefix, &cache).collect();
         let total: usize = w.iter().map(|b| b.len()).sum();
         assert_eq!(total, 14 + LONG_PAYLOAD_PREFIX);
         assert_eq!(&w[0][..2], b"\x81\xff");
         assert_eq!(&w[0][2..10], &104_857_601u64.to_be_bytes());
-        let full = frame_writes(step, PayloadMode::Full, &cache);
+        let full: Vec<Bytes> = frame_writes(step, PayloadMode::Full, &cache).collect();
         let total: u64 = full.iter().map(|b| b.len() as u64).sum();
         assert_eq!(total, 14 + 104_857_601);
         // All chunks share one allocation.
         let p = full[1].as_ptr();
         assert!(full[2..].iter().all(|b| b.as_ptr() == p));
+    }
+
+    #[test]
+    fn a_payload_of_any_length_is_made_as_it_is_taken() {
+        let set = ProbeSet::builtin();
+        let mut step = set.get("612").unwrap().frames[0].clone();
+        step.len = Some(1 << 62);
+        let cache = PayloadCache::default();
+        let mut w = frame_writes(&step, PayloadMode::Full, &cache);
+        assert_eq!(w.streamed(), 1 << 62);
+        let head = w.next().unwrap();
+        assert_eq!(&head[2..10], &(1u64 << 62).to_be_bytes());
+        // The pieces share the one chunk of the cache, however many follow.
+        let a = w.next().unwrap();
+        let b = w.nth(1_000_000).unwrap();
+        assert_eq!((a.as_ptr(), a.len()), (b.as_ptr(), b.len()));
+        // A short frame (100 bytes announced) is one write.
+        let short = frame_writes(
+            &set.get("600").unwrap().frames[0],
+            PayloadMode::Full,
+            &cache,
+        );
+        assert_eq!(short.streamed(), 0);
+        assert_eq!(short.count(), 1);
     }
 }

@@ -158,7 +158,10 @@ pub fn products(value: &str) -> Vec<Product<'_>> {
     // `get`s below cut on character boundaries.
     let mut i = 0;
     while let Some(c) = at(i) {
-        if c.is_ascii_whitespace() {
+        // A comma separates the values of repeated headers (a proxy's
+        // `Server: Caddy` joined to the backend's): it is no part of a
+        // product.
+        if c.is_ascii_whitespace() || c == b',' {
             i += 1;
             continue;
         }
@@ -186,7 +189,7 @@ pub fn products(value: &str) -> Vec<Product<'_>> {
             continue;
         }
         let start = i;
-        while at(i).is_some_and(|c| !c.is_ascii_whitespace() && c != b'/' && c != b'(') {
+        while at(i).is_some_and(|c| !c.is_ascii_whitespace() && !matches!(c, b'/' | b'(' | b',')) {
             i += 1;
         }
         let name = value.get(start..i).unwrap_or_default();
@@ -194,7 +197,7 @@ pub fn products(value: &str) -> Vec<Product<'_>> {
         if at(i) == Some(b'/') {
             let vs = i + 1;
             i += 1;
-            while at(i).is_some_and(|c| !c.is_ascii_whitespace() && c != b'(') {
+            while at(i).is_some_and(|c| !c.is_ascii_whitespace() && c != b'(' && c != b',') {
                 i += 1;
             }
             version = value.get(vs..i).unwrap_or_default();

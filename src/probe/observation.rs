@@ -118,6 +118,19 @@ pub struct Observation {
     /// handshake's, not a response to this probe's own request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
+    /// For a probe the full set did not run because it splits the lab's
+    /// servers as another does (its `same_as`): that probe's id, whose
+    /// observation in the same record stands for this one. The outcome is
+    /// then `skipped`, and it yields no features.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_as: Option<String>,
+    /// Payload bytes sent of a long frame whose writes were cut before
+    /// they were all made: by the write timeout (a frame's writes share
+    /// one; with `--payload-mode full` it bounds how much of an announced
+    /// length is streamed), the target's deadline, or the peer. Absent when
+    /// every write went out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_sent: Option<u64>,
 }
 
 impl Observation {
@@ -137,6 +150,8 @@ impl Observation {
             url_match: None,
             error: None,
             via: None,
+            same_as: None,
+            payload_sent: None,
         }
     }
 

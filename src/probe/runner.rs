@@ -6,6 +6,7 @@
 //! read after the handshake (`MAX_FRAME_BYTES`). A server that stalls,
 //! floods or lies about lengths costs at most a timeout.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,15 @@ pub const MAX_FRAME_BYTES: usize = 256 * 1024;
 pub const MAX_CONTROL_FRAMES: usize = 16;
 /// Close-reason bytes kept.
 pub const MAX_REASON: usize = 256;
+/// How long a probe waits on after its liveness pong for the server's
+/// answer to its own messages. A server may answer a ping before the
+/// data in front of it (RFC 6455 only asks for a pong "as soon as is
+/// practical"): Python's `websockets` pongs from its protocol layer while
+/// its app has yet to echo, or to close for invalid UTF-8. Ending the
+/// wait at the pong left that echo or close to the next probe on the
+/// connection. The wait ends as soon as every message has had its
+/// answer, so this is spent only on servers that do not echo.
+const ECHO_SETTLE: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -39,7 +49,9 @@ pub struct RunConfig {
     pub handshake_timeout: Duration,
     /// Waiting for a reaction after our frames, and for a body.
     pub frame_timeout: Duration,
-    /// Waiting for a single write to make progress.
+    /// Writing one request or frame, all its pieces: a long payload
+    /// streamed in full (`--payload-mode full`) is cut when it runs out
+    /// (the observation's `payload_sent` says how much went).
     pub write_timeout: Duration,
     pub max_head: usize,
     pub payload_mode: PayloadMode,
@@ -292,6 +304,8 @@ pub async fn run_connected<'p>(
     payloads: &PayloadCache,
 ) -> Vec<ProbeRun> {
     let mut runs = Vec::new();
+    // The data frames each run may keep: late echoes count against them.
+    let mut caps = vec![probe.observe.frames];
     let mut run = ProbeRun {
         id: probe.id.clone(),
         observation: Observation::new(Outcome::Skipped),
@@ -316,19 +330,30 @@ pub async fn run_connected<'p>(
         Ok((o, buf, head)) if probe.frames.is_empty() => {
             run.observation = o;
             let host = may_host(probe) && clean_upgrade(probe, &head) && queue.pending();
-            if host {
-                usable(&mut conn, buf).await.map(|buf| (buf, head))
+            let mut link = Link::new(buf);
+            if host && usable(&mut conn, &mut link).await {
+                Some((link, head))
             } else {
-                if cfg.close_frame {
+                if !host && cfg.close_frame {
                     let _ = conn.write(&polite_close()).await;
                 }
                 None
             }
         }
         Ok((o, buf, head)) => {
-            let (o, buf) = frames(&mut conn, probe, o, buf, payloads, LIVENESS_PAYLOAD).await;
+            let mut link = Link::new(buf);
+            let o = frames(
+                &mut conn,
+                probe,
+                o,
+                &mut link,
+                0,
+                payloads,
+                LIVENESS_PAYLOAD,
+            )
+            .await;
             run.observation = o;
-            reusable(probe, &run.observation).then_some((buf, head))
+            reusable(probe, &run.observation).then_some((link, head))
         }
     };
     run.ended = Instant::now();
@@ -336,7 +361,7 @@ pub async fn run_connected<'p>(
     runs.push(run);
     let mut alive_at_end = chain.is_some();
     let mut n = 0u32;
-    while let Some((buf, head)) = chain.take() {
+    while let Some((mut link, head)) = chain.take() {
         // Past the deadline the connection is left alive but nothing new
         // is taken from the queue.
         if cfg.past_deadline() {
@@ -355,11 +380,27 @@ pub async fn run_connected<'p>(
         n += 1;
         let mut tag = LIVENESS_PAYLOAD.to_vec();
         tag.extend_from_slice(n.to_string().as_bytes());
-        let (o, buf) = frames(&mut conn, p, o, buf, payloads, &tag).await;
+        let owner = runs.len();
+        let o = frames(&mut conn, p, o, &mut link, owner, payloads, &tag).await;
+        // Echoes of earlier probes' messages that came back during this
+        // probe's wait go to the probe that sent them.
+        for (i, f) in link.late.drain(..) {
+            if let (Some(r), Some(&cap)) = (runs.get_mut(i), caps.get(i))
+                && r.observation
+                    .frames
+                    .iter()
+                    .filter(|f| f.opcode <= 2)
+                    .count()
+                    < cap
+            {
+                r.observation.frames.push(f);
+            }
+        }
         alive_at_end = reusable(p, &o);
         if alive_at_end {
-            chain = Some((buf, head));
+            chain = Some((link, head));
         }
+        caps.push(p.observe.frames);
         runs.push(ProbeRun {
             id: p.id.clone(),
             observation: o,
@@ -405,8 +446,10 @@ fn polite_close() -> Vec<u8> {
 /// servers that never answer pings (CivetWeb, uWSGI) look like; without
 /// it each of their frame probes would need a connection of its own.
 fn reusable(p: &Probe, o: &Observation) -> bool {
-    o.end == End::Alive
-        || o.end == End::Timeout && p.risk == crate::probe::Risk::Safe && o.error.is_none()
+    // A frame cut short leaves the server inside it, whatever it said.
+    o.payload_sent.is_none()
+        && (o.end == End::Alive
+            || o.end == End::Timeout && p.risk == crate::probe::Risk::Safe && o.error.is_none())
 }
 
 /// Ping a freshly upgraded connection and wait: whether it can carry
@@ -414,33 +457,123 @@ fn reusable(p: &Probe, o: &Observation) -> bool {
 /// passed over. A pong, or silence until the frame timeout (a server that
 /// does not answer pings; we sent nothing but the upgrade and a valid
 /// ping, so it is at a message boundary) means yes; a close, EOF or reset
-/// means no. Returns the bytes read so far.
-async fn usable(conn: &mut Conn<'_>, mut buf: BytesMut) -> Option<BytesMut> {
+/// means no.
+async fn usable(conn: &mut Conn<'_>, link: &mut Link) -> bool {
     let ping = encode_frame(&FrameSpec::new(9).masked(rand::random()), LIVENESS_PAYLOAD);
-    conn.write(&ping).await.ok()?;
-    let mut decoder = server_decoder();
+    if conn.write(&ping).await.is_err() {
+        return false;
+    }
     let deadline = conn.cfg.until(conn.cfg.frame_timeout);
     let mut read_total = 0;
     loop {
-        while let Some(f) = decoder.next_frame(&mut buf) {
+        while let Some(f) = link.decoder.next_frame(&mut link.buf) {
             match f.header.opcode.0 {
-                0xA if f.payload[..] == *LIVENESS_PAYLOAD => return Some(buf),
-                0x8 => return None,
+                0xA if f.payload[..] == *LIVENESS_PAYLOAD => return true,
+                0x8 => return false,
                 _ => {}
             }
         }
         if read_total >= MAX_FRAME_BYTES {
-            return None;
+            return false;
         }
         match conn
-            .read(&mut buf, MAX_FRAME_BYTES - read_total, deadline)
+            .read(&mut link.buf, MAX_FRAME_BYTES - read_total, deadline)
             .await
         {
             Ok(n) => read_total += n,
-            Err(ReadStop::Timeout) => return Some(buf),
-            Err(_) => return None,
+            Err(ReadStop::Timeout) => return true,
+            Err(_) => return false,
         }
     }
+}
+
+/// What an upgraded connection carries from one probe to the next.
+struct Link {
+    /// Bytes read past the last complete frame.
+    buf: BytesMut,
+    /// One decoder for the connection, as a server's frame or message
+    /// may straddle the end of a probe's wait.
+    decoder: Decoder,
+    /// Our data messages the server has not echoed yet, oldest first.
+    unanswered: VecDeque<Echo>,
+    /// Echoes of an earlier probe's messages that came back during a
+    /// later probe's wait: (that probe's run index, the frame). The chain
+    /// moves them to the observation they belong to.
+    late: Vec<(usize, FrameObs)>,
+}
+
+impl Link {
+    fn new(buf: BytesMut) -> Link {
+        Link {
+            buf,
+            decoder: server_decoder(),
+            unanswered: VecDeque::new(),
+            late: Vec::new(),
+        }
+    }
+
+    /// Who a server data frame answers: the run index of the probe whose
+    /// message it echoes, if it echoes one. A server handles messages in
+    /// order, so an echo is of the oldest matching message, and messages
+    /// sent before that one are never going to be echoed.
+    fn echo_owner(&mut self, f: &DecodedFrame) -> Option<usize> {
+        let i = self.unanswered.iter().position(|e| e.echoed_by(f))?;
+        let e = self.unanswered.drain(..=i).next_back()?;
+        Some(e.owner)
+    }
+}
+
+/// One of our data messages, as an echoing server would send it back.
+struct Echo {
+    /// The run index of the probe that sent it.
+    owner: usize,
+    opcode: u8,
+    len: u64,
+    /// Its first bytes, as many as the decoder keeps of a server frame.
+    head: Vec<u8>,
+}
+
+impl Echo {
+    fn echoed_by(&self, f: &DecodedFrame) -> bool {
+        f.header.fin
+            && f.header.opcode.0 == self.opcode
+            && f.header.payload_len == self.len
+            && f.payload[..] == self.head[..]
+    }
+}
+
+/// The complete data messages of `probe`'s script, which an echoing
+/// server sends back as they are (a frame announcing another length than
+/// its own is left out: it leaves no message to echo).
+fn messages(probe: &Probe, owner: usize) -> Vec<Echo> {
+    let keep = MAX_REASON + 2;
+    let mut out = Vec::new();
+    let mut open: Option<Echo> = None;
+    for f in &probe.frames {
+        if f.declared_len.is_some() {
+            return out;
+        }
+        match f.opcode {
+            1 | 2 => {
+                open = Some(Echo {
+                    owner,
+                    opcode: f.opcode,
+                    len: 0,
+                    head: Vec::new(),
+                })
+            }
+            0 if open.is_some() => {}
+            _ => continue,
+        }
+        let Some(m) = open.as_mut() else { continue };
+        m.len += f.payload_len();
+        let room = keep - m.head.len();
+        m.head.extend(f.payload_head(room));
+        if f.fin {
+            out.extend(open.take());
+        }
+    }
+    out
 }
 
 /// The opening 101 of a chain, kept to describe the chained probes.
@@ -508,22 +641,39 @@ enum ReadStop {
 
 impl Conn<'_> {
     async fn write(&mut self, data: &[u8]) -> Result<(), ReadStop> {
-        if self.cfg.trace >= 2 {
+        let until = self.cfg.until(self.cfg.write_timeout);
+        self.write_by(data, until, true).await
+    }
+
+    /// Write all of `data` before `until` (traced if `trace`). `sent`
+    /// counts every byte the connection took, those of a write cut short
+    /// included, so a record's `bytes_sent` is what went out.
+    async fn write_by(
+        &mut self,
+        mut data: &[u8],
+        until: tokio::time::Instant,
+        trace: bool,
+    ) -> Result<(), ReadStop> {
+        if trace && self.cfg.trace >= 2 {
             eprintln!(
                 "[{}] >> {}",
                 self.probe_id,
                 escape(data.get(..512).unwrap_or(data))
             );
         }
-        let deadline = self.cfg.until(self.cfg.write_timeout);
-        match timeout_at(deadline, self.io.write_all(data)).await {
-            Err(_) => Err(ReadStop::Timeout),
-            Ok(Err(e)) => Err(stop_of(&e)),
-            Ok(Ok(())) => {
-                self.sent += data.len() as u64;
-                Ok(())
+        while !data.is_empty() {
+            match timeout_at(until, self.io.write(data)).await {
+                Err(_) => return Err(ReadStop::Timeout),
+                Ok(Err(e)) => return Err(stop_of(&e)),
+                Ok(Ok(0)) => return Err(ReadStop::Other("the connection took no bytes".into())),
+                Ok(Ok(n)) => {
+                    self.sent += n as u64;
+                    // `write` reports at most what it was given.
+                    data = data.get(n..).unwrap_or_default();
+                }
             }
         }
+        Ok(())
     }
 
     /// One read into `buf` (at most `room` more bytes) before `deadline`.
@@ -636,25 +786,28 @@ async fn handshake(
 }
 
 /// Run `probe`'s frame script on an upgraded connection and wait for the
-/// reaction; returns the observation and the bytes read past its end.
+/// reaction. The wait ends at a close, or once our liveness ping (payload
+/// `tag`) is answered and every message of the script has had an answer
+/// or [`ECHO_SETTLE`] has passed; the bytes read past its end stay in
+/// `link`. `owner` is this probe's index among the connection's runs.
 async fn frames(
     conn: &mut Conn<'_>,
     probe: &Probe,
     mut o: Observation,
-    mut buf: BytesMut,
+    link: &mut Link,
+    owner: usize,
     payloads: &PayloadCache,
     tag: &[u8],
-) -> (Observation, BytesMut) {
+) -> Observation {
     let cfg = conn.cfg;
     if probe.frames.is_empty() {
         if cfg.close_frame {
             let _ = conn.write(&polite_close()).await;
         }
-        return (o, buf);
+        return o;
     }
 
     // Frames: send the script, then the liveness ping.
-    let mut decoder = server_decoder();
     let mut write_failed = false;
     // A frame sent only in part (a long payload in prefix mode) leaves the
     // server waiting for the rest: a ping now would be read as payload.
@@ -663,11 +816,29 @@ async fn frames(
         .iter()
         .all(|f| !f.is_long() || cfg.payload_mode == PayloadMode::Full);
     'script: for step in &probe.frames {
-        for chunk in frame_writes(step, cfg.payload_mode, payloads) {
-            if conn.write(&chunk).await.is_err() {
+        let writes = frame_writes(step, cfg.payload_mode, payloads);
+        let streamed = writes.streamed();
+        // A frame is one write, however many pieces it goes out in: they
+        // share one deadline, so a long payload streamed in full takes at
+        // most the write timeout (or what is left of the target's time),
+        // whatever length it announces.
+        let until = cfg.until(cfg.write_timeout);
+        let (start, mut head) = (conn.sent, 0);
+        for (i, chunk) in writes.enumerate() {
+            if i == 0 {
+                head = chunk.len() as u64;
+            }
+            // A peer that reads as fast as we write never makes a write
+            // wait, and a timeout only fires on a wait: look at the clock
+            // between pieces.
+            let late = i > 0 && tokio::time::Instant::now() >= until;
+            if late || conn.write_by(&chunk, until, i < 2).await.is_err() {
                 // The server may already have answered (e.g. a 1009 close
                 // on seeing the header): go and read it.
                 write_failed = true;
+                if streamed > 0 {
+                    o.payload_sent = Some((conn.sent - start).saturating_sub(head));
+                }
                 break 'script;
             }
         }
@@ -677,38 +848,49 @@ async fn frames(
         let ping = encode_frame(&FrameSpec::new(9).masked(rand::random()), tag);
         let _ = conn.write(&ping).await;
     }
+    let mut wait = Wait {
+        owner,
+        tag,
+        liveness,
+        max_data: probe.observe.frames,
+        kept: Kept::default(),
+        ponged: None,
+        owed: 0,
+    };
+    if complete && !write_failed {
+        let sent = messages(probe, owner);
+        wait.owed = sent.len();
+        link.unanswered.extend(sent);
+    }
     let sent_at = Instant::now();
     let deadline = cfg.until(cfg.frame_timeout);
-    let mut kept = Kept::default();
+    let settle = ECHO_SETTLE.min(cfg.frame_timeout);
     let mut read_total = 0usize;
     o.end = loop {
-        if let Some(end) = drain(
-            &mut decoder,
-            &mut buf,
-            &mut o,
-            liveness,
-            tag,
-            probe.observe.frames,
-            &mut kept,
-        ) {
+        if let Some(end) = drain(link, &mut o, &mut wait) {
             break end;
         }
         if read_total >= MAX_FRAME_BYTES {
             break End::FrameCap;
         }
+        let until = wait
+            .ponged
+            .map_or(deadline, |at| (at + settle).min(deadline));
         match conn
-            .read(&mut buf, MAX_FRAME_BYTES - read_total, deadline)
+            .read(&mut link.buf, MAX_FRAME_BYTES - read_total, until)
             .await
         {
             Ok(n) => read_total += n,
             Err(ReadStop::Eof) => {
-                if let Some(f) = decoder.take_partial()
-                    && kept.admit(f.header.opcode.0, probe.observe.frames)
+                if let Some(f) = link.decoder.take_partial()
+                    && wait.kept.admit(f.header.opcode.0, wait.max_data)
                 {
                     o.frames.push(frame_obs(&f));
                 }
                 break End::Eof;
             }
+            // Our pong came, and an answer to our messages did not.
+            Err(ReadStop::Timeout) if wait.ponged.is_some() => break End::Alive,
             Err(ReadStop::Reset) => break End::Reset,
             Err(ReadStop::Timeout) => break End::Timeout,
             Err(ReadStop::Other(e)) => {
@@ -740,7 +922,7 @@ async fn frames(
             o.latency_ms
         );
     }
-    (o, buf)
+    o
 }
 
 /// How many frames of each kind were kept so far.
@@ -768,34 +950,64 @@ impl Kept {
     }
 }
 
-/// Take the complete frames out of `buf`; `Some` when one of them ends the
-/// wait: a close, or the pong answering our liveness ping (which is not
-/// recorded, being ours).
-fn drain(
-    decoder: &mut Decoder,
-    buf: &mut BytesMut,
-    o: &mut Observation,
+/// One probe's wait for its reaction.
+struct Wait<'t> {
+    /// This probe's index among the connection's runs.
+    owner: usize,
+    /// The payload of our liveness ping, if `liveness`.
+    tag: &'t [u8],
     liveness: bool,
-    tag: &[u8],
+    /// Data frames to keep.
     max_data: usize,
-    kept: &mut Kept,
-) -> Option<End> {
-    while let Some(f) = decoder.next_frame(buf) {
+    kept: Kept,
+    /// When the pong to our liveness ping came.
+    ponged: Option<tokio::time::Instant>,
+    /// Messages of this probe without an answer yet: an echo, or any
+    /// other data frame (an app may answer in its own words).
+    owed: usize,
+}
+
+/// Take the complete frames out of `link`; `Some` when the wait is over:
+/// at a close, or once our liveness pong (not recorded, being ours) has
+/// come and nothing is owed. An echo of an earlier probe's message is put
+/// aside for that probe.
+fn drain(link: &mut Link, o: &mut Observation, wait: &mut Wait) -> Option<End> {
+    if wait.ponged.is_some() && wait.owed == 0 {
+        return Some(End::Alive);
+    }
+    while let Some(f) = link.decoder.next_frame(&mut link.buf) {
         let op = f.header.opcode.0;
         if op == 0xA && f.payload.starts_with(LIVENESS_PAYLOAD) {
-            if f.payload[..] != *tag {
+            if f.payload[..] != *wait.tag {
                 // A late answer to an earlier probe's ping on this connection.
                 continue;
             }
-            if liveness {
-                return Some(End::Alive);
+            if wait.liveness {
+                wait.ponged = Some(tokio::time::Instant::now());
+                if wait.owed == 0 {
+                    return Some(End::Alive);
+                }
+                continue;
             }
         }
-        if kept.admit(op, max_data) {
+        let is_data = op <= 2;
+        if is_data {
+            match link.echo_owner(&f) {
+                Some(earlier) if earlier != wait.owner => {
+                    link.late.push((earlier, frame_obs(&f)));
+                    continue;
+                }
+                _ => wait.owed = wait.owed.saturating_sub(1),
+            }
+        }
+        if wait.kept.admit(op, wait.max_data) {
             o.frames.push(frame_obs(&f));
         }
         if op == 8 {
             return Some(End::Close);
+        }
+        if wait.ponged.is_some() && wait.owed == 0 {
+            return Some(End::Alive);
         }
     }
     None
@@ -885,4 +1097,42 @@ pub fn escape(b: &[u8]) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::ProbeSet;
+
+    fn server_frame(opcode: u8, payload: &[u8]) -> DecodedFrame {
+        let mut d = server_decoder();
+        let mut b = BytesMut::from(&encode_frame(&FrameSpec::new(opcode), payload)[..]);
+        d.next_frame(&mut b).expect("a whole frame")
+    }
+
+    /// An echo goes to the probe whose message it carries back, the
+    /// oldest first; a reply in other words is nobody's echo.
+    #[test]
+    fn echoes_are_owned_by_the_message_they_carry() {
+        let set = ProbeSet::builtin();
+        let mut link = Link::new(BytesMut::new());
+        link.unanswered.extend(messages(set.get("100").unwrap(), 0));
+        link.unanswered.extend(messages(set.get("101").unwrap(), 1));
+        link.unanswered.extend(messages(set.get("803").unwrap(), 2));
+        link.unanswered.extend(messages(set.get("807").unwrap(), 3));
+        assert_eq!(link.unanswered.len(), 4);
+        assert_eq!(link.echo_owner(&server_frame(1, b"ok")), None);
+        assert_eq!(link.echo_owner(&server_frame(2, b"'")), Some(1));
+        // 100's text message was not echoed before 101's binary one, so
+        // it never will be: the next text "'" echoes 807's.
+        assert_eq!(link.echo_owner(&server_frame(1, b"ab")), Some(2));
+        assert_eq!(link.echo_owner(&server_frame(1, b"'")), Some(3));
+        assert!(link.unanswered.is_empty());
+        // Only complete messages are owed: not a control frame, nor the
+        // fragments of one message counted twice.
+        assert!(messages(set.get("102").unwrap(), 0).is_empty());
+        let split = messages(set.get("805").unwrap(), 0);
+        assert_eq!((split.len(), split[0].len), (1, 2));
+        assert_eq!(split[0].head, b"\xc3\xa9");
+    }
 }

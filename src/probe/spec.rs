@@ -253,6 +253,27 @@ fn line_of_probe(text: &str, id: &str) -> Option<usize> {
     text.find(&needle).map(|o| line_of(text, o))
 }
 
+/// STEWS's case numbers, series by series. The default set keeps every
+/// one with its meaning, and a full scan (`-a`) records every one: run,
+/// stood in for by the probe it is `same_as`, or skipped with a reason.
+const STEWS_SERIES: [(u16, u16); 7] = [
+    (100, 105),
+    (200, 206),
+    (300, 310),
+    (400, 405),
+    (500, 501),
+    (600, 612),
+    (700, 705),
+];
+
+/// The ids of the 51 STEWS cases, in order.
+pub fn stews_cases() -> impl Iterator<Item = String> {
+    STEWS_SERIES
+        .iter()
+        .flat_map(|&(first, last)| first..=last)
+        .map(|n| n.to_string())
+}
+
 impl ProbeSet {
     /// The compiled-in default set.
     // The file is part of the binary, not input: every test parses it, so
@@ -420,6 +441,24 @@ impl FrameStep {
         }
     }
 
+    /// The first `n` bytes of the payload (all of it when shorter).
+    pub fn payload_head(&self, n: usize) -> Vec<u8> {
+        match (&self.payload, &self.payload_hex, &self.fill) {
+            (Some(p), _, _) => p.as_bytes().iter().take(n).copied().collect(),
+            (_, Some(h), _) => decode_hex(h)
+                .map(|mut b| {
+                    b.truncate(n);
+                    b
+                })
+                .unwrap_or_default(),
+            (_, _, Some(f)) => {
+                let len = usize::try_from(self.payload_len()).unwrap_or(usize::MAX);
+                f.bytes().cycle().take(n.min(len)).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// Whether this is a long payload (sent as header + prefix by default).
     pub fn is_long(&self) -> bool {
         self.payload_len() >= LONG_PAYLOAD_THRESHOLD
@@ -464,15 +503,7 @@ mod tests {
     #[test]
     fn builtin_set_is_valid_and_has_every_stews_case() {
         let set = ProbeSet::builtin();
-        let stews: Vec<String> = (100..=105)
-            .chain(200..=206)
-            .chain(300..=310)
-            .chain(400..=405)
-            .chain(500..=501)
-            .chain(600..=612)
-            .chain(700..=705)
-            .map(|n| n.to_string())
-            .collect();
+        let stews: Vec<String> = stews_cases().collect();
         assert_eq!(stews.len(), 51);
         for id in &stews {
             assert!(set.get(id).is_some(), "missing STEWS case {id}");

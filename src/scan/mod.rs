@@ -355,9 +355,17 @@ impl Scanner {
         // next probe in the queue and keeps taking probes while the
         // server answers our liveness ping. The rest get a connection
         // each, as their requests differ.
-        let (chained, mut single): (Vec<usize>, Vec<usize>) = todo
+        let (mut chained, mut single): (Vec<usize>, Vec<usize>) = todo
             .into_iter()
             .partition(|&i| self.chain && all.get(i).is_some_and(|p| chainable(p, &run)));
+        // Safe probes first: they leave a connection alive, so the hosts
+        // and workers carry them before the intrusive ones, which often
+        // end it, and those then come when the queue is nearly empty and
+        // a chain they end needs no new connection.
+        chained.sort_by_key(|&i| {
+            all.get(i)
+                .is_none_or(|p| p.risk != crate::probe::Risk::Safe)
+        });
         let mut ladders = if self.ladders {
             ladder::Ladders::withhold(all, &mut single)
         } else {
@@ -569,6 +577,7 @@ impl Scanner {
                 "with {cut} probes cut short and {not_run} not run (skipped, reason deadline)"
             )));
         }
+        self.record_stand_ins(&mut rec.observations);
         let features = self.features(&rec.observations);
         rec.rescore(&self.scorer, &features);
         rec.schema_version = SCHEMA_VERSION;
@@ -600,6 +609,29 @@ impl Scanner {
                 self.target_timeout.as_millis()
             ),
         )
+    }
+
+    /// Give each probe the full set left out as `same_as` another an
+    /// observation naming that probe, so that the record has a result for
+    /// every case (a STEWS user running `-a` looks for all 51). When that
+    /// probe left no observation (it was not selected, or the target went
+    /// down first), neither does this one.
+    fn record_stand_ins(&self, obs: &mut BTreeMap<String, Observation>) {
+        for p in &self.probes.probes {
+            let Some(of) = &p.same_as else { continue };
+            if obs.contains_key(&p.id) || !obs.contains_key(of) || self.selected.contains(&p.id) {
+                continue;
+            }
+            let mut o = Observation::failed(
+                Outcome::Skipped,
+                format!(
+                    "not run: probe {of} splits the lab's servers as this one does \
+                     (same_as); --exhaustive runs it"
+                ),
+            );
+            o.same_as = Some(of.clone());
+            obs.insert(p.id.clone(), o);
+        }
     }
 
     /// The flat feature map of a record's observations.

@@ -143,22 +143,38 @@ impl MaskedRepeat {
     }
 
     /// The first `n` bytes of the masked stream, as shared slices of the one
-    /// chunk (no copying).
-    pub fn take(&self, n: u64) -> impl Iterator<Item = Bytes> + '_ {
-        let size = self.chunk.len() as u64;
-        let mut left = n;
-        std::iter::from_fn(move || {
-            if left == 0 {
-                return None;
-            }
-            let k = left.min(size);
-            left -= k;
-            Some(self.chunk.slice(..k as usize))
-        })
+    /// chunk (no copying). The pieces are made as they are taken, so `n`
+    /// may be any length: nothing is held for it.
+    pub fn take(&self, n: u64) -> Pieces {
+        Pieces {
+            chunk: self.chunk.clone(),
+            left: n,
+        }
     }
 
     pub fn chunk_len(&self) -> usize {
         self.chunk.len()
+    }
+}
+
+/// The pieces of [`MaskedRepeat::take`]: slices of the shared chunk, each
+/// as long as the chunk but the last.
+#[derive(Debug, Clone)]
+pub struct Pieces {
+    chunk: Bytes,
+    left: u64,
+}
+
+impl Iterator for Pieces {
+    type Item = Bytes;
+
+    fn next(&mut self) -> Option<Bytes> {
+        if self.left == 0 {
+            return None;
+        }
+        let k = self.left.min(self.chunk.len() as u64);
+        self.left -= k;
+        Some(self.chunk.slice(..k as usize))
     }
 }
 
