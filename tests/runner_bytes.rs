@@ -24,6 +24,13 @@ fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
 /// Run `probe` alone on a connection whose server sends `server` and
 /// closes.
 async fn run(probe: &Probe, server: &[u8]) -> ProbeRun {
+    let mut runs = chain(probe, None, server).await;
+    assert_eq!(runs.len(), 1);
+    runs.pop().unwrap()
+}
+
+/// Run `probe`, then `next` chained on its connection, against `server`.
+async fn chain(probe: &Probe, next: Option<&Probe>, server: &[u8]) -> Vec<ProbeRun> {
     let (client, mut peer) = tokio::io::duplex(1 << 20);
     peer.write_all(server).await.unwrap();
     peer.shutdown().await.unwrap();
@@ -32,8 +39,8 @@ async fn run(probe: &Probe, server: &[u8]) -> ProbeRun {
         tls_name: None,
         ctx: TargetCtx::new("test.invalid", 80, "/", false, None),
     };
-    let mut queue = None;
-    let mut runs = run_connected(
+    let mut queue = next;
+    run_connected(
         &mut queue,
         probe,
         Instant::now(),
@@ -42,9 +49,7 @@ async fn run(probe: &Probe, server: &[u8]) -> ProbeRun {
         &RunConfig::default(),
         &PayloadCache::default(),
     )
-    .await;
-    assert_eq!(runs.len(), 1);
-    runs.pop().unwrap()
+    .await
 }
 
 /// A frame probe of the built-in set (it keeps `observe.frames` data
@@ -86,4 +91,45 @@ async fn below_the_cap_the_cut_frame_is_kept() {
     assert_eq!(o.end, End::Eof);
     assert_eq!(o.frames.len(), 2, "{:?}", o.frames);
     assert!(o.frames[1].anomalies.iter().any(|a| a == "truncated"));
+}
+
+#[tokio::test]
+async fn a_late_echo_counts_against_its_probes_frame_cap() {
+    let set = ProbeSet::builtin();
+    let cfg = RunConfig::default();
+    // A chainable probe sending one short text message, and another.
+    let first = set
+        .probes
+        .iter()
+        .find(|p| {
+            chainable(p, &cfg)
+                && p.frames.len() == 1
+                && p.frames[0].opcode == 1
+                && p.frames[0].fin
+                && p.frames[0].fill.is_none()
+                && p.frames[0].payload.as_ref().is_some_and(|t| t.len() < 126)
+        })
+        .expect("a probe sending one short text message");
+    let second = set
+        .probes
+        .iter()
+        .find(|p| chainable(p, &cfg) && p.id != first.id)
+        .unwrap();
+    let cap = first.observe.frames;
+    let message = first.frames[0].payload.clone().unwrap();
+    let mut server = UPGRADE.to_vec();
+    // The first probe's wait: its cap of data frames, then its pong.
+    let junk = "j".repeat(message.len() + 1);
+    for _ in 0..cap {
+        server.extend(frame(1, junk.as_bytes()));
+    }
+    server.extend(frame(10, b"wsfp-live"));
+    // During the second's wait: the first's message echoed, late.
+    server.extend(frame(1, message.as_bytes()));
+    server.extend(frame(10, b"wsfp-live1"));
+    let runs = chain(first, Some(second), &server).await;
+    assert_eq!(runs.len(), 2);
+    let kept = &runs[0].observation.frames;
+    assert_eq!(kept.len(), cap, "{kept:?}");
+    assert!(kept.iter().all(|f| f.len == junk.len() as u64), "{kept:?}");
 }
