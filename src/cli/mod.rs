@@ -295,7 +295,7 @@ impl ProbeOpts {
             None => Db::embedded(&set),
         }
         .map_err(|e| usage(e.to_string()))?;
-        let connector = Connector::new(self.insecure, Duration::from_millis(self.connect_timeout));
+        let connector = Connector::new(self.insecure, Duration::from_millis(self.connect_timeout))?;
         let mut s = Scanner::new(
             set,
             selected,

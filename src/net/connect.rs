@@ -75,12 +75,12 @@ pub struct Connector {
 }
 
 impl Connector {
-    /// `insecure`: accept any certificate (STEWS's `-k`).
-    pub fn new(insecure: bool, connect_timeout: Duration) -> Self {
+    /// `insecure`: accept any certificate (STEWS's `-k`). Fails only if
+    /// the ring provider lacked the default protocol versions.
+    pub fn new(insecure: bool, connect_timeout: Duration) -> Result<Self, rustls::Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .expect("ring supports the default protocol versions");
+            .with_safe_default_protocol_versions()?;
         let mut config = if insecure {
             builder
                 .dangerous()
@@ -94,12 +94,12 @@ impl Connector {
         };
         // WebSocket upgrades are HTTP/1.1 only.
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Connector {
+        Ok(Connector {
             tls: TlsConnector::from(Arc::new(config)),
             connect_timeout,
             limits: Arc::new(Limits::unlimited()),
             nodelay: true,
-        }
+        })
     }
 
     /// Connect to `addr`; with `tls_name`, run TLS with that SNI name (an
@@ -125,7 +125,8 @@ impl Connector {
             Some(d) => tokio::time::timeout_at(d, self.limits.admit())
                 .await
                 .map_err(|_| ConnectError::Timeout)?,
-        };
+        }
+        .ok_or_else(|| ConnectError::Other("connection limits closed".into()))?;
         let connecting = TcpStream::connect(addr);
         let tcp = match tokio::time::timeout_at(until(self.connect_timeout), connecting).await {
             Err(_) => return Err(ConnectError::Timeout),

@@ -34,7 +34,7 @@ impl Limits {
         let rate = rate.and_then(NonZeroU32::new).map(|r| {
             // A burst of 1% of a second keeps the start smooth and lets the
             // limiter catch up after timer granularity (1 ms in tokio).
-            let burst = NonZeroU32::new((r.get() / 100).max(1)).expect("non-zero");
+            let burst = NonZeroU32::new(r.get() / 100).unwrap_or(NonZeroU32::MIN);
             RateLimiter::direct(Quota::per_second(r).allow_burst(burst))
         });
         Limits {
@@ -50,20 +50,16 @@ impl Limits {
         Limits::new(Semaphore::MAX_PERMITS, None)
     }
 
-    /// Wait for a connection slot, then for the rate limiter.
-    pub async fn admit(&self) -> OwnedSemaphorePermit {
-        let permit = self
-            .in_flight
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the limits' semaphore is never closed");
+    /// Wait for a connection slot, then for the rate limiter. `None` only
+    /// if the semaphore were closed, which nothing does.
+    pub async fn admit(&self) -> Option<OwnedSemaphorePermit> {
+        let permit = self.in_flight.clone().acquire_owned().await.ok()?;
         if let Some(r) = &self.rate {
             let _turn = self.rate_queue.lock().await;
             r.until_ready().await;
         }
         self.attempts.fetch_add(1, Ordering::Relaxed);
-        permit
+        Some(permit)
     }
 
     /// Connections open right now.

@@ -2,6 +2,19 @@
 //! global limits on connections (in flight and per second), and
 //! connecting with TCP and TLS.
 
+// No panics by construction: what a peer, a capture or an input file sends
+// must not be able to reach an unwrap, an index or a slice that panics
+// (issue #15). Tests may still unwrap.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::string_slice
+    )
+)]
+
 pub mod connect;
 pub mod limit;
 pub mod resolve;

@@ -55,6 +55,14 @@ impl Resolver {
             .map_err(|_| format!("--resolver {s:?}: expected ip or ip:port"))
     }
 
+    /// The cache, taken back from a poisoned lock: it holds plain answers,
+    /// so a thread that panicked while holding it left nothing half-made.
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Answer, Instant)>> {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     async fn client(&self) -> Result<&TokioResolver, String> {
         let r = self
             .inner
@@ -95,13 +103,15 @@ impl Resolver {
             return Some(Ok(vec![ip]));
         }
         let key = host.to_ascii_lowercase();
-        if let Some((a, until)) = self.cache.lock().expect("cache lock").get(&key)
+        if let Some((a, until)) = self.cache().get(&key)
             && *until > Instant::now()
         {
             return Some(a.clone());
         }
         let asking = async {
-            let _permit = self.sem.acquire().await.expect("semaphore open");
+            let Ok(_permit) = self.sem.acquire().await else {
+                return Err("DNS lookup slots closed".to_string());
+            };
             self.lookup(&key).await
         };
         let answer = tokio::time::timeout_at(deadline, asking).await.ok()?;
@@ -110,7 +120,7 @@ impl Resolver {
         } else {
             NEGATIVE_TTL
         };
-        let mut cache = self.cache.lock().expect("cache lock");
+        let mut cache = self.cache();
         if cache.len() >= CACHE_MAX {
             cache.clear();
         }

@@ -2,6 +2,19 @@
 //! `diff`): streamed line by line, with every problem reported as
 //! file:line and the rest of the file still read.
 
+// No panics by construction: what a peer, a capture or an input file sends
+// must not be able to reach an unwrap, an index or a slice that panics
+// (issue #15). Tests may still unwrap.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::string_slice
+    )
+)]
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
@@ -170,13 +183,14 @@ impl<R: BufRead> Lines<R> {
             if avail.is_empty() {
                 break;
             }
-            let (take, done) = match memchr::memchr(b'\n', avail) {
-                Some(i) => (i + 1, true),
-                None => (avail.len(), false),
+            let (piece, done) = match memchr::memchr(b'\n', avail).and_then(|i| avail.get(..=i)) {
+                Some(through_newline) => (through_newline, true),
+                None => (avail, false),
             };
+            let take = piece.len();
             seen += take;
             if seen <= self.max + 1 {
-                buf.extend_from_slice(&avail[..take]);
+                buf.extend_from_slice(piece);
             } else {
                 buf.truncate(start);
             }
@@ -189,7 +203,7 @@ impl<R: BufRead> Lines<R> {
             return Ok(Next::Eof);
         }
         self.line += 1;
-        let text = &buf[start..];
+        let text = buf.get(start..).unwrap_or_default();
         let len = text.len() - usize::from(text.ends_with(b"\n"));
         if seen > self.max + 1 || len > self.max {
             buf.truncate(start);

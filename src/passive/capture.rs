@@ -109,9 +109,18 @@ pub fn for_each_packet(
     let mut legacy: Option<(i32, f64)> = None;
     // pcapng: per section, the interfaces in order.
     let mut ifaces: Vec<Iface> = Vec::new();
+    // pcapng: the current section's byte order.
+    let mut ng_big_endian: Option<bool> = None;
     let mut capacity = BUFFER;
     loop {
         let at = reader.consumed() as u64;
+        if ng_big_endian.is_some_and(|be| short_process_block(reader.data(), be)) {
+            return Err(err(
+                at,
+                stats.packets + 1,
+                "process information block shorter than its header".into(),
+            ));
+        }
         match reader.next() {
             Ok((len, block)) => {
                 match block {
@@ -130,12 +139,15 @@ pub fn for_each_packet(
                         f(Packet {
                             ts: f64::from(b.ts_sec) + f64::from(b.ts_usec) * unit,
                             linktype,
-                            data: &b.data[..b.data.len().min(b.caplen as usize)],
+                            data: b.data.get(..b.caplen as usize).unwrap_or(b.data),
                             orig_len: b.origlen as usize,
                             number: stats.packets,
                         });
                     }
-                    PcapBlockOwned::NG(Block::SectionHeader(_)) => ifaces.clear(),
+                    PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
+                        ng_big_endian = Some(shb.big_endian());
+                        ifaces.clear();
+                    }
                     PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => ifaces.push(Iface {
                         linktype: idb.linktype.0,
                         resolution: idb.ts_resolution().unwrap_or(1_000_000),
@@ -151,7 +163,7 @@ pub fn for_each_packet(
                         let ts = i.offset as f64
                             + (raw / i.resolution) as f64
                             + (raw % i.resolution) as f64 / i.resolution as f64;
-                        let data = &epb.data[..epb.data.len().min(epb.caplen as usize)];
+                        let data = epb.data.get(..epb.caplen as usize).unwrap_or(epb.data);
                         stats.bytes += data.len() as u64;
                         f(Packet {
                             ts,
@@ -395,42 +407,46 @@ pub fn cut_tcp_segment(linktype: i32, data: &[u8]) -> Result<Segment<'_>, Skip> 
 /// IPv6, fragments, other protocols, anything malformed. Generic slicing
 /// was a tenth of the pipeline; a test compares both on mutated packets.
 fn ipv4_tcp_fast(linktype: i32, data: &[u8]) -> Option<Segment<'_>> {
+    // The fixed headers are taken as arrays, so the field reads below are
+    // checked at compile time.
     let ip = match linktype {
-        LINKTYPE_ETHERNET if data.len() >= 14 && data[12..14] == [0x08, 0x00] => &data[14..],
+        LINKTYPE_ETHERNET => match data.split_first_chunk::<14>() {
+            Some((eth, ip)) if eth[12..14] == [0x08, 0x00] => ip,
+            _ => return None,
+        },
         LINKTYPE_RAW | LINKTYPE_IPV4 => data,
         _ => return None,
     };
-    if ip.len() < 20 || ip[0] >> 4 != 4 || ip[9] != 6 {
+    let h: &[u8; 20] = ip.first_chunk()?;
+    if h[0] >> 4 != 4 || h[9] != 6 {
         return None;
     }
-    let ihl = usize::from(ip[0] & 0x0f) * 4;
-    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    let ihl = usize::from(h[0] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
     // More fragments, or a fragment offset.
-    let fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0;
+    let fragment = u16::from_be_bytes([h[6], h[7]]) & 0x3fff != 0;
     if ihl < 20 || total < ihl || ip.len() < total || fragment {
         return None;
     }
-    let tcp = &ip[ihl..total];
-    if tcp.len() < 20 {
+    let tcp = ip.get(ihl..total)?;
+    let t: &[u8; 20] = tcp.first_chunk()?;
+    let offset = usize::from(t[12] >> 4) * 4;
+    if offset < 20 {
         return None;
     }
-    let offset = usize::from(tcp[12] >> 4) * 4;
-    if offset < 20 || tcp.len() < offset {
-        return None;
-    }
-    let be32 = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-    let flags = tcp[13];
+    let payload = tcp.get(offset..)?;
+    let flags = t[13];
     Some(Segment {
-        src: IpAddr::from([ip[12], ip[13], ip[14], ip[15]]),
-        dst: IpAddr::from([ip[16], ip[17], ip[18], ip[19]]),
-        sport: u16::from_be_bytes([tcp[0], tcp[1]]),
-        dport: u16::from_be_bytes([tcp[2], tcp[3]]),
-        seq: be32(&tcp[4..]),
-        ack: (flags & 0x10 != 0).then(|| be32(&tcp[8..])),
+        src: IpAddr::from([h[12], h[13], h[14], h[15]]),
+        dst: IpAddr::from([h[16], h[17], h[18], h[19]]),
+        sport: u16::from_be_bytes([t[0], t[1]]),
+        dport: u16::from_be_bytes([t[2], t[3]]),
+        seq: u32::from_be_bytes([t[4], t[5], t[6], t[7]]),
+        ack: (flags & 0x10 != 0).then(|| u32::from_be_bytes([t[8], t[9], t[10], t[11]])),
         syn: flags & 0x02 != 0,
         fin: flags & 0x01 != 0,
         rst: flags & 0x04 != 0,
-        payload: &tcp[offset..],
+        payload,
         missing: 0,
     })
 }
@@ -456,8 +472,9 @@ pub fn ip_fragment(linktype: i32, data: &[u8]) -> Option<Fragment<'_>> {
         NetSlice::Ipv6(ip) => {
             // Where the IPv6 header starts in `data` (after whatever link
             // header and VLAN tags etherparse went through).
-            let start = ip.header().slice().as_ptr() as usize - data.as_ptr() as usize;
-            ipv6_fragment(&data[start..])
+            let start =
+                (ip.header().slice().as_ptr() as usize).checked_sub(data.as_ptr() as usize)?;
+            ipv6_fragment(data.get(start..)?)
         }
         _ => None,
     }
@@ -471,15 +488,13 @@ fn ipv6_fragment(packet: &[u8]) -> Option<Fragment<'_>> {
     const ROUTING: u8 = 43;
     const FRAGMENT: u8 = 44;
     const DEST_OPTS: u8 = 60;
-    if packet.len() < 40 {
-        return None;
-    }
-    let payload_len = usize::from(u16::from_be_bytes([packet[4], packet[5]]));
+    let fixed: &[u8; 40] = packet.first_chunk()?;
+    let payload_len = usize::from(u16::from_be_bytes([fixed[4], fixed[5]]));
     let packet = packet.get(..40 + payload_len)?;
     // Offset of the byte naming the next header, and of that header.
     let (mut next_at, mut at) = (6, 40);
     loop {
-        match packet[next_at] {
+        match *packet.get(next_at)? {
             FRAGMENT => break,
             HOP_BY_HOP | ROUTING | DEST_OPTS => {
                 let len = (usize::from(*packet.get(at + 1)?) + 1) * 8;
@@ -489,12 +504,12 @@ fn ipv6_fragment(packet: &[u8]) -> Option<Fragment<'_>> {
             _ => return None,
         }
     }
-    let f = packet.get(at..at + 8)?;
+    let (f, payload) = packet.get(at..)?.split_first_chunk::<8>()?;
     let off = u16::from_be_bytes([f[2], f[3]]);
-    let mut header = packet[..at].to_vec();
-    header[next_at] = f[0];
-    let src: [u8; 16] = packet[8..24].try_into().expect("16 bytes");
-    let dst: [u8; 16] = packet[24..40].try_into().expect("16 bytes");
+    let mut header = packet.get(..at)?.to_vec();
+    *header.get_mut(next_at)? = f[0];
+    let src: [u8; 16] = fixed[8..24].try_into().ok()?;
+    let dst: [u8; 16] = fixed[24..40].try_into().ok()?;
     Some(Fragment {
         src: IpAddr::from(src),
         dst: IpAddr::from(dst),
@@ -503,8 +518,32 @@ fn ipv6_fragment(packet: &[u8]) -> Option<Fragment<'_>> {
         offset: usize::from(off >> 3) * 8,
         more: off & 1 != 0,
         header,
-        payload: &packet[at + 8..],
+        payload,
     })
+}
+
+/// Whether `data` (a pcapng section in this byte order) starts with a
+/// process information block whose length field is under 12, the three
+/// fields every block has. pcap-parser 0.17 checks that block against a
+/// minimum of 4 and then subtracts 12: an overflow (a panic in builds with
+/// overflow checks) on a damaged file, found by the fuzz target `pcap`.
+fn short_process_block(data: &[u8], big_endian: bool) -> bool {
+    const PROCESS_INFORMATION: u32 = 0x8000_0001;
+    let Some((&[t0, t1, t2, t3, l0, l1, l2, l3], _)) = data.split_first_chunk::<8>() else {
+        return false;
+    };
+    let (kind, len) = if big_endian {
+        (
+            u32::from_be_bytes([t0, t1, t2, t3]),
+            u32::from_be_bytes([l0, l1, l2, l3]),
+        )
+    } else {
+        (
+            u32::from_le_bytes([t0, t1, t2, t3]),
+            u32::from_le_bytes([l0, l1, l2, l3]),
+        )
+    };
+    kind == PROCESS_INFORMATION && len < 12
 }
 
 /// Raw IPv4 or IPv6, as [`tcp_segment`] takes it with this link type.
@@ -518,28 +557,28 @@ fn slice(linktype: i32, data: &[u8]) -> Result<SlicedPacket<'_>, Skip> {
             // 16-byte header; the protocol (an EtherType) is last. Parsed
             // here rather than by etherparse, which rejects some ARPHRD
             // types (loopback captures, for one).
-            if data.len() < 16 {
+            let Some((h, rest)) = data.split_first_chunk::<16>() else {
                 return Err(Skip::Malformed);
-            }
-            let et = EtherType(u16::from_be_bytes([data[14], data[15]]));
-            SlicedPacket::from_ether_type(et, &data[16..])
+            };
+            let et = EtherType(u16::from_be_bytes([h[14], h[15]]));
+            SlicedPacket::from_ether_type(et, rest)
         }
         LINKTYPE_LINUX_SLL2 => {
             // 20-byte header; the protocol (an EtherType) comes first.
-            if data.len() < 20 {
+            let Some((h, rest)) = data.split_first_chunk::<20>() else {
                 return Err(Skip::Malformed);
-            }
-            let et = EtherType(u16::from_be_bytes([data[0], data[1]]));
-            SlicedPacket::from_ether_type(et, &data[20..])
+            };
+            let et = EtherType(u16::from_be_bytes([h[0], h[1]]));
+            SlicedPacket::from_ether_type(et, rest)
         }
         LINKTYPE_RAW | LINKTYPE_RAW_OPENBSD | LINKTYPE_RAW_BSD | LINKTYPE_IPV4 | LINKTYPE_IPV6 => {
             SlicedPacket::from_ip(data)
         }
         LINKTYPE_NULL | LINKTYPE_LOOP => {
-            if data.len() < 4 {
+            let Some(ip) = data.get(4..) else {
                 return Err(Skip::Malformed);
-            }
-            SlicedPacket::from_ip(&data[4..])
+            };
+            SlicedPacket::from_ip(ip)
         }
         _ => return Err(Skip::Linktype),
     }
@@ -551,21 +590,24 @@ fn lax_slice(linktype: i32, data: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
     let ip = |b| LaxSlicedPacket::from_ip(b).map_err(|_| Skip::Malformed);
     match linktype {
         LINKTYPE_ETHERNET => LaxSlicedPacket::from_ethernet(data).map_err(|_| Skip::Malformed),
-        LINKTYPE_LINUX_SLL if data.len() >= 16 => {
-            let et = EtherType(u16::from_be_bytes([data[14], data[15]]));
-            Ok(LaxSlicedPacket::from_ether_type(et, &data[16..]))
-        }
-        LINKTYPE_LINUX_SLL2 if data.len() >= 20 => {
-            let et = EtherType(u16::from_be_bytes([data[0], data[1]]));
-            Ok(LaxSlicedPacket::from_ether_type(et, &data[20..]))
-        }
+        LINKTYPE_LINUX_SLL => match data.split_first_chunk::<16>() {
+            Some((h, rest)) => {
+                let et = EtherType(u16::from_be_bytes([h[14], h[15]]));
+                Ok(LaxSlicedPacket::from_ether_type(et, rest))
+            }
+            None => Err(Skip::Malformed),
+        },
+        LINKTYPE_LINUX_SLL2 => match data.split_first_chunk::<20>() {
+            Some((h, rest)) => {
+                let et = EtherType(u16::from_be_bytes([h[0], h[1]]));
+                Ok(LaxSlicedPacket::from_ether_type(et, rest))
+            }
+            None => Err(Skip::Malformed),
+        },
         LINKTYPE_RAW | LINKTYPE_RAW_OPENBSD | LINKTYPE_RAW_BSD | LINKTYPE_IPV4 | LINKTYPE_IPV6 => {
             ip(data)
         }
-        LINKTYPE_NULL | LINKTYPE_LOOP if data.len() >= 4 => ip(&data[4..]),
-        LINKTYPE_LINUX_SLL | LINKTYPE_LINUX_SLL2 | LINKTYPE_NULL | LINKTYPE_LOOP => {
-            Err(Skip::Malformed)
-        }
+        LINKTYPE_NULL | LINKTYPE_LOOP => data.get(4..).map_or(Err(Skip::Malformed), ip),
         _ => Err(Skip::Linktype),
     }
 }
@@ -760,5 +802,48 @@ mod tests {
             .unwrap_err();
         assert_eq!((e.offset, e.packet), (0, 1));
         assert!(e.to_string().starts_with("junk: byte offset 0"), "{e}");
+    }
+
+    /// A section header block, then a process information block whose
+    /// length field is `pib_len` (the fuzz target `pcap` found 4..12
+    /// underflowing inside pcap-parser).
+    fn pcapng_with_pib(big_endian: bool, pib_len: u32) -> Vec<u8> {
+        let u32b = |v: u32| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let mut f = Vec::new();
+        f.extend_from_slice(&0x0a0d_0d0au32.to_le_bytes());
+        f.extend_from_slice(&u32b(28));
+        f.extend_from_slice(&u32b(0x1a2b_3c4d)); // byte-order magic
+        let u16b = |v: u16| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        f.extend_from_slice(&u16b(1)); // version 1.0
+        f.extend_from_slice(&u16b(0));
+        f.extend_from_slice(&[0xff; 8]); // section length: unknown
+        f.extend_from_slice(&u32b(28));
+        f.extend_from_slice(&u32b(0x8000_0001));
+        f.extend_from_slice(&u32b(pib_len));
+        f.extend_from_slice(&[0; 24]);
+        f
+    }
+
+    #[test]
+    fn a_short_process_information_block_is_a_damaged_file() {
+        for big_endian in [false, true] {
+            for len in [4, 8, 11] {
+                let f = pcapng_with_pib(big_endian, len);
+                let e = for_each_packet("pib", &f[..], |_| {}).unwrap_err();
+                assert_eq!((e.offset, e.packet), (28, 1), "{e}");
+            }
+        }
     }
 }

@@ -86,13 +86,14 @@ impl Defrag {
             return None;
         }
         self.expire(ts);
-        if !self.pending.contains_key(&key) && self.pending.len() >= MAX_DATAGRAMS {
-            let oldest = self
+        if !self.pending.contains_key(&key)
+            && self.pending.len() >= MAX_DATAGRAMS
+            && let Some(oldest) = self
                 .pending
                 .iter()
                 .min_by(|a, b| a.1.first_seen.total_cmp(&b.1.first_seen))
                 .map(|(k, _)| *k)
-                .expect("full");
+        {
             self.drop_datagram(&oldest);
         }
         let d = self.pending.entry(key).or_insert_with(|| Datagram {
@@ -126,29 +127,41 @@ impl Defrag {
         if covered < total {
             return None;
         }
-        let d = self.pending.remove(&key).expect("present");
-        let header = d.header.expect("checked");
+        // Present and with a header: both were checked just above.
+        let d = self.pending.remove(&key)?;
+        let header = d.header?;
         let mut out = Vec::with_capacity(header.len() + total);
         out.extend_from_slice(&header);
         for (off, data) in &d.parts {
             let have = out.len() - header.len();
-            if off + data.len() > have {
-                out.extend_from_slice(&data[have - off..]);
+            // The parts are sorted and leave no hole: `off <= have`.
+            if let Some(new) = have.checked_sub(*off).and_then(|k| data.get(k..)) {
+                out.extend_from_slice(new);
             }
         }
         out.truncate(header.len() + total);
+        // A fragment's header is a whole IP header (20 or 40 bytes at
+        // least), so the `else` arms below are never taken.
         if key.0.is_ipv4() {
             let len = out.len() as u16;
-            out[2..4].copy_from_slice(&len.to_be_bytes());
-            // Clear MF and the offset (keep DF); the checksum is not verified.
-            out[6] &= 0x40;
-            out[7] = 0;
-        } else {
-            let Ok(len) = u16::try_from(out.len() - 40) else {
+            let Some(h) = out.first_chunk_mut::<8>() else {
                 self.stats.dropped += 1;
                 return None;
             };
-            out[4..6].copy_from_slice(&len.to_be_bytes());
+            h[2..4].copy_from_slice(&len.to_be_bytes());
+            // Clear MF and the offset (keep DF); the checksum is not verified.
+            h[6] &= 0x40;
+            h[7] = 0;
+        } else {
+            let len = out
+                .len()
+                .checked_sub(40)
+                .and_then(|n| u16::try_from(n).ok());
+            let (Some(len), Some(h)) = (len, out.first_chunk_mut::<6>()) else {
+                self.stats.dropped += 1;
+                return None;
+            };
+            h[4..6].copy_from_slice(&len.to_be_bytes());
         }
         self.stats.reassembled += 1;
         Some(out)

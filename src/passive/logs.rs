@@ -270,7 +270,7 @@ fn needs_escape(b: &[u8]) -> bool {
     }
     // The last block overlaps the one before it rather than leaving a
     // remainder to a byte-at-a-time loop.
-    b.chunks_exact(32).any(block_hit) || block_hit(&b[b.len() - 32..])
+    b.chunks_exact(32).any(block_hit) || b.last_chunk::<32>().is_some_and(|c| block_hit(c))
 }
 
 /// A label of ours (`log`, `payload_encoding`): a fixed identifier, so
@@ -288,17 +288,18 @@ fn json_u64(w: &mut impl Write, mut n: u64) -> io::Result<()> {
     if n < 10 {
         return w.write_all(&[b'0' + n as u8]);
     }
+    // u64::MAX has 20 digits.
     let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
+    let mut len = 0;
+    for slot in buf.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
         n /= 10;
+        len += 1;
         if n == 0 {
             break;
         }
     }
-    w.write_all(&buf[i..])
+    w.write_all(buf.get(buf.len() - len..).unwrap_or_default())
 }
 
 fn json_bool(w: &mut impl Write, b: bool) -> io::Result<()> {
@@ -333,8 +334,13 @@ impl Head {
     /// Pre-render the connection fields; call again after changing them.
     pub fn render(&mut self) {
         let mut b = Vec::with_capacity(128);
-        self.write_ids(&mut b).expect("write to a Vec");
-        self.ids_json = Some(String::from_utf8(b).expect("JSON is UTF-8").into());
+        // Writing to a Vec does not fail, and what is written is UTF-8;
+        // were either not so, the fields would be written out each time.
+        self.ids_json = self
+            .write_ids(&mut b)
+            .ok()
+            .and_then(|()| String::from_utf8(b).ok())
+            .map(Into::into);
     }
 
     /// `{"ts":..,"uid":..,"id.*":..` (no closing brace).
@@ -604,11 +610,11 @@ impl NdjsonSink {
             Outputs::One(w) => w.line(l),
             Outputs::PerLog(v) => {
                 let name = l.log();
-                let (_, w) = v
-                    .iter_mut()
-                    .find(|(n, _)| *n == name)
-                    .expect("a file per log");
-                w.line(l)
+                // Every log has its file (made with the sink).
+                match v.iter_mut().find(|(n, _)| *n == name) {
+                    Some((_, w)) => w.line(l),
+                    None => Err(io::Error::other(format!("no output file for log {name}"))),
+                }
             }
         };
         match res {

@@ -11,12 +11,26 @@
 //! connections and the per-connection bounds (see [`Limits`]), never on the
 //! size of the capture.
 
+// No panics by construction: what a peer, a capture or an input file sends
+// must not be able to reach an unwrap, an index or a slice that panics
+// (issue #15). Tests may still unwrap.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::string_slice
+    )
+)]
+
 pub mod capture;
 pub mod defrag;
 pub mod fingerprint;
 pub mod logs;
 pub mod reassembly;
 pub mod session;
+pub mod sides;
 pub mod synth;
 
 use std::collections::HashMap;
@@ -144,7 +158,11 @@ fn uid(k: &Key, n: u64) -> String {
     s.push('C');
     for i in 0..17 {
         let src = if i < 10 { &mut a } else { &mut b };
-        s.push(ALPHABET[(*src % 62) as usize] as char);
+        s.push(
+            ALPHABET
+                .get((*src % 62) as usize)
+                .map_or('0', |&c| char::from(c)),
+        );
         *src /= 62;
     }
     s
@@ -214,9 +232,11 @@ impl<'s> Analyzer<'s> {
             return;
         };
         let v6 = f.src.is_ipv6();
-        let datagram = self.defrag[usize::from(v6)].add(f, p.ts);
+        let [defrag4, defrag6] = &mut self.defrag;
+        let defrag = if v6 { defrag6 } else { defrag4 };
+        let datagram = defrag.add(f, p.ts);
         let s = &mut self.stats;
-        let d = &self.defrag[usize::from(v6)].stats;
+        let d = &defrag.stats;
         if v6 {
             s.ipv6_fragments += 1;
             (s.ipv6_reassembled, s.ipv6_reassembly_dropped) = (d.reassembled, d.dropped);
@@ -239,9 +259,11 @@ impl<'s> Analyzer<'s> {
         let dst = (seg.dst, seg.dport);
         let k = key(src, dst);
         // A new SYN on a finished 4-tuple starts a new connection.
-        if seg.syn && seg.ack.is_none() && self.flows.get(&k).is_some_and(|f| f.fin[0] || f.fin[1])
+        if seg.syn
+            && seg.ack.is_none()
+            && self.flows.get(&k).is_some_and(|f| f.fin[0] || f.fin[1])
+            && let Some(f) = self.flows.remove(&k)
         {
-            let f = self.flows.remove(&k).expect("present");
             self.end_flow(f, "fin");
         }
         if !self.flows.contains_key(&k) {
@@ -281,7 +303,10 @@ impl<'s> Analyzer<'s> {
             );
             self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
         }
-        let flow: &mut Flow = self.flows.get_mut(&k).expect("inserted");
+        let Some(flow) = self.flows.get_mut(&k) else {
+            return; // inserted above
+        };
+        let flow: &mut Flow = flow;
         flow.last_seen = ts;
         let side = usize::from(flow.addrs[0] != src);
         let Flow {
@@ -293,16 +318,11 @@ impl<'s> Analyzer<'s> {
         if !session.ignored() {
             let before = reasm[0].buffered() + reasm[1].buffered();
             let (cfg, sink) = (&self.cfg, &mut *self.sink);
+            let [r0, r1] = &mut *reasm;
+            let (mine, other) = if side == 0 { (r0, r1) } else { (r1, r0) };
             if seg.syn {
-                reasm[side].syn(seg.seq);
+                mine.syn(seg.seq);
             }
-            let (mine, other) = if side == 0 {
-                let (x, y) = reasm.split_at_mut(1);
-                (&mut x[0], &mut y[0])
-            } else {
-                let (x, y) = reasm.split_at_mut(1);
-                (&mut y[0], &mut x[0])
-            };
             mine.cut_segment(seg.seq, seg.payload, u64::from(seg.missing), &mut |c| {
                 session.chunk(side, c, ts, cfg, sink)
             });
@@ -326,12 +346,15 @@ impl<'s> Analyzer<'s> {
                 *reasm = [Reassembler::new(0), Reassembler::new(0)];
             }
         }
-        if seg.fin {
-            fin[side] = true;
+        if seg.fin
+            && let Some(done) = fin.get_mut(side)
+        {
+            *done = true;
         }
-        if seg.rst || (fin[0] && fin[1]) {
+        if (seg.rst || (fin[0] && fin[1]))
+            && let Some(f) = self.flows.remove(&k)
+        {
             let end = if seg.rst { "rst" } else { "fin" };
-            let f = self.flows.remove(&k).expect("present");
             self.end_flow(f, end);
         }
     }
@@ -342,9 +365,9 @@ impl<'s> Analyzer<'s> {
         self.buffered = self
             .buffered
             .saturating_sub(f.reasm[0].buffered() + f.reasm[1].buffered());
-        for side in 0..2 {
-            let s = &mut f.session;
-            f.reasm[side].flush(&mut |c| s.chunk(side, c, ts, cfg, sink));
+        let s = &mut f.session;
+        for (side, r) in f.reasm.iter_mut().enumerate() {
+            r.flush(&mut |c| s.chunk(side, c, ts, cfg, sink));
         }
         if f.session.upgraded() {
             self.stats.websocket_connections += 1;
@@ -369,9 +392,10 @@ impl<'s> Analyzer<'s> {
             .collect();
         old.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
         for (_, _, k) in old {
-            let f = self.flows.remove(&k).expect("present");
-            self.stats.flows_timed_out += 1;
-            self.end_flow(f, "timeout");
+            if let Some(f) = self.flows.remove(&k) {
+                self.stats.flows_timed_out += 1;
+                self.end_flow(f, "timeout");
+            }
         }
     }
 
@@ -382,9 +406,10 @@ impl<'s> Analyzer<'s> {
         by_age.sort_by(|a, b| a.0.total_cmp(&b.0));
         let n = (self.flows.len() / 8).max(1);
         for (_, k) in by_age.into_iter().take(n) {
-            let f = self.flows.remove(&k).expect("present");
-            self.stats.flows_evicted += 1;
-            self.end_flow(f, "evicted");
+            if let Some(f) = self.flows.remove(&k) {
+                self.stats.flows_evicted += 1;
+                self.end_flow(f, "evicted");
+            }
         }
     }
 
@@ -397,8 +422,9 @@ impl<'s> Analyzer<'s> {
             .collect();
         all.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
         for (_, _, k) in all {
-            let f = self.flows.remove(&k).expect("present");
-            self.end_flow(f, "end_of_capture");
+            if let Some(f) = self.flows.remove(&k) {
+                self.end_flow(f, "end_of_capture");
+            }
         }
     }
 }

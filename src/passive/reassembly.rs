@@ -75,9 +75,10 @@ impl Reassembler {
 
     /// Offset of `seq` relative to the next byte to deliver: the signed
     /// 32-bit distance, which is right as long as the window is < 2 GiB.
-    fn rel(&self, seq: u32) -> i64 {
-        let expected = self.isn.expect("isn set").wrapping_add(self.next as u32);
-        i64::from(seq.wrapping_sub(expected) as i32)
+    /// `None` before the initial sequence number is known.
+    fn rel(&self, seq: u32) -> Option<i64> {
+        let expected = self.isn?.wrapping_add(self.next as u32);
+        Some(i64::from(seq.wrapping_sub(expected) as i32))
     }
 
     /// A SYN fixes the initial sequence number.
@@ -110,7 +111,7 @@ impl Reassembler {
         if self.isn.is_none() {
             self.isn = Some(seq);
         }
-        let rel = self.rel(seq);
+        let Some(rel) = self.rel(seq) else { return };
         let end = rel + len as i64;
         if end <= 0 {
             self.retransmitted_bytes += len;
@@ -157,7 +158,9 @@ impl Reassembler {
         let have = captured.len() as u64;
         if skip < have {
             self.next += have - skip;
-            out(Chunk::Data(&captured[skip as usize..]));
+            out(Chunk::Data(
+                captured.get(skip as usize..).unwrap_or_default(),
+            ));
         }
         let cut = (have + missing).saturating_sub(skip.max(have));
         if cut > 0 {
@@ -176,7 +179,7 @@ impl Reassembler {
         if self.isn.is_none() || self.pending.is_empty() {
             return;
         }
-        let rel = self.rel(ack);
+        let Some(rel) = self.rel(ack) else { return };
         if rel <= 0 {
             return;
         }

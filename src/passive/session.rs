@@ -23,6 +23,7 @@ use bytes::BytesMut;
 
 use super::logs::*;
 use super::reassembly::Chunk;
+use super::sides::Sides;
 use crate::wire::decode::{header_len_needed, parse_header};
 use crate::wire::deflate::{InflateLimits, InflateState, Inflater, PmdParams, parse_extensions};
 use crate::wire::mask::apply_mask;
@@ -207,9 +208,9 @@ pub struct Session {
     /// Which side (0 = the flow's first sender) is the client.
     client: usize,
     /// Handshake-phase bytes per side.
-    pending: [BytesMut; 2],
+    pending: Sides<BytesMut>,
     /// Sides whose first bytes cannot be an HTTP request.
-    not_client: [bool; 2],
+    not_client: Sides<bool>,
     /// A request was seen, so `client` is settled.
     client_known: bool,
     /// Keep-alive requests skipped before the upgrade, and whether each
@@ -219,18 +220,18 @@ pub struct Session {
     /// The last request skipped: a server may upgrade it anyway.
     last_skipped: Option<RequestHead>,
     /// Body bytes being skipped per side, and their total.
-    body: [Option<Body>; 2],
+    body: Sides<Option<Body>>,
     skipped_bytes: u64,
     request: Option<RequestHead>,
     response: Option<ResponseHead>,
     handshake_logged: bool,
-    ws: Option<Box<[WsDir; 2]>>,
+    ws: Option<Box<Sides<WsDir>>>,
     pmd: Option<PmdParams>,
     anomalies: BTreeMap<String, u64>,
     handshake_anomalies: Vec<String>,
     close_from: Option<Direction>,
     /// Bytes seen in each direction before the session knew what they were.
-    pub gap_bytes: [u64; 2],
+    pub gap_bytes: Sides<u64>,
     pub fingerprint: Option<Hint>,
 }
 
@@ -244,13 +245,13 @@ impl Session {
             head,
             phase: Phase::Http,
             client: 0,
-            pending: [BytesMut::new(), BytesMut::new()],
-            not_client: [false; 2],
+            pending: Sides::default(),
+            not_client: Sides::default(),
             client_known: false,
             skipped_requests: 0,
             last_skipped: None,
             outstanding: std::collections::VecDeque::new(),
-            body: [None, None],
+            body: Sides::default(),
             skipped_bytes: 0,
             request: None,
             response: None,
@@ -260,7 +261,7 @@ impl Session {
             anomalies: BTreeMap::new(),
             handshake_anomalies: Vec::new(),
             close_from: None,
-            gap_bytes: [0; 2],
+            gap_bytes: Sides::default(),
             fingerprint: None,
         }
     }
@@ -423,7 +424,7 @@ impl Session {
                         }
                         break;
                     };
-                    let line = &buf[..eol];
+                    let line = buf.get(..eol).unwrap_or_default();
                     if *state == Body::Trailer {
                         if line.is_empty() {
                             self.body[side] = None;
@@ -467,7 +468,7 @@ impl Session {
             if buf.is_empty() || self.not_client[side] || self.body[side].is_some() {
                 continue;
             }
-            if !could_be_request(&buf[..buf.len().min(17)]) {
+            if !could_be_request(buf.get(..17).unwrap_or(buf)) {
                 if self.client_known {
                     return None;
                 }
@@ -481,9 +482,9 @@ impl Session {
                     // split lines on CRLF read on to the first blank CRLF
                     // line (probe 305 sends `13\n\r\n`): the bytes in
                     // between would otherwise be taken for frames.
-                    let head = &buf[..strict.head_len];
-                    let bare_lf =
-                        memchr::memchr_iter(b'\n', head).any(|i| i == 0 || head[i - 1] != b'\r');
+                    let head = buf.get(..strict.head_len).unwrap_or(buf);
+                    let bare_lf = memchr::memchr_iter(b'\n', head)
+                        .any(|i| i.checked_sub(1).and_then(|p| head.get(p)) != Some(&b'\r'));
                     let (req, len) = match bare_lf.then(|| lenient_request(buf, cfg)).flatten() {
                         Some((l, len)) if len > strict.head_len && l.is_websocket_upgrade() => {
                             self.handshake_anomaly(label::LENIENT_REQUEST);
@@ -575,7 +576,8 @@ impl Session {
             // Interim (100 Continue): the final response follows.
             return if resp.status == 101 { None } else { Some(true) };
         }
-        let head_request = self.outstanding.pop_front().expect("outstanding");
+        // Called only with a request outstanding.
+        let head_request = self.outstanding.pop_front()?;
         self.body[server] = if head_request || resp.status == 204 || resp.status == 304 {
             None
         } else if is_chunked(resp.header_joined("Transfer-Encoding")) {
@@ -636,8 +638,10 @@ impl Session {
     }
 
     fn start_websocket(&mut self, cfg: &Config) {
-        let resp = self.response.as_ref().expect("response");
-        let req = self.request.as_ref().expect("request");
+        // Called once both heads are in.
+        let (Some(resp), Some(req)) = (self.response.as_ref(), self.request.as_ref()) else {
+            return;
+        };
         let mut anomalies = Vec::new();
         if let Some(v) = resp.header_joined("Sec-WebSocket-Extensions") {
             match PmdParams::from_response(&v) {
@@ -724,7 +728,7 @@ impl Session {
                 close: None,
             }
         };
-        self.ws = Some(Box::new([mk(Direction::C2s), mk(Direction::S2c)]));
+        self.ws = Some(Box::new(Sides([mk(Direction::C2s), mk(Direction::S2c)])));
         self.phase = Phase::WebSocket;
     }
 
@@ -813,7 +817,11 @@ impl Session {
     ) {
         let Session { head, ws, .. } = self;
         let head = &*head;
-        let d = &mut ws.as_mut().expect("websocket phase")[dir.index()];
+        // Only called in the WebSocket phase, which has its decoders.
+        let Some(ws) = ws.as_mut() else {
+            return;
+        };
+        let d = &mut ws[dir.index()];
         let mut flags: Vec<&'static str> = Vec::new();
         match chunk {
             Chunk::Gap(n) | Chunk::Cut(n) => {
@@ -914,7 +922,9 @@ impl Session {
         for f in flags {
             self.flag(f);
         }
-        let ws = self.ws.as_mut().expect("ws");
+        let Some(ws) = self.ws.as_mut() else {
+            return;
+        };
         let close = ws[self.close_from.map_or(1, Direction::index)]
             .close
             .clone()
@@ -1096,18 +1106,20 @@ impl WsDir {
             && let Some(p) = &mut f.payload
         {
             let room = cfg.frame_payload_keep.saturating_sub(p.len());
-            p.extend_from_slice(&b[..b.len().min(room)]);
+            p.extend_from_slice(b.get(..room).unwrap_or(b));
         }
         if let Some(c) = &mut self.ctrl {
             c.len += b.len() as u64;
             let room = CTRL_KEEP.saturating_sub(c.data.len());
-            c.data.extend_from_slice(&b[..b.len().min(room)]);
+            c.data.extend_from_slice(b.get(..room).unwrap_or(b));
             return;
         }
         let Some(m) = &mut self.msg else { return };
         m.wire_len += b.len() as u64;
-        if m.compressed {
-            let inf = self.inflater.as_mut().expect("compressed implies inflater");
+        // A message is compressed only where an inflater was negotiated.
+        if m.compressed
+            && let Some(inf) = self.inflater.as_mut()
+        {
             inf.feed(b, &cfg.inflate, &mut |out| take(m, out, cfg.payload_bytes));
         } else {
             take(m, b, cfg.payload_bytes);
@@ -1172,7 +1184,7 @@ impl WsDir {
             let mut anomalies = std::mem::take(&mut c.anomalies);
             let (mut close_code, mut close_reason) = (None, None);
             if c.opcode == 8 {
-                let body = CloseBody::parse(&c.data[..c.data.len().min(125)]);
+                let body = CloseBody::parse(c.data.get(..125).unwrap_or(&c.data));
                 for l in body.anomalies.labels() {
                     flags.push(l);
                     anomalies.push(l.to_string());
@@ -1206,11 +1218,12 @@ impl WsDir {
                 anomalies.push(label::MESSAGE_INCOMPLETE.to_string());
                 flags.push(label::MESSAGE_INCOMPLETE);
             }
-            let oc = &mut self.per_opcode[usize::from(c.opcode & 15)];
-            oc.messages += 1;
-            oc.bytes += c.len;
+            if let Some(oc) = self.per_opcode.get_mut(usize::from(c.opcode & 15)) {
+                oc.messages += 1;
+                oc.bytes += c.len;
+            }
             self.summary.messages += 1;
-            let shown = &c.data[..c.data.len().min(cfg.payload_bytes)];
+            let shown = c.data.get(..cfg.payload_bytes).unwrap_or(&c.data);
             let r = &mut self.msg_log;
             set_preview(r, shown, false, cfg);
             r.opcode = c.opcode;
@@ -1229,8 +1242,9 @@ impl WsDir {
         let Some(mut m) = self.msg.take() else { return };
         let mut anomalies = std::mem::take(&mut m.anomalies);
         let mut incomplete = partial || m.incomplete;
-        if m.compressed {
-            let inf = self.inflater.as_mut().expect("inflater");
+        if m.compressed
+            && let Some(inf) = self.inflater.as_mut()
+        {
             let state = if incomplete {
                 inf.state()
             } else {
@@ -1258,13 +1272,15 @@ impl WsDir {
             && !incomplete
             && !u.finish()
         {
-            let l = Anomalies::TEXT_INVALID_UTF8.labels()[0];
-            flags.push(l);
-            anomalies.push(l.to_string());
+            for l in Anomalies::TEXT_INVALID_UTF8.labels() {
+                flags.push(l);
+                anomalies.push(l.to_string());
+            }
         }
-        let oc = &mut self.per_opcode[usize::from(m.opcode & 15)];
-        oc.messages += 1;
-        oc.bytes += m.wire_len;
+        if let Some(oc) = self.per_opcode.get_mut(usize::from(m.opcode & 15)) {
+            oc.messages += 1;
+            oc.bytes += m.wire_len;
+        }
         self.summary.messages += 1;
         let text = m.opcode == 1 && m.utf8.as_ref().is_some_and(|u| !u.is_invalid());
         let r = &mut self.msg_log;
@@ -1298,7 +1314,8 @@ impl WsDir {
         };
         let limit = self.buf.len().min(64 * 1024);
         (0..limit).find(|&i| {
-            let Some(h) = parse_header(&self.buf[i..], cfg).filter(ok) else {
+            let rest = self.buf.get(i..).unwrap_or_default();
+            let Some(h) = parse_header(rest, cfg).filter(ok) else {
                 return false;
             };
             let end = i as u64 + h.header_len as u64 + h.payload_len;
@@ -1307,7 +1324,10 @@ impl WsDir {
                 // start of a segment's data, the likeliest boundary.
                 return i == 0 || end == self.buf.len() as u64;
             }
-            parse_header(&self.buf[end as usize..], cfg).is_some_and(|n| ok(&n))
+            self.buf
+                .get(end as usize..)
+                .and_then(|next| parse_header(next, cfg))
+                .is_some_and(|n| ok(&n))
         })
     }
 }
@@ -1321,7 +1341,8 @@ fn take(m: &mut Msg, data: &[u8], keep: usize) {
     }
     let room = keep.saturating_sub(m.preview.len());
     if room > 0 {
-        m.preview.extend_from_slice(&data[..data.len().min(room)]);
+        m.preview
+            .extend_from_slice(data.get(..room).unwrap_or(data));
     }
 }
 
@@ -1347,10 +1368,15 @@ fn preview(bytes: &[u8], text: bool, out: &mut String) -> &'static str {
                 out.push_str(s);
                 return "text";
             }
+            // Valid but for a character cut at the end: the text before it.
             Err(e) if e.error_len().is_none() => {
-                let valid = std::str::from_utf8(&bytes[..e.valid_up_to()]).expect("valid prefix");
-                out.push_str(valid);
-                return "text";
+                if let Some(valid) = bytes
+                    .get(..e.valid_up_to())
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                {
+                    out.push_str(valid);
+                    return "text";
+                }
             }
             Err(_) => {}
         }
@@ -1360,9 +1386,15 @@ fn preview(bytes: &[u8], text: bool, out: &mut String) -> &'static str {
     let mut v = std::mem::take(out).into_bytes();
     let at = v.len();
     v.resize(at + bytes.len().div_ceil(3) * 4, 0);
-    let n = BASE64.encode_slice(bytes, &mut v[at..]).expect("sized");
+    // Sized for the encoding just above, so it fits.
+    let n = v
+        .get_mut(at..)
+        .and_then(|dst| BASE64.encode_slice(bytes, dst).ok())
+        .unwrap_or(0);
     v.truncate(at + n);
-    *out = String::from_utf8(v).expect("base64 is ASCII");
+    // Base64 is ASCII, so this is never lossy.
+    *out =
+        String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     "base64"
 }
 
@@ -1375,15 +1407,15 @@ static BASE64: std::sync::LazyLock<Simd> = std::sync::LazyLock::new(|| Simd::sta
 /// first blank CRLF line, with bare CRs and bare LFs (not part of a CRLF)
 /// dropped. Returns the head and its length in `buf`.
 fn lenient_request(buf: &[u8], cfg: &Config) -> Option<(crate::wire::RequestHead, usize)> {
-    let window = &buf[..buf.len().min(cfg.max_head)];
+    let window = buf.get(..cfg.max_head).unwrap_or(buf);
     let end = memchr::memmem::find(window, b"\r\n\r\n")? + 4;
-    let head = &window[..end];
+    let head = window.get(..end)?;
     let cleaned: Vec<u8> = head
         .iter()
         .enumerate()
         .filter(|&(i, &b)| match b {
             b'\r' => head.get(i + 1) == Some(&b'\n'),
-            b'\n' => i > 0 && head[i - 1] == b'\r',
+            b'\n' => i.checked_sub(1).and_then(|p| head.get(p)) == Some(&b'\r'),
             _ => true,
         })
         .map(|(_, &b)| b)

@@ -42,7 +42,10 @@ impl PcapWriter {
     /// Append one TCP/IPv4 packet as IPv4 fragments carrying at most
     /// `frag` bytes of the IP payload each (a multiple of 8), in reverse
     /// order if `reverse`, all with IP identification `id`.
-    #[allow(clippy::too_many_arguments)]
+    ///
+    /// Test and benchmark support: it slices the packet it has just
+    /// written, whose layout it knows, and panics on a bad `frag`.
+    #[allow(clippy::too_many_arguments, clippy::indexing_slicing)]
     pub fn tcp_fragments(
         &mut self,
         ts: f64,
@@ -300,6 +303,10 @@ pub fn server_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
 /// every record after the first `keep` cut to `snaplen` bytes, as
 /// `editcap -s` cuts them: each record's captured length shrinks, its
 /// original length stays the packet's.
+///
+/// Test support, like [`ipv6_capture`]: `pcap` must be what
+/// [`PcapWriter`] wrote; anything else panics.
+#[allow(clippy::indexing_slicing, clippy::expect_used)]
 pub fn snap(pcap: &[u8], snaplen: usize, keep: usize) -> Vec<u8> {
     let mut out = pcap[..24].to_vec();
     let mut rest = &pcap[24..];
@@ -329,6 +336,10 @@ pub fn snap(pcap: &[u8], snaplen: usize, keep: usize) -> Vec<u8> {
 /// sent as IPv6 fragments carrying at most `frag` bytes (a multiple of 8)
 /// each, behind a hop-by-hop options header (part of the unfragmentable
 /// part), last fragment first.
+///
+/// Test and benchmark support: `v4` must be what [`PcapWriter`] wrote
+/// (its fixed layout is sliced as such); anything else panics.
+#[allow(clippy::indexing_slicing, clippy::expect_used)]
 pub fn ipv6_capture(v4: &[u8], frag: Option<usize>) -> Vec<u8> {
     let mut out = v4[..24].to_vec();
     let mut rest = &v4[24..];

@@ -163,7 +163,12 @@ impl Default for PayloadCache {
 
 impl PayloadCache {
     fn repeat(&self, fill: &str) -> MaskedRepeat {
-        let mut m = self.repeats.lock().expect("payload cache lock");
+        // A poisoned lock still holds whole buffers (each is inserted
+        // complete): take it back.
+        let mut m = self
+            .repeats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         m.entry(fill.to_string())
             .or_insert_with(|| MaskedRepeat::new(fill.as_bytes(), Some(self.key)))
             .clone()
@@ -248,7 +253,7 @@ pub fn frame_writes(step: &FrameStep, mode: PayloadMode, cache: &PayloadCache) -
             MaskedRepeat::new(fill.as_bytes(), None)
         };
         return FrameWrites {
-            first: Some(Bytes::copy_from_slice(&head[..n])),
+            first: Some(head.iter().take(n).copied().collect::<Bytes>()),
             payload: Some(repeat.take(send)),
             streamed: send,
         };

@@ -3,6 +3,19 @@
 //! (`observation`, with what the target itself chose normalised out by
 //! `normalise`).
 
+// No panics by construction: what a peer, a capture or an input file sends
+// must not be able to reach an unwrap, an index or a slice that panics
+// (issue #15). Tests may still unwrap.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::string_slice
+    )
+)]
+
 pub mod build;
 pub mod normalise;
 pub mod observation;

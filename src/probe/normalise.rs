@@ -42,20 +42,24 @@ pub fn without_authority(value: &str) -> Cow<'_, str> {
     }
     let mut out = String::with_capacity(value.len());
     let mut i = 0;
-    while i < b.len() {
+    // `i` moves by whole characters or over ASCII bytes, so it stays on a
+    // character boundary (`get` would end the loop if it did not).
+    while let Some(rest) = value.get(i..).filter(|r| !r.is_empty()) {
         // `scheme://authority`: keep the scheme, drop the authority up to
         // the path, query, fragment or end of the URL.
-        if b[i..].starts_with(b"://") && i > 0 && b[i - 1].is_ascii_alphabetic() {
+        if rest.starts_with("://") && before(b, i).is_some_and(|c| c.is_ascii_alphabetic()) {
             out.push_str("://");
             out.push_str(HOST);
             i += 3;
-            while i < b.len()
-                && !matches!(b[i], b'/' | b'?' | b'#' | b'"' | b'\'' | b'<' | b'>')
-                && !b[i].is_ascii_whitespace()
-                && b[i] != b','
-            {
-                i += 1;
-            }
+            i += b
+                .get(i..)
+                .unwrap_or_default()
+                .iter()
+                .take_while(|&&c| {
+                    !matches!(c, b'/' | b'?' | b'#' | b'"' | b'\'' | b'<' | b'>' | b',')
+                        && !c.is_ascii_whitespace()
+                })
+                .count();
             continue;
         }
         if let Some(n) = ip_literal_at(b, i) {
@@ -63,21 +67,19 @@ pub fn without_authority(value: &str) -> Cow<'_, str> {
             i += n;
             continue;
         }
-        // Copy one UTF-8 character (the value is a &str: boundaries hold).
-        let len = utf8_len(b[i]);
-        out.push_str(&value[i..(i + len).min(b.len())]);
-        i += len;
+        // Copy one character.
+        let Some(c) = rest.chars().next() else {
+            break;
+        };
+        out.push(c);
+        i += c.len_utf8();
     }
     Cow::Owned(out)
 }
 
-fn utf8_len(first: u8) -> usize {
-    match first {
-        0x00..=0x7f => 1,
-        0xc0..=0xdf => 2,
-        0xe0..=0xef => 3,
-        _ => 4,
-    }
+/// The byte before position `i` of `b`, if any.
+fn before(b: &[u8], i: usize) -> Option<u8> {
+    b.get(i.checked_sub(1)?).copied()
 }
 
 /// Does `b` hold something that may be an IPv4 literal or a bracketed
@@ -90,45 +92,47 @@ fn has_ip_literal(b: &[u8]) -> bool {
 /// bracketed IPv6 literal (`[..]`, optionally `:port`) starting at `i`,
 /// not inside a longer word or number.
 fn ip_literal_at(b: &[u8], i: usize) -> Option<usize> {
-    if i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.') {
+    if before(b, i).is_some_and(|c| c.is_ascii_alphanumeric() || c == b'.') {
         return None;
     }
+    let at = |j: usize| b.get(j).copied();
     let mut j = i;
-    if b.get(i) == Some(&b'[') {
+    if at(i) == Some(b'[') {
         j += 1;
-        while j < b.len() && (b[j].is_ascii_hexdigit() || b[j] == b':' || b[j] == b'.') {
+        while at(j).is_some_and(|c| c.is_ascii_hexdigit() || c == b':' || c == b'.') {
             j += 1;
         }
-        if b.get(j) != Some(&b']') || j - i < 3 || !b[i + 1..j].contains(&b':') {
+        let inside = b.get(i + 1..j).unwrap_or_default();
+        if at(j) != Some(b']') || j - i < 3 || !inside.contains(&b':') {
             return None;
         }
         j += 1;
     } else {
         for part in 0..4 {
             let start = j;
-            while j < b.len() && b[j].is_ascii_digit() && j - start < 3 {
+            while at(j).is_some_and(|c| c.is_ascii_digit()) && j - start < 3 {
                 j += 1;
             }
             if j == start {
                 return None;
             }
             if part < 3 {
-                if b.get(j) != Some(&b'.') {
+                if at(j) != Some(b'.') {
                     return None;
                 }
                 j += 1;
             }
         }
         // Not a longer dotted number (a version like 1.2.3.4.5).
-        if b.get(j).is_some_and(|c| {
-            c.is_ascii_digit() || *c == b'.' && b.get(j + 1).is_some_and(u8::is_ascii_digit)
+        if at(j).is_some_and(|c| {
+            c.is_ascii_digit() || c == b'.' && at(j + 1).is_some_and(|d| d.is_ascii_digit())
         }) {
             return None;
         }
     }
-    if b.get(j) == Some(&b':') && b.get(j + 1).is_some_and(u8::is_ascii_digit) {
+    if at(j) == Some(b':') && at(j + 1).is_some_and(|c| c.is_ascii_digit()) {
         j += 1;
-        while j < b.len() && b[j].is_ascii_digit() {
+        while at(j).is_some_and(|c| c.is_ascii_digit()) {
             j += 1;
         }
     }
@@ -149,23 +153,31 @@ pub struct Product<'a> {
 pub fn products(value: &str) -> Vec<Product<'_>> {
     let mut out: Vec<Product<'_>> = Vec::new();
     let b = value.as_bytes();
+    let at = |j: usize| b.get(j).copied();
+    // Every position `i` stops at is at an ASCII byte or the end, so the
+    // `get`s below cut on character boundaries.
     let mut i = 0;
-    while i < b.len() {
+    while let Some(c) = at(i) {
         // A comma separates the values of repeated headers (a proxy's
         // `Server: Caddy` joined to the backend's): it is no part of a
         // product.
-        if b[i].is_ascii_whitespace() || b[i] == b',' {
+        if c.is_ascii_whitespace() || c == b',' {
             i += 1;
             continue;
         }
-        if b[i] == b'(' {
+        if c == b'(' {
             // A comment: skipped, unless it is the version of the product
             // just before it without a space (`Jetty(9.4.57)`).
             let end = comment_end(b, i);
-            let glued = i > 0 && !b[i - 1].is_ascii_whitespace() && b[i - 1] != b')';
+            let glued = before(b, i).is_some_and(|p| !p.is_ascii_whitespace() && p != b')');
             // Inside the parentheses; an unclosed comment runs to the end
             // (whose last byte may be inside a multi-byte character).
-            let inner = &value[i + 1..if b[end - 1] == b')' { end - 1 } else { end }];
+            let close = if end > i + 1 && at(end - 1) == Some(b')') {
+                end - 1
+            } else {
+                end
+            };
+            let inner = value.get(i + 1..close).unwrap_or_default();
             if glued
                 && let Some(last) = out.last_mut()
                 && last.version.is_empty()
@@ -177,23 +189,18 @@ pub fn products(value: &str) -> Vec<Product<'_>> {
             continue;
         }
         let start = i;
-        while i < b.len()
-            && !b[i].is_ascii_whitespace()
-            && b[i] != b'/'
-            && b[i] != b'('
-            && b[i] != b','
-        {
+        while at(i).is_some_and(|c| !c.is_ascii_whitespace() && !matches!(c, b'/' | b'(' | b',')) {
             i += 1;
         }
-        let name = &value[start..i];
+        let name = value.get(start..i).unwrap_or_default();
         let mut version = "";
-        if b.get(i) == Some(&b'/') {
+        if at(i) == Some(b'/') {
             let vs = i + 1;
             i += 1;
-            while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'(' && b[i] != b',' {
+            while at(i).is_some_and(|c| !c.is_ascii_whitespace() && c != b'(' && c != b',') {
                 i += 1;
             }
-            version = &value[vs..i];
+            version = value.get(vs..i).unwrap_or_default();
         }
         if !name.is_empty() {
             out.push(Product { name, version });

@@ -229,7 +229,7 @@ pub fn for_each_feature(probe: &Probe, o: &Observation, mut put: impl FnMut(&str
         for h in &probe.observe.headers {
             text(&mut buf, format_args!("h.{h}"));
             buf.make_ascii_lowercase();
-            let name = &buf[2..];
+            let name = buf.get(2..).unwrap_or_default();
             match o.headers.get(name) {
                 None => put(&buf, "-"),
                 // A banner is identity (its products) and a version

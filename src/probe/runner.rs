@@ -30,9 +30,9 @@ pub const BODY_CAP: usize = 2048;
 /// Bytes read after the handshake before giving up on a reaction.
 pub const MAX_FRAME_BYTES: usize = 256 * 1024;
 /// Control frames kept per probe (data frames: `observe.frames`).
-const MAX_CONTROL_FRAMES: usize = 16;
+pub const MAX_CONTROL_FRAMES: usize = 16;
 /// Close-reason bytes kept.
-const MAX_REASON: usize = 256;
+pub const MAX_REASON: usize = 256;
 /// How long a probe waits on after its liveness pong for the server's
 /// answer to its own messages. A server may answer a ping before the
 /// data in front of it (RFC 6455 only asks for a pong "as soon as is
@@ -133,10 +133,19 @@ pub async fn run_probe(
     payloads: &PayloadCache,
 ) -> ProbeRun {
     let mut first = Some(probe);
-    run_chain(&mut first, ep, connector, cfg, payloads)
+    let run = run_chain(&mut first, ep, connector, cfg, payloads)
         .await
-        .pop()
-        .expect("a chain runs its first probe")
+        .pop();
+    // A chain always runs its first probe; had it not, the probe was not run.
+    run.unwrap_or_else(|| ProbeRun {
+        id: probe.id.clone(),
+        observation: Observation::new(Outcome::Skipped),
+        bytes_sent: 0,
+        bytes_received: 0,
+        connected: false,
+        started: Instant::now(),
+        ended: Instant::now(),
+    })
 }
 
 /// Where a connection's probes come from: the first opens it, the rest
@@ -268,7 +277,7 @@ pub async fn run_chain<'p>(
         return runs;
     }
     let connecting = connector.connect(ep.addr, ep.tls_name.as_deref(), cfg.deadline);
-    let mut io = match connecting.await {
+    let io = match connecting.await {
         Ok(io) => io,
         Err(e) => {
             run.observation = Observation::failed(outcome_of(&e), e.to_string());
@@ -277,7 +286,35 @@ pub async fn run_chain<'p>(
             return runs;
         }
     };
-    run.connected = true;
+    run_connected(queue, probe, run.started, io, ep, cfg, payloads).await
+}
+
+/// [`run_chain`] from the moment its connection `io` is made: `probe`
+/// (taken from `queue`) first, then what `queue` chains. `started`: when
+/// the connection attempt began. Everything the server sends is read,
+/// parsed and observed in here; the fuzz target `runner` calls it over an
+/// in-memory connection, so arbitrary server bytes take the same path.
+pub async fn run_connected<'p>(
+    queue: &mut dyn ProbeQueue<'p>,
+    probe: &'p Probe,
+    started: Instant,
+    mut io: Box<dyn Stream>,
+    ep: &Endpoint,
+    cfg: &RunConfig,
+    payloads: &PayloadCache,
+) -> Vec<ProbeRun> {
+    let mut runs = Vec::new();
+    // The data frames each run may keep: late echoes count against them.
+    let mut caps = vec![probe.observe.frames];
+    let mut run = ProbeRun {
+        id: probe.id.clone(),
+        observation: Observation::new(Outcome::Skipped),
+        bytes_sent: 0,
+        bytes_received: 0,
+        connected: true,
+        started,
+        ended: Instant::now(),
+    };
     let mut conn = Conn {
         io: &mut io,
         sent: 0,
@@ -348,12 +385,22 @@ pub async fn run_chain<'p>(
         // Echoes of earlier probes' messages that came back during this
         // probe's wait go to the probe that sent them.
         for (i, f) in link.late.drain(..) {
-            runs[i].observation.frames.push(f);
+            if let (Some(r), Some(&cap)) = (runs.get_mut(i), caps.get(i))
+                && r.observation
+                    .frames
+                    .iter()
+                    .filter(|f| f.opcode <= 2)
+                    .count()
+                    < cap
+            {
+                r.observation.frames.push(f);
+            }
         }
         alive_at_end = reusable(p, &o);
         if alive_at_end {
             chain = Some((link, head));
         }
+        caps.push(p.observe.frames);
         runs.push(ProbeRun {
             id: p.id.clone(),
             observation: o,
@@ -611,7 +658,7 @@ impl Conn<'_> {
             eprintln!(
                 "[{}] >> {}",
                 self.probe_id,
-                escape(&data[..data.len().min(512)])
+                escape(data.get(..512).unwrap_or(data))
             );
         }
         while !data.is_empty() {
@@ -621,7 +668,8 @@ impl Conn<'_> {
                 Ok(Ok(0)) => return Err(ReadStop::Other("the connection took no bytes".into())),
                 Ok(Ok(n)) => {
                     self.sent += n as u64;
-                    data = &data[n..];
+                    // `write` reports at most what it was given.
+                    data = data.get(n..).unwrap_or_default();
                 }
             }
         }
@@ -834,7 +882,9 @@ async fn frames(
         {
             Ok(n) => read_total += n,
             Err(ReadStop::Eof) => {
-                if let Some(f) = link.decoder.take_partial() {
+                if let Some(f) = link.decoder.take_partial()
+                    && wait.kept.admit(f.header.opcode.0, wait.max_data)
+                {
                     o.frames.push(frame_obs(&f));
                 }
                 break End::Eof;
@@ -880,6 +930,24 @@ async fn frames(
 struct Kept {
     data: usize,
     control: usize,
+}
+
+impl Kept {
+    /// Whether a frame of opcode `op` may be kept (and count it if so):
+    /// `max_data` data frames, [`MAX_CONTROL_FRAMES`] control frames. A
+    /// frame the stream's end cut counts too.
+    fn admit(&mut self, op: u8, max_data: usize) -> bool {
+        let (n, cap) = if op <= 2 {
+            (&mut self.data, max_data)
+        } else {
+            (&mut self.control, MAX_CONTROL_FRAMES)
+        };
+        let room = *n < cap;
+        if room {
+            *n += 1;
+        }
+        room
+    }
 }
 
 /// One probe's wait for its reaction.
@@ -932,11 +1000,7 @@ fn drain(link: &mut Link, o: &mut Observation, wait: &mut Wait) -> Option<End> {
                 _ => wait.owed = wait.owed.saturating_sub(1),
             }
         }
-        if is_data && wait.kept.data < wait.max_data {
-            wait.kept.data += 1;
-            o.frames.push(frame_obs(&f));
-        } else if !is_data && wait.kept.control < MAX_CONTROL_FRAMES {
-            wait.kept.control += 1;
+        if wait.kept.admit(op, wait.max_data) {
             o.frames.push(frame_obs(&f));
         }
         if op == 8 {
@@ -991,12 +1055,13 @@ async fn read_body(
             break;
         }
     }
-    let end = buf.len().min(want);
+    let body = buf.get(..want).unwrap_or(buf);
+    let end = body.len();
     let cut = end >= BODY_CAP && content_length.is_none_or(|n| n > BODY_CAP as u64);
     let start = end.saturating_sub(512);
-    let tail = String::from_utf8_lossy(&buf[start..end]).into_owned();
+    let tail = String::from_utf8_lossy(body.get(start..).unwrap_or_default()).into_owned();
     let head = cut.then(|| {
-        String::from_utf8_lossy(&buf[..end])
+        String::from_utf8_lossy(body)
             .lines()
             .map(str::trim)
             .find(|l| !l.is_empty())
@@ -1017,7 +1082,7 @@ const PREVIEW: usize = 64;
 const MALFORMED_SETTLE: Duration = Duration::from_millis(100);
 
 fn preview(buf: &[u8]) -> String {
-    escape(&buf[..buf.len().min(PREVIEW)])
+    escape(buf.get(..PREVIEW).unwrap_or(buf))
 }
 
 /// Printable ASCII as is, everything else as `\xNN`.

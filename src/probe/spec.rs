@@ -276,6 +276,9 @@ pub fn stews_cases() -> impl Iterator<Item = String> {
 
 impl ProbeSet {
     /// The compiled-in default set.
+    // The file is part of the binary, not input: every test parses it, so
+    // a bad one never ships.
+    #[allow(clippy::expect_used)]
     pub fn builtin() -> ProbeSet {
         Self::parse(DEFAULT_PROBES, "<builtin probes/default.toml>")
             .expect("the built-in probe file is valid (checked by tests)")
@@ -416,14 +419,14 @@ pub fn decode_hex(s: &str) -> Result<Vec<u8>, String> {
         return Err("odd number of hex digits".into());
     }
     digits
-        .chunks_exact(2)
+        .as_chunks::<2>()
+        .0
+        .iter()
         .enumerate()
-        .map(
-            |(i, pair)| match (pair[0].to_digit(16), pair[1].to_digit(16)) {
-                (Some(hi), Some(lo)) => Ok((hi * 16 + lo) as u8),
-                _ => Err(format!("bad hex at {}", 2 * i)),
-            },
-        )
+        .map(|(i, [hi, lo])| match (hi.to_digit(16), lo.to_digit(16)) {
+            (Some(hi), Some(lo)) => Ok((hi * 16 + lo) as u8),
+            _ => Err(format!("bad hex at {}", 2 * i)),
+        })
         .collect()
 }
 

@@ -75,23 +75,28 @@ impl Ladders {
     pub fn withhold(all: &[Probe], todo: &mut Vec<usize>) -> Ladders {
         let mut rungs: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for &i in todo.iter() {
-            if let Some(name) = &all[i].ladder {
+            if let Some(name) = all.get(i).and_then(|p| p.ladder.as_ref()) {
                 rungs.entry(name).or_default().push(i);
             }
         }
         let mut ladders = Vec::new();
         for (name, mut r) in rungs {
-            if r.len() < 3 {
+            r.sort_unstable();
+            let [low, middle @ .., high] = r.as_slice() else {
+                continue;
+            };
+            let (Some(low), Some(high)) = (all.get(*low), all.get(*high)) else {
+                continue;
+            };
+            if middle.is_empty() {
                 continue;
             }
-            r.sort_unstable();
-            let (low, high) = (r[0], r[r.len() - 1]);
-            let middle = r[1..r.len() - 1].to_vec();
+            let middle = middle.to_vec();
             todo.retain(|i| !middle.contains(i));
             ladders.push(Ladder {
                 name: name.to_string(),
-                low: all[low].id.clone(),
-                high: all[high].id.clone(),
+                low: low.id.clone(),
+                high: high.id.clone(),
                 middle,
                 low_seen: None,
                 high_seen: None,
@@ -107,7 +112,7 @@ impl Ladders {
             .ladders
             .iter()
             .position(|l| l.low == id || l.high == id)?;
-        let l = &mut self.ladders[at];
+        let l = self.ladders.get_mut(at)?;
         if l.low == id {
             l.low_seen = Some(rung(o));
         } else {

@@ -5,6 +5,19 @@
 //! times out or does not answer 101 gets its status from it and costs one
 //! connection, not fifty.
 
+// No panics by construction: what a peer, a capture or an input file sends
+// must not be able to reach an unwrap, an index or a slice that panics
+// (issue #15). Tests may still unwrap.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::string_slice
+    )
+)]
+
 pub mod interrupt;
 pub mod ladder;
 pub mod resume;
@@ -12,7 +25,7 @@ pub mod survey;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
@@ -147,9 +160,18 @@ impl Scanner {
             Ok(ips) => match ips.iter().find(|ip| !self.exclusions.contains(**ip)) {
                 Some(ip) => *ip,
                 None => {
-                    rec.status = Status::Excluded;
-                    rec.ip = Some(ips[0].to_string());
-                    rec.error = Some(format!("{} is excluded (--exclude)", ips[0]));
+                    // The resolver answers at least one address (or an error).
+                    match ips.first() {
+                        Some(first) => {
+                            rec.status = Status::Excluded;
+                            rec.ip = Some(first.to_string());
+                            rec.error = Some(format!("{first} is excluded (--exclude)"));
+                        }
+                        None => {
+                            rec.status = Status::DnsError;
+                            rec.error = Some(format!("no address for {}", target.host));
+                        }
+                    }
                     rec.elapsed_ms = started.elapsed().as_millis() as u64;
                     return rec;
                 }
@@ -171,13 +193,18 @@ impl Scanner {
         let default_gate;
         let gate = match self.probes.get(GATE_PROBE) {
             Some(p) => p,
-            None => {
-                default_gate = ProbeSet::builtin()
-                    .get(GATE_PROBE)
-                    .cloned()
-                    .expect("builtin gate");
-                &default_gate
-            }
+            None => match ProbeSet::builtin().get(GATE_PROBE) {
+                Some(p) => {
+                    default_gate = p.clone();
+                    &default_gate
+                }
+                // Cannot happen: the built-in set has the gate (tested).
+                None => {
+                    rec.error = Some(format!("no gate probe {GATE_PROBE}"));
+                    rec.elapsed_ms = started.elapsed().as_millis() as u64;
+                    return rec;
+                }
+            },
         };
         let mut gate_started = Instant::now();
         let mut attempt = 0;
@@ -291,16 +318,23 @@ impl Scanner {
             rec.elapsed_ms = started.elapsed().as_millis() as u64;
             return rec;
         }
-        let deadline = base.deadline.expect("a target's run has its deadline");
+        // `scan` always sets the deadline; without one, the target's time
+        // would start now.
+        let deadline = base
+            .deadline
+            .unwrap_or_else(|| tokio::time::Instant::now() + self.target_timeout);
 
         // The rest, slowest first (silence-bound probes), under the cap.
         // Indices into the shared probe set: tasks borrow the probes
         // through the scanner's Arc instead of cloning them per target.
         let all = &self.probes.probes;
-        let mut todo: Vec<usize> = (0..all.len())
-            .filter(|&i| all[i].id != gate.id && self.selected.contains(&all[i].id))
+        let mut todo: Vec<usize> = all
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.id != gate.id && self.selected.contains(&p.id))
+            .map(|(i, _)| i)
             .collect();
-        todo.sort_by_key(|&i| expected_cost(&all[i]));
+        todo.sort_by_key(|&i| all.get(i).map(expected_cost));
         // Every probe meant to run: those the deadline leaves without an
         // observation are listed as skipped at the end.
         let wanted = todo.clone();
@@ -323,18 +357,21 @@ impl Scanner {
         // each, as their requests differ.
         let (mut chained, mut single): (Vec<usize>, Vec<usize>) = todo
             .into_iter()
-            .partition(|&i| self.chain && chainable(&all[i], &run));
+            .partition(|&i| self.chain && all.get(i).is_some_and(|p| chainable(p, &run)));
         // Safe probes first: they leave a connection alive, so the hosts
         // and workers carry them before the intrusive ones, which often
         // end it, and those then come when the queue is nearly empty and
         // a chain they end needs no new connection.
-        chained.sort_by_key(|&i| all[i].risk != crate::probe::Risk::Safe);
+        chained.sort_by_key(|&i| {
+            all.get(i)
+                .is_none_or(|p| p.risk != crate::probe::Risk::Safe)
+        });
         let mut ladders = if self.ladders {
             ladder::Ladders::withhold(all, &mut single)
         } else {
             ladder::Ladders::default()
         };
-        let queue = Arc::new(std::sync::Mutex::new(
+        let queue = Arc::new(Mutex::new(
             chained
                 .iter()
                 .copied()
@@ -356,20 +393,18 @@ impl Scanner {
                 // the queue is empty or the deadline has passed (what is
                 // left then is listed as not run).
                 loop {
-                    let Ok(permit) = tokio::time::timeout_at(deadline, sem.acquire()).await else {
+                    let Ok(Ok(_permit)) = tokio::time::timeout_at(deadline, sem.acquire()).await
+                    else {
                         break;
                     };
-                    let _permit = permit.expect("semaphore open");
-                    if run.past_deadline()
-                        || single.is_none() && queue.lock().expect("queue lock").is_empty()
-                    {
+                    if run.past_deadline() || single.is_none() && relock(&queue).is_empty() {
                         break;
                     }
                     if !pacer.wait(deadline).await {
                         break;
                     }
                     let mut q = Queued {
-                        first: single.map(|i| &all[i]),
+                        first: single.and_then(|i| all.get(i)),
                         all,
                         queue: &queue,
                     };
@@ -453,9 +488,9 @@ impl Scanner {
                         }
                     }
                     Some(ladder::Settled::Skip(middle, why)) => {
-                        for i in middle {
+                        for p in middle.into_iter().filter_map(|i| all.get(i)) {
                             rec.observations.insert(
-                                all[i].id.clone(),
+                                p.id.clone(),
                                 Observation::failed(Outcome::Skipped, why.clone()),
                             );
                         }
@@ -529,11 +564,11 @@ impl Scanner {
         // like every probe after it.
         let mut not_run = 0;
         if down_at.is_none() {
-            for i in wanted {
-                if !rec.observations.contains_key(&all[i].id) {
+            for p in wanted.into_iter().filter_map(|i| all.get(i)) {
+                if !rec.observations.contains_key(&p.id) {
                     not_run += 1;
                     rec.observations
-                        .insert(all[i].id.clone(), self.deadline_skip(false));
+                        .insert(p.id.clone(), self.deadline_skip(false));
                 }
             }
         }
@@ -639,33 +674,40 @@ fn for_each_observed_feature(
 struct Queued<'a> {
     first: Option<&'a Probe>,
     all: &'a [Probe],
-    queue: &'a std::sync::Mutex<std::collections::VecDeque<usize>>,
+    queue: &'a Mutex<std::collections::VecDeque<usize>>,
 }
 
 impl<'a> ProbeQueue<'a> for Queued<'a> {
     fn next(&mut self) -> Option<&'a Probe> {
         self.first.take().or_else(|| {
-            let i = self.queue.lock().expect("queue lock").pop_front()?;
-            Some(&self.all[i])
+            let i = relock(self.queue).pop_front()?;
+            self.all.get(i)
         })
     }
     fn pending(&self) -> bool {
-        self.first.is_some() || !self.queue.lock().expect("queue lock").is_empty()
+        self.first.is_some() || !relock(self.queue).is_empty()
     }
+}
+
+/// A lock taken even if poisoned: the scan's shared state (a queue of
+/// indices, a time slot) is whole after every update, so a task that
+/// panicked while holding it left nothing half-made.
+fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Spaces out new connections to one target by at least `gap`, so a
 /// survey with many probes per host does not look like a flood.
 struct Pacer {
     gap: Duration,
-    next: std::sync::Mutex<Option<tokio::time::Instant>>,
+    next: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl Pacer {
     fn new(gap: Duration) -> Self {
         Pacer {
             gap,
-            next: std::sync::Mutex::new(None),
+            next: Mutex::new(None),
         }
     }
 
@@ -676,7 +718,7 @@ impl Pacer {
             return true;
         }
         let slot = {
-            let mut next = self.next.lock().expect("pacer lock");
+            let mut next = relock(&self.next);
             let now = tokio::time::Instant::now();
             let slot = next.map_or(now, |n| n.max(now));
             if slot >= deadline {
@@ -703,7 +745,10 @@ impl Scanner {
         planner: &Planner,
         run: &Arc<RunConfig>,
     ) {
-        let deadline = run.deadline.expect("a target's run has its deadline");
+        // As in `after_gate`: `scan` always sets it.
+        let deadline = run
+            .deadline
+            .unwrap_or_else(|| tokio::time::Instant::now() + self.target_timeout);
         let mut done: std::collections::HashSet<String> =
             rec.observations.keys().cloned().collect();
         let mut spent = 0;
@@ -828,9 +873,12 @@ fn culprit(
     done.sort_by_key(|(_, _, end, _, _)| *end);
     let last_fine = done.iter().rposition(|(_, _, _, badly, _)| !badly);
     let after = last_fine.map_or(0, |i| i + 1);
-    done[after..]
-        .iter()
-        .chain(done[..after].iter().rev())
+    // `after` is at most `done.len()` (one past a position in it).
+    let (upto, from) = done
+        .split_at_checked(after)
+        .unwrap_or((done.as_slice(), &[]));
+    from.iter()
+        .chain(upto.iter().rev())
         .find(|(_, _, _, badly, risky)| *badly && *risky)
         .map(|(id, ..)| id.clone())
 }

@@ -99,7 +99,7 @@ pub fn content_hash(mut r: impl Read) -> std::io::Result<String> {
     loop {
         match r.read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => h.update(&buf[..n]),
+            Ok(n) => h.update(buf.get(..n).unwrap_or_default()),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }

@@ -248,7 +248,7 @@ impl Decoder {
         match self.state {
             State::Header => {
                 let header = parse_header(src, &self.cfg)?;
-                *src = &src[header.header_len..];
+                *src = src.get(header.header_len..)?;
                 Some(SliceEvent::Header(self.begin_frame(header)))
             }
             State::Payload { remaining: 0, .. } => {
@@ -285,11 +285,14 @@ impl Decoder {
                     if b.len() > room {
                         self.truncated = true;
                     }
-                    self.kept.extend_from_slice(&b[..b.len().min(room)]);
+                    self.kept
+                        .extend_from_slice(b.get(..room).unwrap_or(b.as_ref()));
                 }
                 Event::End => {
-                    let header = self.current.take().expect("End follows Header");
-                    return Some(self.finish(header));
+                    // `poll` ends only a frame it began with a Header.
+                    if let Some(header) = self.current.take() {
+                        return Some(self.finish(header));
+                    }
                 }
             }
         }
@@ -356,11 +359,9 @@ pub fn header_len_needed(buf: &[u8]) -> usize {
 /// Parse a header at the start of `buf`, without consuming. `None` if
 /// `buf` does not yet hold the whole header.
 pub fn parse_header(buf: &[u8], cfg: &DecoderConfig) -> Option<FrameHeader> {
-    if buf.len() < 2 {
+    let &[b0, b1, ..] = buf else {
         return None;
-    }
-    let b0 = buf[0];
-    let b1 = buf[1];
+    };
     let masked = b1 & 0x80 != 0;
     let (len, mut n, non_minimal) = match b1 & 0x7f {
         126 => {

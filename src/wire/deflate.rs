@@ -226,11 +226,12 @@ impl Inflater {
                 .decompress(input, &mut self.scratch, FlushDecompress::None);
             let consumed = (self.d.total_in() - in0) as usize;
             let produced = (self.d.total_out() - out0) as usize;
-            input = &input[consumed..];
+            // flate2 reports no more than it was given and had room for.
+            input = input.get(consumed..).unwrap_or_default();
             let room = lim.max_output.saturating_sub(self.msg_out);
             let give = (produced as u64).min(room) as usize;
-            if give > 0 {
-                out(&self.scratch[..give]);
+            if let Some(chunk) = self.scratch.get(..give).filter(|c| !c.is_empty()) {
+                out(chunk);
             }
             self.msg_out += give as u64;
             let ratio_hit = self.msg_out > lim.ratio_grace

@@ -85,8 +85,11 @@ pub fn encode_header(spec: &FrameSpec, payload_len: u64, out: &mut [u8; MAX_HEAD
             n = 10;
         }
     }
-    if let Some(key) = spec.mask {
-        out[n..n + 4].copy_from_slice(&key);
+    // `n` is 2, 4 or 10 here: the key always fits.
+    if let Some(key) = spec.mask
+        && let Some(dst) = out.get_mut(n..n + 4)
+    {
+        dst.copy_from_slice(&key);
         n += 4;
     }
     n
@@ -98,11 +101,13 @@ pub fn encode_frame(spec: &FrameSpec, payload: &[u8]) -> Vec<u8> {
     let mut head = [0u8; MAX_HEADER_LEN];
     let n = encode_header(spec, payload.len() as u64, &mut head);
     let mut out = Vec::with_capacity(n + payload.len());
-    out.extend_from_slice(&head[..n]);
+    out.extend(head.iter().take(n));
     let start = out.len();
     out.extend_from_slice(payload);
-    if let Some(key) = spec.mask {
-        apply_mask(&mut out[start..], key, 0);
+    if let Some(key) = spec.mask
+        && let Some(body) = out.get_mut(start..)
+    {
+        apply_mask(body, key, 0);
     }
     out
 }

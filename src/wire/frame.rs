@@ -29,25 +29,24 @@ impl Opcode {
 
     /// A short lower-case name, stable for output: `text`, `close`, `op3`...
     pub fn name(self) -> &'static str {
-        const NAMES: [&str; 16] = [
-            "continuation",
-            "text",
-            "binary",
-            "op3",
-            "op4",
-            "op5",
-            "op6",
-            "op7",
-            "close",
-            "ping",
-            "pong",
-            "op11",
-            "op12",
-            "op13",
-            "op14",
-            "op15",
-        ];
-        NAMES[usize::from(self.0 & 0x0f)]
+        match self.0 & 0x0f {
+            0 => "continuation",
+            1 => "text",
+            2 => "binary",
+            3 => "op3",
+            4 => "op4",
+            5 => "op5",
+            6 => "op6",
+            7 => "op7",
+            8 => "close",
+            9 => "ping",
+            10 => "pong",
+            11 => "op11",
+            12 => "op12",
+            13 => "op13",
+            14 => "op14",
+            _ => "op15",
+        }
     }
 }
 
@@ -155,13 +154,13 @@ impl CloseBody {
     /// Split a close payload. Never fails: odd bodies become anomalies.
     pub fn parse(payload: &[u8]) -> CloseBody {
         let mut anomalies = Anomalies::default();
-        match payload.len() {
-            0 => CloseBody {
+        match payload {
+            [] => CloseBody {
                 code: None,
                 reason: Vec::new(),
                 anomalies,
             },
-            1 => {
+            [_] => {
                 anomalies.insert(Anomalies::CLOSE_BODY_ONE_BYTE);
                 CloseBody {
                     code: None,
@@ -169,12 +168,12 @@ impl CloseBody {
                     anomalies,
                 }
             }
-            _ => {
-                let code = u16::from_be_bytes([payload[0], payload[1]]);
+            [hi, lo, reason @ ..] => {
+                let code = u16::from_be_bytes([*hi, *lo]);
                 if !close_code_sendable(code) {
                     anomalies.insert(Anomalies::CLOSE_CODE_INVALID);
                 }
-                let reason = payload[2..].to_vec();
+                let reason = reason.to_vec();
                 if std::str::from_utf8(&reason).is_err() {
                     anomalies.insert(Anomalies::CLOSE_REASON_INVALID_UTF8);
                 }

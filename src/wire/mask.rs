@@ -17,13 +17,13 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) -> usize {
     wide[..4].copy_from_slice(&rot);
     wide[4..].copy_from_slice(&rot);
     let k64 = u64::from_ne_bytes(wide);
-    let mut chunks = buf.chunks_exact_mut(8);
-    for chunk in &mut chunks {
-        let v = u64::from_ne_bytes((&*chunk).try_into().expect("8-byte chunk")) ^ k64;
-        chunk.copy_from_slice(&v.to_ne_bytes());
+    let (words, rest) = buf.as_chunks_mut::<8>();
+    for w in words {
+        *w = (u64::from_ne_bytes(*w) ^ k64).to_ne_bytes();
     }
-    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
-        *b ^= rot[i % 4];
+    // Up to seven bytes: the key again from its start.
+    for (b, k) in rest.iter_mut().zip(rot.iter().cycle()) {
+        *b ^= k;
     }
     offset.wrapping_add(buf.len())
 }

@@ -51,7 +51,7 @@ pub fn parse_request(
 ) -> Result<Option<RequestHead>, RequestError> {
     let mut storage = vec![httparse::EMPTY_HEADER; max_headers];
     let mut req = httparse::Request::new(&mut storage);
-    let window = &buf[..buf.len().min(max_head)];
+    let window = buf.get(..max_head).unwrap_or(buf);
     match req.parse(window) {
         Ok(httparse::Status::Complete(n)) => Ok(Some(RequestHead {
             method: req.method.unwrap_or("").to_string(),
@@ -88,7 +88,7 @@ pub fn could_be_request(buf: &[u8]) -> bool {
     if n == buf.len() {
         return n <= 16;
     }
-    n > 0 && n <= 16 && buf[n] == b' '
+    n > 0 && n <= 16 && buf.get(n) == Some(&b' ')
 }
 
 impl RequestHead {

@@ -65,7 +65,7 @@ pub fn parse_response(
 ) -> Result<Option<ResponseHead>, ResponseError> {
     let mut storage = vec![httparse::EMPTY_HEADER; max_headers];
     let mut resp = httparse::Response::new(&mut storage);
-    let window = &buf[..buf.len().min(max_head)];
+    let window = buf.get(..max_head).unwrap_or(buf);
     let parsed = httparse::ParserConfig::default()
         .allow_spaces_after_header_name_in_responses(true)
         .allow_obsolete_multiline_headers_in_responses(true)
@@ -108,18 +108,22 @@ fn reason_verbatim(buf: &[u8], parsed: &str) -> String {
     if !parsed.is_empty() || buf.is_ascii() {
         return parsed.to_string();
     }
-    let line_end = memchr::memchr(b'\n', buf).unwrap_or(buf.len());
-    let line = buf[..line_end]
-        .strip_suffix(b"\r")
-        .unwrap_or(&buf[..line_end]);
+    let line = buf.split(|b| *b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
     // Skip the version, the spaces, the code and the spaces after it.
     let mut parts = line.splitn(2, |b| *b == b' ');
     let _version = parts.next();
     let rest = parts.next().unwrap_or(&[]);
-    let rest = &rest[rest.iter().take_while(|b| **b == b' ').count()..];
-    let after_code = &rest[rest.iter().take_while(|b| b.is_ascii_digit()).count()..];
-    let reason = &after_code[after_code.iter().take_while(|b| **b == b' ').count()..];
+    let rest = skip_while(rest, |b| b == b' ');
+    let after_code = skip_while(rest, |b| b.is_ascii_digit());
+    let reason = skip_while(after_code, |b| b == b' ');
     String::from_utf8_lossy(reason).into_owned()
+}
+
+/// `b` without its leading bytes that satisfy `f`.
+fn skip_while(b: &[u8], f: impl Fn(u8) -> bool) -> &[u8] {
+    let n = b.iter().take_while(|x| f(**x)).count();
+    b.get(n..).unwrap_or_default()
 }
 
 impl ResponseHead {

@@ -20,11 +20,20 @@ impl Utf8Stream {
             return;
         }
         // Complete a character left over from the previous piece.
-        while self.npending > 0 && !data.is_empty() {
-            self.pending[usize::from(self.npending)] = data[0];
+        while self.npending > 0 {
+            let Some((&b, rest)) = data.split_first() else {
+                break;
+            };
+            data = rest;
+            // `npending` is 1..=3 here (at 4 the character is decided), so
+            // the slot exists; `None` would be a bug, taken as invalid.
+            let Some(slot) = self.pending.get_mut(usize::from(self.npending)) else {
+                self.invalid = true;
+                return;
+            };
+            *slot = b;
             self.npending += 1;
-            data = &data[1..];
-            match std::str::from_utf8(&self.pending[..usize::from(self.npending)]) {
+            match std::str::from_utf8(self.held()) {
                 Ok(_) => self.npending = 0,
                 Err(e) if e.error_len().is_some() => {
                     self.invalid = true;
@@ -39,16 +48,25 @@ impl Utf8Stream {
         }
         // Most text is ASCII: skip it a block at a time, then validate the
         // rest. (The skipped prefix ends on a character boundary.)
-        let data = &data[ascii_prefix_len(data)..];
+        let data = data.get(ascii_prefix_len(data)..).unwrap_or_default();
         if let Err(e) = std::str::from_utf8(data) {
-            if e.error_len().is_some() {
-                self.invalid = true;
-            } else {
-                let tail = &data[e.valid_up_to()..];
-                self.pending[..tail.len()].copy_from_slice(tail);
-                self.npending = tail.len() as u8;
+            let tail = data.get(e.valid_up_to()..).unwrap_or_default();
+            // An open character at the end is at most 3 bytes: it fits.
+            match self.pending.get_mut(..tail.len()) {
+                Some(held) if e.error_len().is_none() => {
+                    held.copy_from_slice(tail);
+                    self.npending = tail.len() as u8;
+                }
+                _ => self.invalid = true,
             }
         }
+    }
+
+    /// The bytes of the open character.
+    fn held(&self) -> &[u8] {
+        self.pending
+            .get(..usize::from(self.npending))
+            .unwrap_or_default()
     }
 
     /// True if everything fed was valid and no character is left open.
