@@ -695,7 +695,15 @@ impl Scorer {
     pub fn verdicts_of(&self, ev: &mut Evidence) -> (Option<Verdict>, Verdict) {
         self.tally(ev, false);
         let t = &ev.tallies;
-        let (front, mut v) = match self.layered(t) {
+        let (front, mut v) = self.layered_verdicts(t);
+        v.version = self.version(ev, &v);
+        (front, v)
+    }
+
+    /// The verdicts of tallies, by how the layers relate (without the
+    /// version estimate, which reads the evidence's values).
+    fn layered_verdicts(&self, t: &[[Tally; 3]]) -> (Option<Verdict>, Verdict) {
+        match self.layered(t) {
             Layered::Proxy(pair) => (Some(pair.0), pair.1),
             Layered::Disagree(layers) => {
                 let mut v = self.verdict(t, SLOT_ALL);
@@ -707,9 +715,7 @@ impl Scorer {
                 (None, v)
             }
             Layered::Neither => (None, self.verdict(t, SLOT_ALL)),
-        };
-        v.version = self.version(ev, &v);
-        (front, v)
+        }
     }
 
     /// The version estimate of a verdict: of the named implementation, or
@@ -1586,19 +1592,7 @@ probe_set = "p"
             assert_eq!(ev.tallies, want);
             let front = s.split(&want);
             assert_eq!(v.0, front.as_ref().map(|(f, _)| f.clone()));
-            let mut plain = match s.layered(&want) {
-                Layered::Proxy(pair) => pair.1,
-                Layered::Disagree(layers) => {
-                    let mut v = s.verdict(&want, SLOT_ALL);
-                    v.layers = Some(layers);
-                    if let Some(b) = &mut v.basis {
-                        b.layers_disagree = true;
-                        v.confidence = round3(calibrate::confidence(b));
-                    }
-                    v
-                }
-                Layered::Neither => s.verdict(&want, SLOT_ALL),
-            };
+            let mut plain = s.layered_verdicts(&want).1;
             // The version estimate reads the evidence's values, not the
             // tallies: the same as the feature map's.
             plain.version = s.version(&ev, &plain);
