@@ -13,6 +13,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::evidence::{self, Evidence, EvidenceChange, Interner};
 use super::{DbIndex, Summary, endpoint};
 use crate::output::Status;
 
@@ -47,9 +48,13 @@ pub struct Change {
     pub old: Option<State>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new: Option<State>,
-    /// For `changed`: which of status, implementation, version differ.
+    /// For `changed`: which of status, implementation, version and (with
+    /// `--evidence`) evidence differ.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<String>,
+    /// With `--evidence`: the features and observation fields that differ.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<EvidenceChange>,
 }
 
 impl Change {
@@ -69,12 +74,22 @@ impl Change {
                             "implementation" => {
                                 (o.implementation.as_str(), n.implementation.as_str())
                             }
+                            "evidence" => {
+                                return format!("evidence: {} differences", self.evidence.len());
+                            }
                             _ => (o.version.as_str(), n.version.as_str()),
                         };
                         format!("{f} {a} -> {b}")
                     })
                     .collect();
-                format!("~ {}  {}", self.endpoint, parts.join("; "))
+                // One line per evidence difference, indented under the
+                // endpoint's line.
+                let mut text = format!("~ {}  {}", self.endpoint, parts.join("; "));
+                for e in &self.evidence {
+                    text.push_str("\n    ");
+                    text.push_str(&e.to_text());
+                }
+                text
             }
             _ => format!("? {}", self.endpoint),
         }
@@ -95,8 +110,11 @@ pub struct Tally {
 #[derive(Debug, Default)]
 pub struct Differ {
     index: DbIndex,
-    /// OLD: endpoint → (state, matched by a NEW record yet).
-    old: HashMap<String, (State, bool)>,
+    /// OLD: endpoint → (state, matched by a NEW record yet, evidence when
+    /// compared).
+    old: HashMap<String, (State, bool, Option<Evidence>)>,
+    /// Feature names and values of the evidence, stored once.
+    names: Interner,
     seen_new: HashSet<String>,
     pub tally: Tally,
 }
@@ -119,10 +137,21 @@ impl Differ {
 
     /// Remember one record of the OLD scan.
     pub fn add_old(&mut self, r: &Summary) {
+        self.add_old_with(r, None);
+    }
+
+    /// [`Self::add_old`] of a full record, keeping its evidence
+    /// (`--evidence`).
+    pub fn add_old_record(&mut self, set: &crate::probe::ProbeSet, r: &crate::output::Record) {
+        let e = evidence::evidence_of(set, r, &mut self.names);
+        self.add_old_with(&Summary::from(r), Some(e));
+    }
+
+    fn add_old_with(&mut self, r: &Summary, e: Option<Evidence>) {
         let s = self.state(r);
         if self
             .old
-            .insert(endpoint(r).to_string(), (s, false))
+            .insert(endpoint(r).to_string(), (s, false, e))
             .is_some()
         {
             self.tally.duplicates += 1;
@@ -131,13 +160,27 @@ impl Differ {
 
     /// Compare one record of the NEW scan; `Some` when it is a change.
     pub fn add_new(&mut self, r: &Summary) -> Option<Change> {
+        self.add_new_with(r, None)
+    }
+
+    /// [`Self::add_new`] of a full record, comparing its evidence too.
+    pub fn add_new_record(
+        &mut self,
+        set: &crate::probe::ProbeSet,
+        r: &crate::output::Record,
+    ) -> Option<Change> {
+        let e = evidence::evidence_of(set, r, &mut self.names);
+        self.add_new_with(&Summary::from(r), Some(e))
+    }
+
+    fn add_new_with(&mut self, r: &Summary, e: Option<Evidence>) -> Option<Change> {
         let key = endpoint(r);
         if !self.seen_new.insert(key.to_string()) {
             self.tally.duplicates += 1;
             return None;
         }
         let new = self.state(r);
-        let Some((old, matched)) = self.old.get_mut(key) else {
+        let Some((old, matched, old_e)) = self.old.get_mut(key) else {
             self.tally.appeared += 1;
             return Some(Change {
                 diff_version: DIFF_VERSION,
@@ -146,6 +189,7 @@ impl Differ {
                 old: None,
                 new: Some(new),
                 fields: Vec::new(),
+                evidence: Vec::new(),
             });
         };
         *matched = true;
@@ -159,6 +203,13 @@ impl Differ {
         if old.version != new.version {
             fields.push("version".to_string());
         }
+        let evidence = match (old_e.as_ref(), e.as_ref()) {
+            (Some(a), Some(b)) => evidence::compare(a, b, &self.names),
+            _ => Vec::new(),
+        };
+        if !evidence.is_empty() {
+            fields.push("evidence".to_string());
+        }
         if fields.is_empty() {
             self.tally.unchanged += 1;
             return None;
@@ -171,6 +222,7 @@ impl Differ {
             old: Some(old.clone()),
             new: Some(new),
             fields,
+            evidence,
         })
     }
 
@@ -179,14 +231,15 @@ impl Differ {
         let mut gone: Vec<Change> = self
             .old
             .iter()
-            .filter(|(_, (_, matched))| !matched)
-            .map(|(k, (s, _))| Change {
+            .filter(|(_, (_, matched, _))| !matched)
+            .map(|(k, (s, _, _))| Change {
                 diff_version: DIFF_VERSION,
                 change: Kind::Disappeared,
                 endpoint: k.clone(),
                 old: Some(s.clone()),
                 new: None,
                 fields: Vec::new(),
+                evidence: Vec::new(),
             })
             .collect();
         gone.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));

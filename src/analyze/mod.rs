@@ -5,6 +5,7 @@
 //! one side for `diff`), never with the number of records read.
 
 pub mod diff;
+pub mod evidence;
 pub mod html;
 pub mod report;
 

@@ -11,6 +11,7 @@ use super::DbOpts;
 use super::rematch::load;
 use crate::analyze::DbIndex;
 use crate::analyze::diff::{Change, Differ};
+use crate::output::Record;
 use crate::output::read::for_each_line;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -33,13 +34,27 @@ pub struct DiffArgs {
     pub probe_files: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
     pub format: DiffFormat,
+    /// Compare the evidence too: every feature the scorer sees and every
+    /// observation field apart from timing (`latency_ms`), probe by probe.
+    /// An endpoint whose evidence differs is `changed` with field
+    /// `evidence`, each difference listed. Reads full records (slower, and
+    /// a few KB per endpoint of OLD held in memory).
+    #[arg(long)]
+    pub evidence: bool,
 }
 
 pub fn run(a: DiffArgs) -> Result<i32, Box<dyn std::error::Error>> {
-    let (_, db) = load(&a.db, &a.probe_files, &[])?;
+    let (set, db) = load(&a.db, &a.probe_files, &[])?;
     let mut differ = Differ::new(DbIndex::new(&db));
     let mut errors = Vec::new();
-    if let Err(e) = for_each_line(&a.old, &mut errors, |r| differ.add_old(&r)) {
+    let read_old = if a.evidence {
+        for_each_line(&a.old, &mut errors, |r: Record| {
+            differ.add_old_record(&set, &r)
+        })
+    } else {
+        for_each_line(&a.old, &mut errors, |r| differ.add_old(&r))
+    };
+    if let Err(e) = read_old {
         eprintln!("wsfp: cannot read {}: {e}", a.old.display());
         return Ok(2);
     }
@@ -55,13 +70,23 @@ pub fn run(a: DiffArgs) -> Result<i32, Box<dyn std::error::Error>> {
             }
         }
     };
-    let res = for_each_line(&a.new, &mut errors, |r| {
-        if let Some(c) = differ.add_new(&r)
-            && let Err(e) = emit(&c, &mut out)
-        {
-            io_err.get_or_insert(e);
-        }
-    });
+    let res = if a.evidence {
+        for_each_line(&a.new, &mut errors, |r: Record| {
+            if let Some(c) = differ.add_new_record(&set, &r)
+                && let Err(e) = emit(&c, &mut out)
+            {
+                io_err.get_or_insert(e);
+            }
+        })
+    } else {
+        for_each_line(&a.new, &mut errors, |r| {
+            if let Some(c) = differ.add_new(&r)
+                && let Err(e) = emit(&c, &mut out)
+            {
+                io_err.get_or_insert(e);
+            }
+        })
+    };
     if let Err(e) = res {
         eprintln!("wsfp: cannot read {}: {e}", a.new.display());
         return Ok(2);

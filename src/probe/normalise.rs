@@ -77,6 +77,88 @@ pub fn without_authority(value: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// The placeholder for a `Sec-WebSocket-Key`-shaped nonce.
+pub const KEY: &str = "{key}";
+
+/// `value` with every `Sec-WebSocket-Key`-shaped token (22 base64
+/// characters and `==`, i.e. 16 random bytes) replaced by [`KEY`]. Some
+/// servers quote our key in an error (Daphne: `bad Sec-WebSocket-Key ...
+/// "<key>,AAAA..=="`); the key is random per request, so kept verbatim the
+/// feature would differ on every run.
+pub fn without_keys(value: &str) -> Cow<'_, str> {
+    let b = value.as_bytes();
+    if memchr::memmem::find(b, b"==").is_none() {
+        return Cow::Borrowed(value);
+    }
+    let b64 = |c: u8| c.is_ascii_alphanumeric() || c == b'+' || c == b'/';
+    let mut out = String::with_capacity(value.len());
+    let (mut i, mut copied) = (0usize, 0usize);
+    while i < b.len() {
+        let run = b
+            .get(i..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|&&c| b64(c))
+            .count();
+        if run == 0 {
+            i += 1;
+            continue;
+        }
+        let end = i + run;
+        let pad = b.get(end..end + 2) == Some(b"==".as_slice());
+        let after = b.get(end + 2).copied();
+        if run == 22 && pad && !after.is_some_and(|c| b64(c) || c == b'=') {
+            out.push_str(value.get(copied..i).unwrap_or_default());
+            out.push_str(KEY);
+            copied = end + 2;
+            i = end + 2;
+        } else {
+            i = end;
+        }
+    }
+    if copied == 0 {
+        return Cow::Borrowed(value);
+    }
+    out.push_str(value.get(copied..).unwrap_or_default());
+    Cow::Owned(out)
+}
+
+/// `value` without what belongs to this run and this target: the
+/// target's authority ([`without_authority`]) and our nonces
+/// ([`without_keys`]).
+pub fn neutral(value: &str) -> Cow<'_, str> {
+    match without_authority(value) {
+        Cow::Borrowed(v) => without_keys(v),
+        Cow::Owned(v) => Cow::Owned(without_keys(&v).into_owned()),
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_replaced_and_other_base64_kept() {
+        let v = r#"bad Sec-WebSocket-Key (length must be 24 ASCII chars) "YFznoR9PiHyeOLaK+Bf+Ew==,AAAAAAAAAAAAAAAAAAAAAA==""#;
+        assert_eq!(
+            without_keys(v),
+            r#"bad Sec-WebSocket-Key (length must be 24 ASCII chars) "{key},{key}""#
+        );
+        assert_eq!(without_keys("plain text"), "plain text");
+        // Longer or shorter base64, or a 23rd character: not a key.
+        assert_eq!(without_keys("k=dGhlIHNhbXBsZSBub25jZQ==;"), "k={key};");
+        assert_eq!(without_keys("aGVsbG8gd29ybGQ=="), "aGVsbG8gd29ybGQ==");
+        assert_eq!(
+            without_keys("YFznoR9PiHyeOLaK+Bf+Ewx=="),
+            "YFznoR9PiHyeOLaK+Bf+Ewx=="
+        );
+        assert_eq!(
+            neutral("ws://127.0.0.1:9/ YFznoR9PiHyeOLaK+Bf+Ew=="),
+            "ws://{host}/ {key}"
+        );
+    }
+}
+
 /// The byte before position `i` of `b`, if any.
 fn before(b: &[u8], i: usize) -> Option<u8> {
     b.get(i.checked_sub(1)?).copied()

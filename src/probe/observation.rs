@@ -218,7 +218,7 @@ pub fn for_each_feature(probe: &Probe, o: &Observation, mut put: impl FnMut(&str
     }
     if probe.layer == Layer::Handshake {
         if let Some(r) = &o.reason {
-            put("reason", r);
+            put("reason", &normalise::neutral(r));
         }
         if let Some(a) = o.accept {
             // Variant names are ASCII: the lower case of `{:?}`.
@@ -242,7 +242,7 @@ pub fn for_each_feature(probe: &Probe, o: &Observation, mut put: impl FnMut(&str
                         put(&buf, &versions);
                     }
                 }
-                Some(v) => put(&buf, &normalise::without_authority(v)),
+                Some(v) => put(&buf, &normalise::neutral(v)),
             }
         }
         if let Some(order) = &o.header_order {
@@ -250,9 +250,9 @@ pub fn for_each_feature(probe: &Probe, o: &Observation, mut put: impl FnMut(&str
         }
         if let Some(h) = &o.body_head {
             let h: String = h.trim().chars().take(200).collect();
-            put("body", &normalise::without_authority(&h));
+            put("body", &normalise::neutral(&h));
         } else if let Some(b) = &o.body_tail {
-            put("body", &normalise::without_authority(&normalise_body(b)));
+            put("body", &normalise::neutral(&normalise_body(b)));
         }
     }
     if o.outcome != Outcome::Upgraded || probe.frames.is_empty() {
@@ -284,7 +284,7 @@ pub fn for_each_feature(probe: &Probe, o: &Observation, mut put: impl FnMut(&str
         }
         put(
             "close_reason",
-            c.close_reason.as_deref().unwrap_or_default(),
+            &normalise::neutral(c.close_reason.as_deref().unwrap_or_default()),
         );
     }
     let anomalies: Vec<&str> = o
