@@ -500,3 +500,79 @@ fn report_refuses_a_mismatched_shard_merge() {
     assert_eq!(code, 2);
     assert!(err.contains("bad.json: manifest schema_version 9"), "{err}");
 }
+
+/// `diff --evidence`: the same scan against itself is no change; one
+/// observation field changed (a close code) is a change listing that
+/// probe's feature and field, and timing alone is not.
+#[test]
+fn diff_evidence_names_the_probe_whose_evidence_moved() {
+    let text = std::fs::read_to_string(BEFORE).unwrap();
+    let (code, out, err) = wsfp(&["diff", "--evidence", BEFORE, BEFORE]);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    let mut recs = lines(&text);
+    let i = recs
+        .iter()
+        .position(|r| {
+            r["observations"].as_object().is_some_and(|o| {
+                o.values().any(|v| {
+                    v["frames"]
+                        .as_array()
+                        .is_some_and(|f| f.iter().any(|f| f["close_code"].is_u64()))
+                })
+            })
+        })
+        .expect("a record with a close frame");
+    let (probe, _) = recs[i]["observations"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, v)| {
+            v["frames"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|f| f["close_code"].is_u64()))
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .unwrap();
+    // Timing only: not a difference.
+    for o in recs[i]["observations"]
+        .as_object_mut()
+        .unwrap()
+        .values_mut()
+    {
+        if o.get("latency_ms").is_some() {
+            o["latency_ms"] = Value::from(99999.0);
+        }
+    }
+    let dir = tmpdir("diff-evidence");
+    let timing = write(
+        &dir,
+        "timing.ndjson",
+        &recs.iter().map(|r| format!("{r}\n")).collect::<String>(),
+    );
+    let (code, out, err) = wsfp(&["diff", "--evidence", BEFORE, &timing]);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    for f in recs[i]["observations"][&probe]["frames"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if f["close_code"].is_u64() {
+            f["close_code"] = Value::from(4999);
+        }
+    }
+    let changed = endpoint(&recs[i]);
+    let new = write(
+        &dir,
+        "new.ndjson",
+        &recs.iter().map(|r| format!("{r}\n")).collect::<String>(),
+    );
+    let (code, out, err) = wsfp(&["diff", "--evidence", BEFORE, &new]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.starts_with(&format!("~ {changed}  ")), "{out}");
+    assert!(out.contains(&format!("{probe}.close_code ")), "{out}");
+    assert!(out.contains(&format!("{probe}.frames differs")), "{out}");
+    // Without --evidence the verdicts are compared only: no change.
+    let (code, _, _) = wsfp(&["diff", BEFORE, &new]);
+    assert_eq!(code, 0);
+    let (_, nd, _) = wsfp(&["diff", "--evidence", BEFORE, &new, "--format", "ndjson"]);
+    assert_schema("diff.schema.json", &lines(&nd));
+}
