@@ -1046,3 +1046,98 @@ async fn full_scan_records_every_stews_case() {
         }
     }
 }
+
+/// A relay to `to` that holds each connection's first reply chunk for a
+/// random 0-40 ms: connections made together finish their handshakes in
+/// a different order every run, as they do on a loaded server.
+async fn jitter_relay(to: SocketAddr) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let seed = Arc::new(AtomicU64::new(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+            | 1,
+    ));
+    tokio::spawn(async move {
+        loop {
+            let (client, _) = l.accept().await.unwrap();
+            // xorshift: a fresh delay per connection.
+            let mut x = seed.load(Ordering::Relaxed);
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            seed.store(x, Ordering::Relaxed);
+            let delay = Duration::from_millis(x % 41);
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(to).await else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let up = tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut cr, &mut sw).await;
+                    let _ = sw.shutdown().await;
+                });
+                let mut buf = vec![0u8; 16384];
+                let mut first = true;
+                while let Ok(n) = sr.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    if first {
+                        tokio::time::sleep(delay).await;
+                        first = false;
+                    }
+                    if cw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = cw.shutdown().await;
+                up.abort();
+            });
+        }
+    });
+    addr
+}
+
+/// Which connection a chained probe rides (its `via`) is dealt, not
+/// raced for: with handshakes finishing in a random order each run, the
+/// same server gives the same `via` for every probe, run after run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chained_probes_ride_the_same_connection_every_run() {
+    let mut farm = Farm::empty();
+    let backend = farm
+        .add("127.0.0.1", "tt", "rs-tokio-tungstenite", Kind::Tungstenite)
+        .await
+        .unwrap();
+    let addr = jitter_relay(backend).await;
+    let scanner = opts(&["-a"]).scanner(&DbOpts { db: None }).unwrap();
+    let mut seen: Vec<Vec<(String, Option<String>)>> = Vec::new();
+    for _ in 0..4 {
+        let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
+        assert_eq!(rec.status, Status::Ok, "{rec:?}");
+        seen.push(
+            rec.observations
+                .iter()
+                .map(|(id, o)| (id.clone(), o.via.clone()))
+                .collect(),
+        );
+    }
+    farm.stop();
+    assert!(
+        seen[0].iter().filter(|(_, via)| via.is_some()).count() >= 10,
+        "probes chain: {:?}",
+        seen[0]
+    );
+    for (run, s) in seen.iter().enumerate().skip(1) {
+        let moved: Vec<_> = s
+            .iter()
+            .zip(&seen[0])
+            .filter(|(a, b)| a != b)
+            .map(|(a, b)| format!("{}: {:?} then {:?}", a.0, b.1, a.1))
+            .collect();
+        assert!(moved.is_empty(), "run {}: {moved:?}", run + 1);
+    }
+}

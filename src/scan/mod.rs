@@ -23,7 +23,7 @@ pub mod ladder;
 pub mod resume;
 pub mod survey;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -47,9 +47,6 @@ thread_local! {
     /// The verdict memo's key for a discovery record, reused per thread.
     static FEATURE_KEY: std::cell::RefCell<MemoKey> = std::cell::RefCell::default();
 }
-
-/// Connections running chains of frame probes at once, per target.
-const CHAIN_WORKERS: usize = 4;
 
 /// The probe used as the gate, also recorded as an observation.
 pub const GATE_PROBE: &str = "309";
@@ -351,15 +348,14 @@ impl Scanner {
         let sem = Arc::new(Semaphore::new(self.per_host.max(1)));
         let pacer = Arc::new(Pacer::new(self.host_gap));
         // Chainable probes (standard handshake, frames that end on a
-        // message boundary) share connections: a task opens one with the
-        // next probe in the queue and keeps taking probes while the
-        // server answers our liveness ping. The rest get a connection
-        // each, as their requests differ.
+        // message boundary) share connections: one that a probe leaves
+        // alive (the server answered our liveness ping) carries the next.
+        // The rest get a connection each, as their requests differ.
         let (mut chained, mut single): (Vec<usize>, Vec<usize>) = todo
             .into_iter()
             .partition(|&i| self.chain && all.get(i).is_some_and(|p| chainable(p, &run)));
         // Safe probes first: they leave a connection alive, so the hosts
-        // and workers carry them before the intrusive ones, which often
+        // carry them before the intrusive ones, which often
         // end it, and those then come when the queue is nearly empty and
         // a chain they end needs no new connection.
         chained.sort_by_key(|&i| {
@@ -371,60 +367,73 @@ impl Scanner {
         } else {
             ladder::Ladders::default()
         };
-        let queue = Arc::new(Mutex::new(
-            chained
-                .iter()
-                .copied()
-                .collect::<std::collections::VecDeque<usize>>(),
-        ));
+        // Chains are dealt, not raced for: the probes are split into one
+        // lane per connection slot, singles and chainable probes dealt
+        // round-robin in the order above, and each lane runs its own list
+        // in order. Its handshake probes host its chainable ones, and what
+        // they leave opens fresh connections at the end of the lane. So
+        // which connection a chained probe rides (its `via`, and the
+        // response head it records) depends only on what the server did,
+        // never on which task was quicker: the same server gives the same
+        // record every run. Connection slots stay at `per_host`.
+        let lanes = self
+            .per_host
+            .max(1)
+            .min(single.len() + chained.len())
+            .max(1);
+        let mut plan: Vec<(Vec<usize>, VecDeque<usize>)> = vec![Default::default(); lanes];
+        for (k, i) in single.into_iter().enumerate() {
+            if let Some(l) = plan.get_mut(k % lanes) {
+                l.0.push(i);
+            }
+        }
+        for (k, i) in chained.into_iter().enumerate() {
+            if let Some(l) = plan.get_mut(k % lanes) {
+                l.1.push_back(i);
+            }
+        }
         let mut set = JoinSet::new();
-        let spawn = |set: &mut JoinSet<Vec<ProbeRun>>, single: Option<usize>| {
+        let spawn = |set: &mut JoinSet<Vec<ProbeRun>>,
+                     hosts: Vec<usize>,
+                     mut queue: VecDeque<usize>| {
             let ep = ep.clone();
             let me = self.clone();
             let sem = sem.clone();
             let run = run.clone();
             let pacer = pacer.clone();
-            let queue = queue.clone();
             set.spawn(async move {
                 let all = &me.probes.probes;
                 let mut out = Vec::new();
-                // A single probe, or a chain worker: open a connection
-                // with the next queued probe, run the chain, repeat until
-                // the queue is empty or the deadline has passed (what is
-                // left then is listed as not run).
+                // One connection per single probe, each hosting the lane's
+                // next chainable probes while it stays alive; then fresh
+                // connections for the chainable ones left, until the lane
+                // is done or the deadline has passed (what is left then is
+                // listed as not run).
+                let mut hosts = hosts.into_iter();
                 loop {
+                    let first = hosts.next();
+                    if first.is_none() && queue.is_empty() {
+                        break;
+                    }
                     let Ok(Ok(_permit)) = tokio::time::timeout_at(deadline, sem.acquire()).await
                     else {
                         break;
                     };
-                    if run.past_deadline() || single.is_none() && relock(&queue).is_empty() {
+                    if run.past_deadline() || !pacer.wait(deadline).await {
                         break;
                     }
-                    if !pacer.wait(deadline).await {
-                        break;
-                    }
-                    let mut q = Queued {
-                        first: single.and_then(|i| all.get(i)),
+                    let mut q = Lane {
+                        first: first.and_then(|i| all.get(i)),
                         all,
-                        queue: &queue,
+                        queue: &mut queue,
                     };
                     out.extend(run_chain(&mut q, &ep, &me.connector, &run, &me.payloads).await);
-                    if single.is_some() {
-                        break;
-                    }
                 }
                 out
             });
         };
-        for i in single {
-            spawn(&mut set, Some(i));
-        }
-        // Few chain workers: each connection ends at the first probe that
-        // does not end alive, and every worker's last chain may end alive
-        // with nothing left to run, so fewer workers spend fewer
-        // connections (at the price of running chained probes in series).
-        for _ in 0..CHAIN_WORKERS.min(chained.len()) {
-            spawn(&mut set, None);
+        for (hosts, queue) in plan {
+            spawn(&mut set, hosts, queue);
         }
         let mut retry = Vec::new();
         // (id, start, end, ended badly, risky) of every finished probe.
@@ -484,7 +493,7 @@ impl Scanner {
                 match ladders.note(&r.id, o) {
                     Some(ladder::Settled::Run(middle)) if down_at.is_none() => {
                         for i in middle {
-                            spawn(&mut set, Some(i));
+                            spawn(&mut set, vec![i], VecDeque::new());
                         }
                     }
                     Some(ladder::Settled::Skip(middle, why)) => {
@@ -668,24 +677,23 @@ fn for_each_observed_feature(
     }
 }
 
-/// A connection's probes in a full scan: its own first probe (a single
-/// probe, which may host chained ones) or else the next chainable probe
-/// from the target's shared queue.
-struct Queued<'a> {
-    first: Option<&'a Probe>,
-    all: &'a [Probe],
-    queue: &'a Mutex<std::collections::VecDeque<usize>>,
+/// A connection's probes in a full scan: its lane's single probe (which
+/// may host chained ones), then the lane's chainable probes in order.
+struct Lane<'p, 'q> {
+    first: Option<&'p Probe>,
+    all: &'p [Probe],
+    queue: &'q mut VecDeque<usize>,
 }
 
-impl<'a> ProbeQueue<'a> for Queued<'a> {
-    fn next(&mut self) -> Option<&'a Probe> {
+impl<'p> ProbeQueue<'p> for Lane<'p, '_> {
+    fn next(&mut self) -> Option<&'p Probe> {
         self.first.take().or_else(|| {
-            let i = relock(self.queue).pop_front()?;
+            let i = self.queue.pop_front()?;
             self.all.get(i)
         })
     }
     fn pending(&self) -> bool {
-        self.first.is_some() || !relock(self.queue).is_empty()
+        self.first.is_some() || !self.queue.is_empty()
     }
 }
 
