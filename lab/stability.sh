@@ -3,7 +3,9 @@
 # run saw the same evidence as the first: every feature the scorer uses and every observation field apart from
 # timing (`wsfp diff --evidence`), and the same verdict.
 # usage: [RUNS=10] [BASE_PORT=9001] [WSFP=...] lab/stability.sh [id ...]     (no ids: every server in ports.tsv)
-# Needs a lab already started on BASE_PORT (lab/start.sh). Env: WSFP_EXTRA_ARGS (appended to each scan).
+# Needs a lab already started on BASE_PORT (lab/start.sh). Env: WSFP_EXTRA_ARGS (appended to each scan),
+#   WARMUP (default 1: scans first run once, unscored, so JIT compilers and lazy imports have run and a
+#   server's per-thread state (CivetWeb's last subprotocol) is what it is in service, not fresh from start).
 # Output: one line per server that ever differed (runs that differed, the keys that flapped); files in
 #   $WSFP_LAB_RUN/stability/ (run-K.ndjson, diff-K.ndjson). Exit 0 when every run matched run 1, 1 otherwise,
 #   2 on a usage problem.
@@ -12,8 +14,10 @@ set -u
 REPO="$(cd "$LAB_DIR/.." && pwd)"
 WSFP=${WSFP:-$REPO/target/release/wsfp}
 RUNS=${RUNS:-10}
-case "${1:-}" in -h|--help) sed -n '2,9p' "$0"; exit 0 ;; esac
+WARMUP=${WARMUP:-1}
+case "${1:-}" in -h|--help) sed -n '2,11p' "$0"; exit 0 ;; esac
 [[ "$RUNS" =~ ^[0-9]+$ ]] && [ "$RUNS" -ge 2 ] || { echo "stability: RUNS must be an integer >= 2 (got '$RUNS')" >&2; exit 2; }
+[[ "$WARMUP" =~ ^[0-9]+$ ]] || { echo "stability: WARMUP must be a count >= 0 (got '$WARMUP')" >&2; exit 2; }
 [ -x "$WSFP" ] || { echo "stability: wsfp binary $WSFP not found (cargo build --release, or set WSFP)" >&2; exit 2; }
 load_manifest
 RUN=$WSFP_LAB_RUN
@@ -32,8 +36,13 @@ while IFS=$'\t' read -r port impl ver id lang probe; do
 done < "$RUN/ports.tsv"
 N=$(wc -l < "$OUT/targets.txt")
 [ "$N" -gt 0 ] || { echo "stability: no server selected" >&2; exit 2; }
-echo "stability: $N servers x $RUNS runs, $WSFP scan -a"
+echo "stability: $N servers x $RUNS runs (after $WARMUP warm-up), $WSFP scan -a"
 T0=$SECONDS
+for k in $(seq 1 "$WARMUP"); do
+  # shellcheck disable=SC2086
+  "$WSFP" scan -n -a --format ndjson -f "$OUT/targets.txt" --out "$OUT/warmup-$k.ndjson" ${WSFP_EXTRA_ARGS:-} 2> "$OUT/warmup-$k.log" \
+    || { echo "stability: warm-up $k failed (exit $?): $(tail -3 "$OUT/warmup-$k.log")" >&2; exit 1; }
+done
 for k in $(seq 1 "$RUNS"); do
   # shellcheck disable=SC2086
   "$WSFP" scan -n -a --format ndjson -f "$OUT/targets.txt" --out "$OUT/run-$k.ndjson" ${WSFP_EXTRA_ARGS:-} 2> "$OUT/run-$k.log" \

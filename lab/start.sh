@@ -10,6 +10,7 @@
 # Waits (at most START_TIMEOUT s, default 60) until every started port listens.
 # Exit 0 if every selected server listens, 1 otherwise (the ones that did start stay up: run stop.sh).
 set -u
+case "${1:-}" in -h|--help) sed -n '2,11p' "$0"; exit 0 ;; "") ;; *) echo "start: no arguments (use ONLY=\"id ...\"); see --help" >&2; exit 2 ;; esac
 set +m  # background jobs must not lead their own group, so `setsid` below execs in place and $! is the server's pid
 . "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 load_manifest

@@ -1141,3 +1141,81 @@ async fn chained_probes_ride_the_same_connection_every_run() {
         assert!(moved.is_empty(), "run {}: {moved:?}", run + 1);
     }
 }
+
+/// A server that, like libwebsockets, answers only one of the pings it
+/// reads at once (RFC 6455 §5.5.3 allows answering only the latest; this
+/// one answers the first, as the lab's libwebsockets did).
+async fn one_pong_per_read_server() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = l.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut got = BytesMut::new();
+                let mut buf = [0u8; 8192];
+                let mut upgraded = false;
+                let mut d = Decoder::new(DecoderConfig::from_client());
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    if !upgraded {
+                        let Some(resp) = take_upgrade(&mut got) else {
+                            continue;
+                        };
+                        let _ = s.write_all(resp.as_bytes()).await;
+                        upgraded = true;
+                    }
+                    let mut answered = false;
+                    while let Some(f) = d.next_frame(&mut got) {
+                        if f.header.opcode.0 == 9 && !answered {
+                            answered = true;
+                            let pong = wsfp::wire::encode_frame(
+                                &wsfp::wire::FrameSpec::new(0xA),
+                                &f.payload,
+                            );
+                            let _ = s.write_all(&pong).await;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A probe that pings and then our liveness ping: the second waits for
+/// the first's pong, so a server that answers one ping per read answers
+/// both, and the probe ends alive every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_ping_and_the_liveness_ping_are_both_answered() {
+    let addr = one_pong_per_read_server().await;
+    let scanner = opts(&["-a", "--frame-timeout", "300"])
+        .scanner(&DbOpts { db: None })
+        .unwrap();
+    let set = ProbeSet::builtin();
+    for _ in 0..3 {
+        let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
+        assert_eq!(rec.status, Status::Ok, "{rec:?}");
+        let mut pinging = 0;
+        for (id, o) in &rec.observations {
+            let Some(p) = set.get(id) else { continue };
+            if o.outcome != wsfp::probe::Outcome::Upgraded
+                || !p.observe.liveness_ping
+                || !p
+                    .frames
+                    .iter()
+                    .all(|f| f.opcode == 9 && f.fin && f.rsv == 0)
+                || p.frames.is_empty()
+            {
+                continue;
+            }
+            pinging += 1;
+            let end = serde_json::to_value(o.end).unwrap();
+            assert_eq!(end, "alive", "{id}: {o:?}");
+        }
+        assert!(pinging >= 1, "no well-formed ping probe ran");
+    }
+}

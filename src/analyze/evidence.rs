@@ -110,6 +110,7 @@ pub fn evidence_of(set: &ProbeSet, r: &Record, names: &mut Interner) -> Evidence
         .collect();
     features.sort_unstable();
     let mut fields = Vec::new();
+    let drop = serde_json::Value::String(crate::probe::end_feature(crate::probe::End::Eof).into());
     for (probe, o) in &r.observations {
         let Ok(serde_json::Value::Object(map)) = serde_json::to_value(o) else {
             continue;
@@ -118,6 +119,12 @@ pub fn evidence_of(set: &ProbeSet, r: &Record, names: &mut Interner) -> Evidence
             if TIMING_FIELDS.contains(&field.as_str()) {
                 continue;
             }
+            let value = match (field.as_str(), value.as_str()) {
+                // FIN or RST after a server's close is a race (see
+                // `end_feature`): compared as the feature is.
+                ("end", Some("eof" | "reset")) => &drop,
+                _ => value,
+            };
             fields.push((names.id(&format!("{probe}.{field}")), hash_json(value)));
         }
     }
@@ -231,6 +238,35 @@ mod tests {
         let a = evidence_of(&s, &record(1, 1.0, "x/1"), &mut n);
         let b = evidence_of(&s, &record(1, 250.0, "x/1"), &mut n);
         assert!(compare(&a, &b, &n).is_empty());
+    }
+
+    #[test]
+    fn fin_or_rst_after_a_close_is_no_difference_but_alive_is() {
+        let (s, mut n) = (set(), Interner::default());
+        let with_end = |end| {
+            let mut r = record(0, 1.0, "x/1");
+            if let Some(o) = r.observations.get_mut("100") {
+                o.end = end;
+            }
+            r
+        };
+        let eof = evidence_of(&s, &with_end(End::Eof), &mut n);
+        let rst = evidence_of(&s, &with_end(End::Reset), &mut n);
+        let alive = evidence_of(&s, &with_end(End::Alive), &mut n);
+        assert!(compare(&eof, &rst, &n).is_empty());
+        let d = compare(&eof, &alive, &n);
+        assert!(
+            d.iter().any(|c| c.key == "100.end"
+                && c.kind == EvidenceKind::Feature
+                && c.old.as_deref() == Some("drop")
+                && c.new.as_deref() == Some("alive")),
+            "{d:?}"
+        );
+        assert!(
+            d.iter()
+                .any(|c| c.key == "100.end" && c.kind == EvidenceKind::Observation),
+            "{d:?}"
+        );
     }
 
     #[test]

@@ -22,5 +22,5 @@ pub mod observation;
 pub mod runner;
 pub mod spec;
 
-pub use observation::{End, FrameObs, Observation, Outcome};
+pub use observation::{End, FrameObs, Observation, Outcome, end_feature};
 pub use spec::{Layer, Probe, ProbeSet, Risk};

@@ -60,6 +60,35 @@ pub enum End {
     NotProbed,
 }
 
+impl End {
+    /// The name of this end in records (`eof`, `reset`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            End::Alive => "alive",
+            End::Close => "close",
+            End::Eof => "eof",
+            End::Reset => "reset",
+            End::Timeout => "timeout",
+            End::FrameCap => "framecap",
+            End::NotProbed => "notprobed",
+        }
+    }
+}
+
+/// The `end` feature: as recorded, except that a FIN (`eof`) and a RST
+/// (`reset`) are one value, `drop`. Which of the two a server's close
+/// gives is a race, not a trait: the kernel resets a connection closed
+/// with unread bytes, so it depends on whether our liveness ping (sent
+/// right after the probe's frames) arrived before the server closed.
+/// The same server gave `eof` in one run and `reset` in the next for 12
+/// probes of 5 lab servers (`lab/stability.sh`); the record keeps which.
+pub fn end_feature(end: End) -> &'static str {
+    match end {
+        End::Eof | End::Reset => "drop",
+        e => e.name(),
+    }
+}
+
 /// A server frame as observed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FrameObs {
@@ -173,6 +202,30 @@ impl Observation {
     }
 }
 
+/// The `h.sec-websocket-protocol` value of a subprotocol the probe did
+/// not offer.
+pub const UNOFFERED: &str = "{unoffered}";
+
+/// Whether `chosen` (a response's Sec-WebSocket-Protocol) is one of the
+/// subprotocols `probe`'s request offers, in its headers or verbatim
+/// request. A chained probe's head is its host's, and a host that offered
+/// one and had it chosen hosts nothing, so its value is never offered.
+fn offered_protocol(probe: &Probe, chosen: &str) -> bool {
+    let chosen = chosen.trim();
+    let is_offer = |list: &str| list.split(',').any(|p| p.trim() == chosen);
+    let h = &probe.handshake;
+    let named = |n: &str| n.trim().eq_ignore_ascii_case("sec-websocket-protocol");
+    h.set
+        .iter()
+        .chain(&h.add)
+        .any(|(n, v)| named(n) && is_offer(v))
+        || h.raw.as_deref().is_some_and(|raw| {
+            raw.split("\r\n")
+                .filter_map(|l| l.split_once(':'))
+                .any(|(n, v)| named(n) && is_offer(v))
+        })
+}
+
 /// The first close frame among the observed frames.
 fn close_frame(o: &Observation) -> Option<&FrameObs> {
     o.frames.iter().find(|f| f.opcode == 8)
@@ -242,6 +295,12 @@ pub fn for_each_feature(probe: &Probe, o: &Observation, mut put: impl FnMut(&str
                         put(&buf, &versions);
                     }
                 }
+                // A subprotocol we did not offer is named as such: CivetWeb
+                // 1.15 answers with whatever its worker thread last accepted
+                // for another client, so the name depends on who came before.
+                Some(v) if name == "sec-websocket-protocol" && !offered_protocol(probe, v) => {
+                    put(&buf, UNOFFERED)
+                }
                 Some(v) => put(&buf, &normalise::neutral(v)),
             }
         }
@@ -258,9 +317,7 @@ pub fn for_each_feature(probe: &Probe, o: &Observation, mut put: impl FnMut(&str
     if o.outcome != Outcome::Upgraded || probe.frames.is_empty() {
         return;
     }
-    text(&mut buf, format_args!("{:?}", o.end));
-    buf.make_ascii_lowercase();
-    put("end", &buf);
+    put("end", end_feature(o.end));
     buf.clear();
     let control = o
         .frames
@@ -309,6 +366,34 @@ fn normalise_body(b: &str) -> String {
 mod tests {
     use super::*;
     use crate::probe::ProbeSet;
+
+    #[test]
+    fn a_subprotocol_nobody_offered_is_named_unoffered() {
+        let set = ProbeSet::builtin();
+        let answer = |id: &str, proto: &str| {
+            let mut o = Observation::new(Outcome::Upgraded);
+            o.status = Some(101);
+            o.headers
+                .insert("sec-websocket-protocol".into(), proto.into());
+            let mut f = BTreeMap::new();
+            features(set.get(id).unwrap(), &o, &mut f);
+            f[&format!("{id}.h.sec-websocket-protocol")].clone()
+        };
+        // 500 offers 63 subprotocols, MBWS.huawei.com first.
+        assert_eq!(answer("500", "MBWS.huawei.com"), "MBWS.huawei.com");
+        assert_eq!(answer("500", "ISYSUB"), "ISYSUB");
+        assert_eq!(answer("500", "not-offered"), UNOFFERED);
+        // The gate sends the standard request: no offer at all.
+        assert_eq!(answer("309", "MBWS.huawei.com"), UNOFFERED);
+    }
+
+    #[test]
+    fn drop_is_fin_or_rst() {
+        assert_eq!(end_feature(End::Eof), "drop");
+        assert_eq!(end_feature(End::Reset), "drop");
+        assert_eq!(end_feature(End::Timeout), "timeout");
+        assert_eq!(end_feature(End::Alive), "alive");
+    }
 
     #[test]
     fn frame_features_ignore_data_frames() {

@@ -43,6 +43,10 @@ pub const MAX_REASON: usize = 256;
 /// answer, so this is spent only on servers that do not echo.
 const ECHO_SETTLE: Duration = Duration::from_millis(50);
 
+/// How long the liveness ping waits for the answer to a script's own ping
+/// before it is sent anyway (see `frames`).
+const PING_SETTLE: Duration = Duration::from_millis(100);
+
 #[derive(Debug, Clone)]
 pub struct RunConfig {
     /// Waiting for the response head (from the end of the request).
@@ -844,9 +848,20 @@ async fn frames(
         }
     }
     let liveness = probe.observe.liveness_ping && complete;
+    // Our ping waits for the script's own pings to be answered (or for
+    // PING_SETTLE): a server may answer only the latest of the pings it
+    // reads at once (RFC 6455 §5.5.3 allows it; libwebsockets does), so a
+    // ping sent behind the script's would be answered or not by how the
+    // two happened to arrive, and the probe end `alive` or `timeout`.
+    let script_pings = probe.frames.iter().any(|f| f.opcode == 9);
+    let mut held_ping = None;
     if liveness && !write_failed {
         let ping = encode_frame(&FrameSpec::new(9).masked(rand::random()), tag);
-        let _ = conn.write(&ping).await;
+        if script_pings {
+            held_ping = Some((ping, cfg.until(PING_SETTLE)));
+        } else {
+            let _ = conn.write(&ping).await;
+        }
     }
     let mut wait = Wait {
         owner,
@@ -873,14 +888,27 @@ async fn frames(
         if read_total >= MAX_FRAME_BYTES {
             break End::FrameCap;
         }
+        if let Some((_, at)) = &held_ping
+            && (o.frames.iter().any(|f| f.opcode == 0xA) || tokio::time::Instant::now() >= *at)
+            && let Some((ping, _)) = held_ping.take()
+        {
+            let _ = conn.write(&ping).await;
+        }
         let until = wait
             .ponged
             .map_or(deadline, |at| (at + settle).min(deadline));
+        let until = held_ping.as_ref().map_or(until, |(_, at)| until.min(*at));
         match conn
             .read(&mut link.buf, MAX_FRAME_BYTES - read_total, until)
             .await
         {
             Ok(n) => read_total += n,
+            // Time to send the held ping, not the end of the wait.
+            Err(ReadStop::Timeout)
+                if held_ping.is_some() && tokio::time::Instant::now() < deadline =>
+            {
+                continue;
+            }
             Err(ReadStop::Eof) => {
                 if let Some(f) = link.decoder.take_partial()
                     && wait.kept.admit(f.header.opcode.0, wait.max_data)
