@@ -6,7 +6,8 @@
 # Needs a lab already started on BASE_PORT (lab/start.sh). Env: WSFP_EXTRA_ARGS (appended to each scan),
 #   WARMUP (default 1: scans first run once, unscored, so JIT compilers and lazy imports have run and a
 #   server's per-thread state (CivetWeb's last subprotocol) is what it is in service, not fresh from start).
-# Output: one line per server that ever differed (runs that differed, the keys that flapped); files in
+# Output: one line per server that ever differed (runs that differed, whether features (what the scorer reads)
+#   or only raw observations moved, the keys that flapped); files in
 #   $WSFP_LAB_RUN/stability/ (run-K.ndjson, diff-K.ndjson). Exit 0 when every run matched run 1, 1 otherwise,
 #   2 on a usage problem.
 set -u
@@ -15,7 +16,7 @@ REPO="$(cd "$LAB_DIR/.." && pwd)"
 WSFP=${WSFP:-$REPO/target/release/wsfp}
 RUNS=${RUNS:-10}
 WARMUP=${WARMUP:-1}
-case "${1:-}" in -h|--help) sed -n '2,11p' "$0"; exit 0 ;; esac
+case "${1:-}" in -h|--help) sed -n '2,13p' "$0"; exit 0 ;; esac
 [[ "$RUNS" =~ ^[0-9]+$ ]] && [ "$RUNS" -ge 2 ] || { echo "stability: RUNS must be an integer >= 2 (got '$RUNS')" >&2; exit 2; }
 [[ "$WARMUP" =~ ^[0-9]+$ ]] || { echo "stability: WARMUP must be a count >= 0 (got '$WARMUP')" >&2; exit 2; }
 [ -x "$WSFP" ] || { echo "stability: wsfp binary $WSFP not found (cargo build --release, or set WSFP)" >&2; exit 2; }
@@ -58,14 +59,16 @@ import json, sys, collections
 out, runs = sys.argv[1], int(sys.argv[2])
 ids = dict(l.rstrip("\n").split("\t") for l in open(f"{out}/ids.tsv"))
 runs_diff = collections.defaultdict(set); keys = collections.defaultdict(collections.Counter)
+scored = set()  # endpoints whose features or verdict moved (not only raw observations)
 for k in range(2, runs + 1):
     for line in open(f"{out}/diff-{k}.ndjson"):
         c = json.loads(line)
         ep = c["endpoint"]; runs_diff[ep].add(k)
         for f in c.get("fields", []):
-            if f != "evidence": keys[ep][f"verdict:{f}"] += 1
+            if f != "evidence": keys[ep][f"verdict:{f}"] += 1; scored.add(ep)
         for e in c.get("evidence", []):
             keys[ep][e["key"]] += 1
+            if e["kind"] == "feature": scored.add(ep)
         if c["change"] != "changed": keys[ep][c["change"]] += 1
 def ident(ep):
     for t, i in ids.items():
@@ -74,7 +77,10 @@ def ident(ep):
 bad = sorted(runs_diff, key=ident)
 for ep in bad:
     ks = ", ".join(f"{k}x{n}" for k, n in keys[ep].most_common(8))
-    print(f"  DIFFERS {ident(ep):28} {len(runs_diff[ep])}/{runs-1} runs: {ks}")
-print(f"stability: {len(ids) - len(bad)}/{len(ids)} servers gave the same evidence in all {runs} runs")
+    what = "features" if ep in scored else "observations only"
+    print(f"  DIFFERS {ident(ep):28} {len(runs_diff[ep])}/{runs-1} runs ({what}): {ks}")
+print(f"stability: {len(ids) - len(bad)}/{len(ids)} servers gave the same evidence in all {runs} runs; "
+      f"{len([e for e in bad if e in scored])} differed in features or verdict, "
+      f"{len([e for e in bad if e not in scored])} in raw observations only")
 sys.exit(1 if bad else 0)
 EOF

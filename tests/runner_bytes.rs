@@ -133,3 +133,30 @@ async fn a_late_echo_counts_against_its_probes_frame_cap() {
     assert_eq!(kept.len(), cap, "{kept:?}");
     assert!(kept.iter().all(|f| f.len == junk.len() as u64), "{kept:?}");
 }
+
+/// Werkzeug writes an HTTP response onto the upgraded socket when a
+/// flask-sock handler returns. Its `HT` would decode as a fragmented
+/// close with RSV1 set and the headers (with the Date) as its reason: it
+/// is named in the error instead, and nothing after it is decoded.
+#[tokio::test]
+async fn an_http_response_after_the_upgrade_is_not_read_as_frames() {
+    let probe = frame_probe();
+    let mut server = UPGRADE.to_vec();
+    server.extend_from_slice(
+        b"HTTP/1.1 200 OK\r\nServer: Werkzeug/3.1.9 Python/3.11.7\r\n\
+Date: Thu, 03 Dec 2026 06:49:06 GMT\r\nContent-Length: 0\r\n\r\n",
+    );
+    server.extend(frame(8, &[0x03, 0xea]));
+    let r = run(&probe, &server).await;
+    let o = &r.observation;
+    assert!(o.frames.is_empty(), "{:?}", o.frames);
+    assert_eq!(o.end, End::Eof);
+    let e = o.error.as_deref().unwrap_or_default();
+    assert!(e.contains("HTTP/1.1 200 OK"), "{e}");
+    // A message that says "HTTP/1.1" is a message.
+    let mut server = UPGRADE.to_vec();
+    server.extend(frame(1, b"HTTP/1.1 200 OK"));
+    let o = run(&probe, &server).await.observation;
+    assert!(o.error.is_none(), "{:?}", o.error);
+    assert_eq!(o.frames.len(), 1, "{:?}", o.frames);
+}

@@ -24,7 +24,9 @@ use crate::output::Record;
 use crate::probe::ProbeSet;
 
 /// Observation fields that measure time, not behaviour: never compared.
-pub const TIMING_FIELDS: &[&str] = &["latency_ms"];
+/// `payload_sent` is how far a long payload's write got before the server
+/// reacted (daphne closes mid-write), a race of the two sides' timing.
+pub const TIMING_FIELDS: &[&str] = &["latency_ms", "payload_sent"];
 
 /// Strings stored once, named by index.
 #[derive(Debug, Default)]
@@ -119,10 +121,20 @@ pub fn evidence_of(set: &ProbeSet, r: &Record, names: &mut Interner) -> Evidence
             if TIMING_FIELDS.contains(&field.as_str()) {
                 continue;
             }
+            let keyless;
             let value = match (field.as_str(), value.as_str()) {
                 // FIN or RST after a server's close is a race (see
                 // `end_feature`): compared as the feature is.
                 ("end", Some("eof" | "reset")) => &drop,
+                // Our Sec-WebSocket-Key is a fresh nonce per connection:
+                // a server that echoes it (daphne's 400 reason) says the
+                // same thing every run.
+                (_, Some(text)) => {
+                    keyless = serde_json::Value::String(
+                        crate::probe::normalise::without_keys(text).into_owned(),
+                    );
+                    &keyless
+                }
                 _ => value,
             };
             fields.push((names.id(&format!("{probe}.{field}")), hash_json(value)));

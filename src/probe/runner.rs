@@ -357,7 +357,7 @@ pub async fn run_connected<'p>(
             )
             .await;
             run.observation = o;
-            reusable(probe, &run.observation).then_some((link, head))
+            (reusable(probe, &run.observation) && !link.http_after_upgrade).then_some((link, head))
         }
     };
     run.ended = Instant::now();
@@ -400,7 +400,7 @@ pub async fn run_connected<'p>(
                 r.observation.frames.push(f);
             }
         }
-        alive_at_end = reusable(p, &o);
+        alive_at_end = reusable(p, &o) && !link.http_after_upgrade;
         if alive_at_end {
             chain = Some((link, head));
         }
@@ -504,6 +504,9 @@ struct Link {
     /// later probe's wait: (that probe's run index, the frame). The chain
     /// moves them to the observation they belong to.
     late: Vec<(usize, FrameObs)>,
+    /// The server wrote an HTTP response where frames belong (see
+    /// `http_in_stream`): nothing after it is decoded.
+    http_after_upgrade: bool,
 }
 
 impl Link {
@@ -513,6 +516,7 @@ impl Link {
             decoder: server_decoder(),
             unanswered: VecDeque::new(),
             late: Vec::new(),
+            http_after_upgrade: false,
         }
     }
 
@@ -1003,7 +1007,17 @@ fn drain(link: &mut Link, o: &mut Observation, wait: &mut Wait) -> Option<End> {
     if wait.ponged.is_some() && wait.owed == 0 {
         return Some(End::Alive);
     }
-    while let Some(f) = link.decoder.next_frame(&mut link.buf) {
+    loop {
+        if link.http_after_upgrade || link.decoder.at_boundary() && http_in_stream(&mut link.buf, o)
+        {
+            // Not frames: drop what follows, and read on to the end.
+            link.http_after_upgrade = true;
+            link.buf.clear();
+            return None;
+        }
+        let Some(f) = link.decoder.next_frame(&mut link.buf) else {
+            break;
+        };
         let op = f.header.opcode.0;
         if op == 0xA && f.payload.starts_with(LIVENESS_PAYLOAD) {
             if f.payload[..] != *wait.tag {
@@ -1039,6 +1053,29 @@ fn drain(link: &mut Link, o: &mut Observation, wait: &mut Wait) -> Option<End> {
         }
     }
     None
+}
+
+/// Whether `buf` (at a frame boundary) starts an HTTP response instead
+/// of a frame; if so, its status line goes into `o.error`. Werkzeug's
+/// development server writes its `HTTP/1.1 200 OK` onto the upgraded
+/// socket when a flask-sock handler returns: read as frames, `HT` is a
+/// fragmented close with RSV1 set, and its "reason" the response's
+/// headers, Date and all. A prefix too short to tell waits for more.
+fn http_in_stream(buf: &mut BytesMut, o: &mut Observation) -> bool {
+    const START: &[u8] = b"HTTP/1.";
+    if buf.len() < START.len() {
+        // (The stream's end decides: `take_partial` then sees a frame.)
+        return false;
+    }
+    if !buf.starts_with(START) {
+        return false;
+    }
+    let line_end = memchr::memchr(b'\r', buf).unwrap_or(buf.len()).min(80);
+    let line = String::from_utf8_lossy(buf.get(..line_end).unwrap_or_default());
+    o.error = Some(format!(
+        "the server sent an HTTP response on the upgraded connection ({line})"
+    ));
+    true
 }
 
 fn frame_obs(f: &DecodedFrame) -> FrameObs {
