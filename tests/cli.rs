@@ -174,3 +174,31 @@ fn probes_lists_risk_and_layer() {
             .any(|r| r.starts_with("612") && r.contains("heavy"))
     );
 }
+
+/// Standard error piped to a reader that has gone (`wsfp ... 2>&1 |
+/// head -1`): the scan still writes its record and exits as it would,
+/// never 101 (a panic in `eprintln!` on EPIPE, as before).
+#[test]
+fn a_closed_stderr_pipe_is_no_panic() {
+    for args in [
+        &["scan", "-n", "-u", "127.0.0.1:1", "--format", "ndjson"][..],
+        &["scan", "--no-such-flag"][..],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_wsfp"))
+            .args(args)
+            .stderr(writer)
+            .output()
+            .expect("run wsfp");
+        let code = out.status.code().unwrap_or(-1);
+        assert_ne!(code, 101, "{args:?} panicked");
+        if args[1] == "-n" {
+            assert_eq!(code, 0, "{args:?}");
+            let rec: serde_json::Value = serde_json::from_slice(out.stdout.trim_ascii()).unwrap();
+            assert_eq!(rec["status"], "refused");
+        } else {
+            assert_eq!(code, 2, "{args:?}");
+        }
+    }
+}

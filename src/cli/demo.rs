@@ -26,12 +26,12 @@ pub struct DemoArgs {
 
 pub async fn run(a: DemoArgs) -> Result<i32, Box<dyn std::error::Error>> {
     let farm = Farm::start().await?;
-    eprintln!(
+    crate::stderr!(
         "wsfp demo: farm of {} endpoints on loopback:",
         farm.endpoints.len()
     );
     for e in &farm.endpoints {
-        eprintln!("  {:<28} {}", e.url, e.what);
+        crate::stderr!("  {:<28} {}", e.url, e.what);
     }
     let mut scanner = a.probes.build_scanner(&DbOpts { db: None })?;
     scanner.connector.limits = Arc::new(Limits::new(64, None));
@@ -66,10 +66,10 @@ pub async fn run(a: DemoArgs) -> Result<i32, Box<dyn std::error::Error>> {
         .limits
         .attempts
         .load(std::sync::atomic::Ordering::Relaxed);
-    eprintln!("\n{}", tally.summary(started.elapsed(), conns));
-    eprintln!("\nexpected per endpoint (fingerprint id or status):");
+    crate::stderr!("\n{}", tally.summary(started.elapsed(), conns));
+    crate::stderr!("\nexpected per endpoint (fingerprint id or status):");
     for e in &farm.endpoints {
-        eprintln!("  {:<28} {}", e.url, e.expect);
+        crate::stderr!("  {:<28} {}", e.url, e.expect);
     }
     farm.stop();
     Ok(0)

@@ -55,7 +55,7 @@ pub fn run(a: DiffArgs) -> Result<i32, Box<dyn std::error::Error>> {
         for_each_line(&a.old, &mut errors, |r| differ.add_old(&r))
     };
     if let Err(e) = read_old {
-        eprintln!("wsfp: cannot read {}: {e}", a.old.display());
+        crate::stderr!("wsfp: cannot read {}: {e}", a.old.display());
         return Ok(2);
     }
     let mut out = std::io::stdout().lock();
@@ -88,7 +88,7 @@ pub fn run(a: DiffArgs) -> Result<i32, Box<dyn std::error::Error>> {
         })
     };
     if let Err(e) = res {
-        eprintln!("wsfp: cannot read {}: {e}", a.new.display());
+        crate::stderr!("wsfp: cannot read {}: {e}", a.new.display());
         return Ok(2);
     }
     for c in differ.disappeared() {
@@ -101,10 +101,10 @@ pub fn run(a: DiffArgs) -> Result<i32, Box<dyn std::error::Error>> {
     }
     out.flush()?;
     for e in &errors {
-        eprintln!("wsfp: {e}");
+        crate::stderr!("wsfp: {e}");
     }
     let t = differ.tally;
-    eprintln!(
+    crate::stderr!(
         "wsfp diff: {} appeared, {} disappeared, {} changed, {} unchanged{}",
         t.appeared,
         t.disappeared,

@@ -147,7 +147,7 @@ pub fn run(a: EvaluateArgs) -> Result<i32, Box<dyn std::error::Error>> {
             .map_err(|e| usage(format!("cannot read {}: {e}", f.display())))?;
     }
     for e in &errors {
-        eprintln!("wsfp: {e}");
+        crate::stderr!("wsfp: {e}");
     }
     let db = Arc::new(db);
     let scorer = Scorer::new(db.clone());

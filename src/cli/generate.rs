@@ -94,7 +94,7 @@ fn from_corpus(a: &GenerateArgs) -> Result<i32, Box<dyn std::error::Error>> {
     }
     let (samples, errors) = corpus::samples(&set, &a.corpus, &labels).map_err(usage)?;
     for e in &errors {
-        eprintln!("wsfp: {e}");
+        crate::stderr!("wsfp: {e}");
     }
     std::fs::create_dir_all(&a.out_dir)?;
     let date = today();
@@ -115,7 +115,7 @@ fn from_corpus(a: &GenerateArgs) -> Result<i32, Box<dyn std::error::Error>> {
             None => missing.push(ident.id.as_str()),
         }
     }
-    eprintln!(
+    crate::stderr!(
         "wsfp: wrote {written} fingerprint(s) to {} from {} sample(s){}",
         a.out_dir.display(),
         samples.len(),
@@ -191,7 +191,7 @@ pub async fn run(mut a: GenerateArgs) -> Result<i32, Box<dyn std::error::Error>>
     std::fs::create_dir_all(&a.out_dir)?;
     let path = a.out_dir.join(format!("{id}.toml"));
     std::fs::write(&path, text)?;
-    eprintln!(
+    crate::stderr!(
         "wsfp: wrote {} ({} features, {} unstable dropped over {} runs)",
         path.display(),
         stable.len(),

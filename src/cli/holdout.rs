@@ -365,7 +365,7 @@ pub fn run(
     let labels = corpus::read_labels(labels).map_err(usage)?;
     let (samples, errors) = corpus::samples(set, files, &labels).map_err(usage)?;
     for e in &errors {
-        eprintln!("wsfp: {e}");
+        crate::stderr!("wsfp: {e}");
     }
     if samples.is_empty() {
         return Err(usage(

@@ -334,7 +334,7 @@ pub fn main() -> i32 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("wsfp: cannot start the runtime: {e}");
+            crate::stderr!("wsfp: cannot start the runtime: {e}");
             return 1;
         }
     };
@@ -358,7 +358,7 @@ pub fn main() -> i32 {
         Ok(code) => code,
         Err(e) if broken_pipe(e.as_ref()) => EXIT_BROKEN_PIPE,
         Err(e) => {
-            eprintln!("wsfp: {e}");
+            crate::stderr!("wsfp: {e}");
             if e.is::<UsageError>() { 2 } else { 1 }
         }
     }

@@ -121,23 +121,24 @@ pub fn run(a: PcapArgs) -> Result<i32, Box<dyn std::error::Error>> {
             )
         };
         if a.stats {
-            eprintln!("{}", serde_json::json!({"file": name, "stats": stats}));
+            crate::stderr!("{}", serde_json::json!({"file": name, "stats": stats}));
         }
         if stats.snaplen_truncated > 0 {
             // Said even without --stats: a capture taken with a short snap
             // length looks like one with little WebSocket traffic in it.
-            eprintln!(
+            crate::stderr!(
                 "wsfp: {name}: {} packets were cut by the capture's snap length \
                  ({} TCP payload bytes missing, logged as gaps: snaplen_truncated); \
                  a handshake cut this way cannot be followed",
-                stats.snaplen_truncated, stats.snaplen_missing_bytes
+                stats.snaplen_truncated,
+                stats.snaplen_missing_bytes
             );
         }
         if let Some(e) = sink.error.take() {
             return Err(Box::new(e));
         }
         if let Err(e) = res {
-            eprintln!("wsfp: {e}");
+            crate::stderr!("wsfp: {e}");
             first_err.get_or_insert(e);
         }
     }

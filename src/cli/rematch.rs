@@ -82,7 +82,7 @@ pub fn run(a: MatchArgs) -> Result<i32, Box<dyn std::error::Error>> {
             let mut input = match open(f) {
                 Ok(i) => i,
                 Err(e) => {
-                    eprintln!("wsfp: cannot read {}: {e}", f.display());
+                    crate::stderr!("wsfp: cannot read {}: {e}", f.display());
                     return Ok(2);
                 }
             };
@@ -106,7 +106,7 @@ pub fn run(a: MatchArgs) -> Result<i32, Box<dyn std::error::Error>> {
                 }
             });
             if let Err(e) = res {
-                eprintln!("wsfp: cannot read {}: {e}", f.display());
+                crate::stderr!("wsfp: cannot read {}: {e}", f.display());
                 return Ok(2);
             }
         }
@@ -116,7 +116,7 @@ pub fn run(a: MatchArgs) -> Result<i32, Box<dyn std::error::Error>> {
         w.flush()?;
     }
     for e in &errors {
-        eprintln!("wsfp: {e}");
+        crate::stderr!("wsfp: {e}");
     }
     Ok(if errors.is_empty() { 0 } else { 2 })
 }

@@ -60,12 +60,12 @@ pub fn run(a: ReportArgs) -> Result<i32, Box<dyn std::error::Error>> {
     let mut unreadable = false;
     for f in &a.files {
         if let Err(e) = for_each_line(f, &mut errors, |r| prevalence.add(&r)) {
-            eprintln!("wsfp: cannot read {}: {e}", f.display());
+            crate::stderr!("wsfp: cannot read {}: {e}", f.display());
             unreadable = true;
         }
     }
     for e in &errors {
-        eprintln!("wsfp: {e}");
+        crate::stderr!("wsfp: {e}");
     }
     let inputs = a.files.iter().map(|f| f.display().to_string()).collect();
     let report = prevalence.finish(inputs, errors.len() as u64);

@@ -320,7 +320,7 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
             }
             if st.finished {
                 if !a.silent {
-                    eprintln!(
+                    crate::stderr!(
                         "wsfp: {here} says this scan finished ({} records); nothing to do",
                         st.records
                     );
@@ -546,11 +546,11 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
             if let (Some(c), Some(n)) = (&checkpointer, units) {
                 line += &format!("\n{} of {n} units written in all runs", c.state.records);
             }
-            eprintln!("{line}");
+            crate::stderr!("{line}");
         }
         match &checkpointer {
-            Some(_) => eprintln!("wsfp: to continue: {}", shell_line()),
-            None => eprintln!(
+            Some(_) => crate::stderr!("wsfp: to continue: {}", shell_line()),
+            None => crate::stderr!(
                 "wsfp: not resumable: only a scan run with --resume STATE \
                  (and --out FILE --format ndjson) can be continued"
             ),
@@ -582,10 +582,10 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
         if shard.count > 1 {
             line += &format!("\nshard {}/{} seed {seed}", shard.index, shard.count);
         }
-        eprintln!("{line}");
+        crate::stderr!("{line}");
     }
     if let Some(e) = input_error {
-        eprintln!("wsfp: {e}; records for the targets read before it were written");
+        crate::stderr!("wsfp: {e}; records for the targets read before it were written");
         return Ok(2);
     }
     Ok(0)

@@ -190,7 +190,7 @@ impl Progress {
     /// Print a line above the bar (or plainly when there is none).
     pub fn println(&self, line: &str) {
         if self.bar.is_hidden() {
-            eprintln!("{line}");
+            crate::stderr!("{line}");
         } else {
             self.bar.println(line);
         }

@@ -663,7 +663,7 @@ impl Conn<'_> {
         trace: bool,
     ) -> Result<(), ReadStop> {
         if trace && self.cfg.trace >= 2 {
-            eprintln!(
+            crate::stderr!(
                 "[{}] >> {}",
                 self.probe_id,
                 escape(data.get(..512).unwrap_or(data))
@@ -768,7 +768,7 @@ async fn handshake(
     };
     buf.advance(head.head_len);
     if cfg.trace >= 1 {
-        eprintln!(
+        crate::stderr!(
             "[{}] << {} {} ({} headers)",
             probe.id,
             head.status,
@@ -943,7 +943,7 @@ async fn frames(
         let _ = conn.write(&reply).await;
     }
     if cfg.trace >= 1 {
-        eprintln!(
+        crate::stderr!(
             "[{}] frames {:?} end {:?} in {:?} ms",
             probe.id,
             o.frames

@@ -46,7 +46,7 @@ impl Interrupt {
             let first = signals.next().await;
             let _ = tx.send(Some(first));
             let second = signals.next().await;
-            eprintln!(
+            crate::stderr!(
                 "wsfp: {}: a second stop signal; exiting at once",
                 second.name()
             );
