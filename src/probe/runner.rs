@@ -1010,10 +1010,12 @@ fn drain(link: &mut Link, o: &mut Observation, wait: &mut Wait) -> Option<End> {
     loop {
         if link.http_after_upgrade || link.decoder.at_boundary() && http_in_stream(&mut link.buf, o)
         {
-            // Not frames: drop what follows, and read on to the end.
+            // Not frames: the WebSocket ended there, without a close
+            // frame. At once, as whether the HTTP server then keeps the
+            // connection open (Werkzeug sometimes does) says nothing.
             link.http_after_upgrade = true;
             link.buf.clear();
-            return None;
+            return Some(End::Eof);
         }
         let Some(f) = link.decoder.next_frame(&mut link.buf) else {
             break;

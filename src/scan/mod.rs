@@ -376,6 +376,14 @@ impl Scanner {
         // response head it records) depends only on what the server did,
         // never on which task was quicker: the same server gives the same
         // record every run. Connection slots stay at `per_host`.
+        // Probes that wait out a silence are in no lane: each runs on its
+        // own connection as a slot frees (first, as they are slowest), so
+        // two of them never queue in one lane and the others' lanes go on
+        // meanwhile. Their connection hosts nothing, which keeps the
+        // lanes' chains the same whatever order the slots free up in.
+        let (loners, single): (Vec<usize>, Vec<usize>) = single
+            .into_iter()
+            .partition(|&i| all.get(i).is_some_and(|p| expected_cost(p) == 0));
         let lanes = self
             .per_host
             .max(1)
@@ -432,6 +440,9 @@ impl Scanner {
                 out
             });
         };
+        for i in loners {
+            spawn(&mut set, vec![i], VecDeque::new());
+        }
         for (hosts, queue) in plan {
             spawn(&mut set, hosts, queue);
         }
