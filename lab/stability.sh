@@ -5,7 +5,10 @@
 # usage: [RUNS=10] [BASE_PORT=9001] [WSFP=...] lab/stability.sh [id ...]     (no ids: every server in ports.tsv)
 # Needs a lab already started on BASE_PORT (lab/start.sh). Env: WSFP_EXTRA_ARGS (appended to each scan),
 #   WARMUP (default 1: scans first run once, unscored, so JIT compilers and lazy imports have run and a
-#   server's per-thread state (CivetWeb's last subprotocol) is what it is in service, not fresh from start).
+#   server's per-thread state (CivetWeb's last subprotocol) is what it is in service, not fresh from start),
+#   CONCURRENCY (default 16: connections in flight across the lab, --concurrency; four servers at a time. The lab
+#   shares the machine with the scanner: all 60 at once on 2 cores made slow servers miss the 500 ms frame
+#   timeout now and then, which measures the machine, not the scanner).
 # Output: one line per server that ever differed (runs that differed, whether features (what the scorer reads)
 #   or only raw observations moved, the keys that flapped); files in
 #   $WSFP_LAB_RUN/stability/ (run-K.ndjson, diff-K.ndjson). Exit 0 when every run matched run 1, 1 otherwise,
@@ -16,8 +19,10 @@ REPO="$(cd "$LAB_DIR/.." && pwd)"
 WSFP=${WSFP:-$REPO/target/release/wsfp}
 RUNS=${RUNS:-10}
 WARMUP=${WARMUP:-1}
-case "${1:-}" in -h|--help) sed -n '2,13p' "$0"; exit 0 ;; esac
+CONCURRENCY=${CONCURRENCY:-16}
+case "${1:-}" in -h|--help) sed -n '2,16p' "$0"; exit 0 ;; esac
 [[ "$RUNS" =~ ^[0-9]+$ ]] && [ "$RUNS" -ge 2 ] || { echo "stability: RUNS must be an integer >= 2 (got '$RUNS')" >&2; exit 2; }
+[[ "$CONCURRENCY" =~ ^[1-9][0-9]*$ ]] || { echo "stability: CONCURRENCY must be an integer >= 1 (got '$CONCURRENCY')" >&2; exit 2; }
 [[ "$WARMUP" =~ ^[0-9]+$ ]] || { echo "stability: WARMUP must be a count >= 0 (got '$WARMUP')" >&2; exit 2; }
 [ -x "$WSFP" ] || { echo "stability: wsfp binary $WSFP not found (cargo build --release, or set WSFP)" >&2; exit 2; }
 load_manifest
@@ -41,12 +46,12 @@ echo "stability: $N servers x $RUNS runs (after $WARMUP warm-up), $WSFP scan -a"
 T0=$SECONDS
 for k in $(seq 1 "$WARMUP"); do
   # shellcheck disable=SC2086
-  "$WSFP" scan -n -a --format ndjson -f "$OUT/targets.txt" --out "$OUT/warmup-$k.ndjson" ${WSFP_EXTRA_ARGS:-} 2> "$OUT/warmup-$k.log" \
+  "$WSFP" scan -n -a --format ndjson --concurrency "$CONCURRENCY" -f "$OUT/targets.txt" --out "$OUT/warmup-$k.ndjson" ${WSFP_EXTRA_ARGS:-} 2> "$OUT/warmup-$k.log" \
     || { echo "stability: warm-up $k failed (exit $?): $(tail -3 "$OUT/warmup-$k.log")" >&2; exit 1; }
 done
 for k in $(seq 1 "$RUNS"); do
   # shellcheck disable=SC2086
-  "$WSFP" scan -n -a --format ndjson -f "$OUT/targets.txt" --out "$OUT/run-$k.ndjson" ${WSFP_EXTRA_ARGS:-} 2> "$OUT/run-$k.log" \
+  "$WSFP" scan -n -a --format ndjson --concurrency "$CONCURRENCY" -f "$OUT/targets.txt" --out "$OUT/run-$k.ndjson" ${WSFP_EXTRA_ARGS:-} 2> "$OUT/run-$k.log" \
     || { echo "stability: run $k failed (exit $?): $(tail -3 "$OUT/run-$k.log")" >&2; exit 1; }
   if [ "$k" -gt 1 ]; then
     "$WSFP" diff --evidence --format ndjson "$OUT/run-1.ndjson" "$OUT/run-$k.ndjson" > "$OUT/diff-$k.ndjson" 2> "$OUT/diff-$k.log"
