@@ -135,7 +135,11 @@ def main():
             todo.append((i, row, lab))
         if not todo:
             continue
-        env = dict(os.environ, MANIFEST=manifest, BASE_PORT=str(port))
+        # Each group's run state is its own base port's: a WSFP_LAB_RUN inherited from a caller
+        # (lab/lib.sh exports the main group's) would make start.sh see the main group's servers
+        # and refuse to start this one (the CI's held-out step failed so).
+        env = dict(os.environ, MANIFEST=manifest, BASE_PORT=str(port),
+                   WSFP_LAB_RUN=os.path.join(WSFP_LAB, "run", str(port)))
         started = False
         if not all(listening(port + i) for i, _, _ in todo):
             ids = " ".join(r[0] for _, r, _ in todo)
