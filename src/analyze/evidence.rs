@@ -83,14 +83,21 @@ pub enum EvidenceKind {
 }
 
 impl EvidenceChange {
+    /// One line: `key old -> new` for a feature (`(none)` where absent,
+    /// `""` for an empty value, a value with a line break quoted as JSON
+    /// so the line stays one line), `key differs` for an observation.
     pub fn to_text(&self) -> String {
+        let shown = |v: &Option<String>| match v.as_deref() {
+            None => "(none)".to_string(),
+            Some(s) if s.is_empty() || s.contains(['\r', '\n']) => {
+                serde_json::Value::String(s.to_string()).to_string()
+            }
+            Some(s) => s.to_string(),
+        };
         match self.kind {
-            EvidenceKind::Feature => format!(
-                "{} {} -> {}",
-                self.key,
-                self.old.as_deref().unwrap_or("(none)"),
-                self.new.as_deref().unwrap_or("(none)")
-            ),
+            EvidenceKind::Feature => {
+                format!("{} {} -> {}", self.key, shown(&self.old), shown(&self.new))
+            }
             EvidenceKind::Observation => format!("{} differs", self.key),
         }
     }
@@ -242,6 +249,24 @@ mod tests {
         }
         r.observations.insert("100".into(), o);
         r
+    }
+
+    #[test]
+    fn text_lines_show_empty_and_multi_line_values() {
+        let c = |old: Option<&str>, new: Option<&str>| EvidenceChange {
+            kind: EvidenceKind::Feature,
+            key: "800.control".into(),
+            old: old.map(String::from),
+            new: new.map(String::from),
+        };
+        assert_eq!(
+            c(Some(""), Some("close")).to_text(),
+            r#"800.control "" -> close"#
+        );
+        assert_eq!(
+            c(None, Some("a\r\nb")).to_text(),
+            r#"800.control (none) -> "a\r\nb""#
+        );
     }
 
     #[test]
