@@ -616,8 +616,8 @@ async fn clean_handshakes_host_frame_probes_even_without_pongs() {
         .count();
     assert!(by_handshakes >= 3, "handshake probes hosted: {hosts:?}");
     // (Whether a frame probe also passes its connection on depends on
-    // which connection takes the queue's probes first: hosting handshakes
-    // often take them all. `late_pongs_are_not_taken_for_a_later_probe`
+    // its lane: the lane's hosting handshakes often carry all its
+    // chainable probes. `late_pongs_are_not_taken_for_a_later_probe`
     // checks that silent safe probes chain, with frame probes only.)
     // Every probe that needs a connection of its own would take 66.
     assert!(rec.connections <= 50, "{} connections", rec.connections);
