@@ -647,47 +647,7 @@ async fn clean_handshakes_host_frame_probes_even_without_pongs() {
 /// probe's. This server answers every ping, 300 ms late.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_pongs_are_not_taken_for_a_later_probe() {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let (s, _) = l.accept().await.unwrap();
-            tokio::spawn(async move {
-                let (mut rd, wr) = s.into_split();
-                let wr = Arc::new(tokio::sync::Mutex::new(wr));
-                let mut got = BytesMut::new();
-                let mut buf = [0u8; 8192];
-                let mut upgraded = false;
-                let mut d = Decoder::new(DecoderConfig::from_client());
-                while let Ok(n) = rd.read(&mut buf).await {
-                    if n == 0 {
-                        break;
-                    }
-                    got.extend_from_slice(&buf[..n]);
-                    if !upgraded {
-                        let Some(resp) = take_upgrade(&mut got) else {
-                            continue;
-                        };
-                        let _ = wr.lock().await.write_all(resp.as_bytes()).await;
-                        upgraded = true;
-                    }
-                    while let Some(f) = d.next_frame(&mut got) {
-                        if f.header.opcode.0 == 9 {
-                            let pong = wsfp::wire::encode_frame(
-                                &wsfp::wire::FrameSpec::new(0xA),
-                                &f.payload,
-                            );
-                            let wr = wr.clone();
-                            tokio::spawn(async move {
-                                tokio::time::sleep(Duration::from_millis(300)).await;
-                                let _ = wr.lock().await.write_all(&pong).await;
-                            });
-                        }
-                    }
-                }
-            });
-        }
-    });
+    let addr = ping_server(Pongs::Late(Duration::from_millis(300))).await;
     let scanner = opts(&["-1", "--frame-timeout", "200"])
         .scanner(&DbOpts { db: None })
         .unwrap();
@@ -1142,21 +1102,33 @@ async fn chained_probes_ride_the_same_connection_every_run() {
     }
 }
 
-/// A server that, like libwebsockets, answers only one of the pings it
-/// reads at once (RFC 6455 §5.5.3 allows answering only the latest; this
-/// one answers the first, as the lab's libwebsockets did).
-async fn one_pong_per_read_server() -> SocketAddr {
+/// How [`ping_server`] answers the pings it reads.
+#[derive(Clone, Copy)]
+enum Pongs {
+    /// Every ping, this late.
+    Late(Duration),
+    /// Only the first ping of each read, at once: like libwebsockets, which
+    /// answers one of the pings it reads together (RFC 6455 §5.5.3 allows
+    /// answering only the latest; the lab's libwebsockets answered the first).
+    FirstPerRead,
+}
+
+/// A server that upgrades every request, reads frames and answers pings
+/// as `pongs` says; nothing else.
+async fn ping_server(pongs: Pongs) -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let (mut s, _) = l.accept().await.unwrap();
+            let (s, _) = l.accept().await.unwrap();
             tokio::spawn(async move {
+                let (mut rd, wr) = s.into_split();
+                let wr = Arc::new(tokio::sync::Mutex::new(wr));
                 let mut got = BytesMut::new();
                 let mut buf = [0u8; 8192];
                 let mut upgraded = false;
                 let mut d = Decoder::new(DecoderConfig::from_client());
-                while let Ok(n) = s.read(&mut buf).await {
+                while let Ok(n) = rd.read(&mut buf).await {
                     if n == 0 {
                         break;
                     }
@@ -1165,18 +1137,29 @@ async fn one_pong_per_read_server() -> SocketAddr {
                         let Some(resp) = take_upgrade(&mut got) else {
                             continue;
                         };
-                        let _ = s.write_all(resp.as_bytes()).await;
+                        let _ = wr.lock().await.write_all(resp.as_bytes()).await;
                         upgraded = true;
                     }
                     let mut answered = false;
                     while let Some(f) = d.next_frame(&mut got) {
-                        if f.header.opcode.0 == 9 && !answered {
-                            answered = true;
-                            let pong = wsfp::wire::encode_frame(
-                                &wsfp::wire::FrameSpec::new(0xA),
-                                &f.payload,
-                            );
-                            let _ = s.write_all(&pong).await;
+                        if f.header.opcode.0 != 9 {
+                            continue;
+                        }
+                        let pong =
+                            wsfp::wire::encode_frame(&wsfp::wire::FrameSpec::new(0xA), &f.payload);
+                        match pongs {
+                            Pongs::Late(delay) => {
+                                let wr = wr.clone();
+                                tokio::spawn(async move {
+                                    tokio::time::sleep(delay).await;
+                                    let _ = wr.lock().await.write_all(&pong).await;
+                                });
+                            }
+                            Pongs::FirstPerRead if !answered => {
+                                answered = true;
+                                let _ = wr.lock().await.write_all(&pong).await;
+                            }
+                            Pongs::FirstPerRead => {}
                         }
                     }
                 }
@@ -1191,7 +1174,7 @@ async fn one_pong_per_read_server() -> SocketAddr {
 /// both, and the probe ends alive every time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_probe_ping_and_the_liveness_ping_are_both_answered() {
-    let addr = one_pong_per_read_server().await;
+    let addr = ping_server(Pongs::FirstPerRead).await;
     let scanner = opts(&["-a", "--frame-timeout", "300"])
         .scanner(&DbOpts { db: None })
         .unwrap();

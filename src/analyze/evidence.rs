@@ -136,12 +136,13 @@ pub fn evidence_of(set: &ProbeSet, r: &Record, names: &mut Interner) -> Evidence
                 // Our Sec-WebSocket-Key is a fresh nonce per connection:
                 // a server that echoes it (daphne's 400 reason) says the
                 // same thing every run.
-                (_, Some(text)) => {
-                    keyless = serde_json::Value::String(
-                        crate::probe::normalise::without_keys(text).into_owned(),
-                    );
-                    &keyless
-                }
+                (_, Some(text)) => match crate::probe::normalise::without_keys(text) {
+                    std::borrow::Cow::Borrowed(_) => value,
+                    std::borrow::Cow::Owned(t) => {
+                        keyless = serde_json::Value::String(t);
+                        &keyless
+                    }
+                },
                 _ => value,
             };
             fields.push((names.id(&format!("{probe}.{field}")), hash_json(value)));
