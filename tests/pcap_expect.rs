@@ -1,8 +1,11 @@
 //! What the shared captures are documented to contain
 //! (`../shared/pcaps/SOURCES.md`), asserted on our logs; plus synthetic
 //! captures for what the real ones lack: reordering, gaps, a decompression
-//! bomb, a truncated file. The real-capture tests skip with a message when
-//! `$CARGO_MANIFEST_DIR/../shared/pcaps` is absent.
+//! bomb, a truncated file. The real-capture tests skip with a message on
+//! the terminal when `$CARGO_MANIFEST_DIR/../shared/pcaps` is absent, and
+//! fail under `CI=true`.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 
@@ -21,7 +24,7 @@ fn capture(name: &str) -> Option<PathBuf> {
     if p.exists() {
         Some(p)
     } else {
-        eprintln!("SKIP: {} not found", p.display());
+        common::missing(name, &format!("{} not found", p.display()));
         None
     }
 }

@@ -5,8 +5,10 @@
 //! every capture, compares per TCP direction the sequence of WebSocket
 //! frames: opcode, FIN, mask bit, payload length and the unmasked payload
 //! bytes, as tshark dissects them (`-o tcp.reassemble_out_of_order:TRUE`)
-//! and as our pipeline reports them. Skips, with a message, when the
-//! directory or tshark is absent.
+//! and as our pipeline reports them. Skips, with a message on the
+//! terminal, when the directory or tshark is absent; fails under `CI=true`.
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +24,10 @@ type Frames = BTreeMap<String, Vec<(u8, bool, bool, u64, String)>>;
 fn captures() -> Option<Vec<PathBuf>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/pcaps");
     let Ok(rd) = std::fs::read_dir(&dir) else {
-        eprintln!("SKIP: no capture directory at {}", dir.display());
+        common::missing(
+            "pcap_tshark",
+            &format!("no capture directory at {}", dir.display()),
+        );
         return None;
     };
     let mut v: Vec<PathBuf> = rd
@@ -133,7 +138,10 @@ fn our_frames(file: &Path) -> Frames {
 fn frames_agree_with_tshark_on_every_capture() {
     let Some(files) = captures() else { return };
     if !tshark_available() {
-        eprintln!("SKIP: tshark not installed");
+        common::missing(
+            "frames_agree_with_tshark_on_every_capture",
+            "tshark not installed",
+        );
         return;
     }
     assert!(!files.is_empty());

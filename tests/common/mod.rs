@@ -13,14 +13,37 @@ use tokio::net::{TcpListener, UdpSocket};
 
 /// A minimal authoritative DNS server: A records from `names`, NXDOMAIN
 /// for other names, empty answers for other types. Counts queries per
-/// name (to check the resolver's cache).
+/// name and type, as `"name A"`, `"name AAAA"` (`"name TYPE<n>"` for
+/// others), to check the resolver's cache and its de-duplication.
 pub struct Dns {
     pub addr: SocketAddr,
     pub queries: Arc<Mutex<HashMap<String, u64>>>,
 }
 
+impl Dns {
+    /// Queries for `name` of each type seen, sorted: `[("A", 1), ...]`.
+    pub fn asked(&self, name: &str) -> Vec<(String, u64)> {
+        let q = self.queries.lock().unwrap();
+        let mut v: Vec<(String, u64)> = q
+            .iter()
+            .filter_map(|(k, n)| {
+                let (kn, t) = k.rsplit_once(' ')?;
+                (kn == name).then(|| (t.to_string(), *n))
+            })
+            .collect();
+        v.sort();
+        v
+    }
+}
+
 pub async fn dns(names: &[(&str, Ipv4Addr)]) -> Dns {
-    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    dns_slow(names, std::time::Duration::ZERO).await
+}
+
+/// [`dns`], answering each query `delay` after it arrived (lookups of a
+/// name overlap, as they do on a real resolver far away).
+pub async fn dns_slow(names: &[(&str, Ipv4Addr)], delay: std::time::Duration) -> Dns {
+    let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
     let addr = sock.local_addr().unwrap();
     let table: HashMap<String, Ipv4Addr> =
         names.iter().map(|(n, ip)| (n.to_string(), *ip)).collect();
@@ -51,7 +74,15 @@ pub async fn dns(names: &[(&str, Ipv4Addr)]) -> Dns {
             let qtype = u16::from_be_bytes([q[i + 1], q[i + 2]]);
             let qend = i + 5;
             let name = labels.join(".");
-            *q2.lock().unwrap().entry(name.clone()).or_insert(0) += 1;
+            let kind = match qtype {
+                1 => "A".to_string(),
+                28 => "AAAA".to_string(),
+                t => format!("TYPE{t}"),
+            };
+            *q2.lock()
+                .unwrap()
+                .entry(format!("{name} {kind}"))
+                .or_insert(0) += 1;
             let mut r = Vec::with_capacity(64);
             r.extend_from_slice(&q[0..2]); // id
             let hit = table.get(&name);
@@ -66,7 +97,15 @@ pub async fn dns(names: &[(&str, Ipv4Addr)]) -> Dns {
                 r.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
                 r.extend_from_slice(&ip.octets());
             }
-            let _ = sock.send_to(&r, peer).await;
+            if delay.is_zero() {
+                let _ = sock.send_to(&r, peer).await;
+            } else {
+                let sock = sock.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    let _ = sock.send_to(&r, peer).await;
+                });
+            }
         }
     });
     Dns { addr, queries }
@@ -147,4 +186,21 @@ pub fn opts(extra: &[&str]) -> wsfp::cli::ProbeOpts {
     let mut args = vec!["wsfp"];
     args.extend_from_slice(extra);
     Wrap::parse_from(args).p
+}
+
+/// A test's prerequisite (`what`: a capture, an oracle) is absent.
+///
+/// Under `CI=true` that is a failure: CI always has `../shared` and tshark,
+/// so a test that skipped there would pass without having run. Elsewhere
+/// the test skips, and says so on the terminal: the line is written to the
+/// process's stderr directly, past the harness's output capture, so
+/// `cargo test` shows it even for a passing test.
+pub fn missing(test: &str, what: &str) {
+    use std::io::Write;
+    if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0") {
+        panic!(
+            "{test}: {what}; CI=true needs it (../shared beside the checkout, tshark installed)"
+        );
+    }
+    let _ = writeln!(std::io::stderr(), "SKIP {test}: {what}");
 }
