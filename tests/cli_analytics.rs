@@ -191,6 +191,37 @@ fn live_demo_scan_validates_and_reports_exactly() {
     assert_eq!(code, 0, "{err}");
     let records = lines(&out);
     assert!(records.len() >= 3);
+    // Each endpoint's expected verdict (as the demo prints it: a
+    // fingerprint id, or a status) is what its record says.
+    let expected: Vec<(&str, &str)> = err
+        .lines()
+        .skip_while(|l| !l.starts_with("expected per endpoint"))
+        .skip(1)
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((w.next()?, w.next()?))
+        })
+        .filter(|(url, _)| url.starts_with("ws://"))
+        .collect();
+    assert_eq!(expected.len(), records.len(), "{err}");
+    for (url, want) in expected {
+        let r = records
+            .iter()
+            .find(|r| r["target"] == url)
+            .unwrap_or_else(|| panic!("no record for {url}"));
+        let status = r["status"].as_str().unwrap();
+        let ok = if want.contains('-') {
+            status == "ok" && r["implementation"] == want
+        } else {
+            status == want
+        };
+        assert!(
+            ok,
+            "{url}: expected {want}, got {status} {}",
+            r["implementation"]
+        );
+    }
+    assert!(err.contains("endpoints as expected"), "{err}");
     assert_schema("record.schema.json", &records);
     let dir = tmpdir("demo");
     let f = write(&dir, "demo.ndjson", &out);
@@ -575,4 +606,93 @@ fn diff_evidence_names_the_probe_whose_evidence_moved() {
     assert_eq!(code, 0);
     let (_, nd, _) = wsfp(&["diff", "--evidence", BEFORE, &new, "--format", "ndjson"]);
     assert_schema("diff.schema.json", &lines(&nd));
+}
+
+/// `evaluate`'s leave-one-out check is a gate: a wrong name fails the run
+/// (exit 1) even when top-1 accuracy is allowed to be anything, and
+/// `--max-loo-wrong` relaxes it. The py-websockets scan is labelled
+/// go-gorilla, so leaving go-gorilla out of the DB names websockets (at
+/// library level, `pypi:websockets`): a wrong library.
+#[test]
+fn evaluate_fails_on_a_leave_one_out_wrong_name() {
+    let d = tmpdir("evaluate-loo");
+    let text = std::fs::read_to_string(BEFORE).unwrap();
+    let one: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(r#""target":"127.0.0.1:9001""#))
+        .collect();
+    assert_eq!(one.len(), 1);
+    let records = write(&d, "one.ndjson", &format!("{}\n", one[0]));
+    let run = |label: &str, extra: &[&str]| {
+        let labels = write(&d, "labels.tsv", &format!("127.0.0.1:9001\t{label}\n"));
+        let mut args = vec![
+            "evaluate",
+            &records,
+            "--labels",
+            &labels,
+            "--min-accuracy",
+            "0",
+        ];
+        args.extend_from_slice(extra);
+        wsfp(&args)
+    };
+    let (code, out, err) = run("py-websockets", &[]);
+    assert_eq!(code, 0, "right label: {out}{err}");
+    assert!(out.contains("0 wrong name(s)"), "{out}");
+
+    let (code, out, err) = run("go-gorilla", &[]);
+    assert_eq!(code, 1, "a leave-one-out wrong name must fail: {out}{err}");
+    assert!(
+        out.contains("1 wrong name(s)")
+            && out.contains("wrong: 127.0.0.1:9001 (go-gorilla) -> pypi:websockets"),
+        "{out}"
+    );
+    let (code, out, err) = run("go-gorilla", &["--max-loo-wrong", "1"]);
+    assert_eq!(code, 0, "relaxed by --max-loo-wrong: {out}{err}");
+    let (code, _, err) = run("go-gorilla", &["--max-loo-wrong", "x"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+/// Every CSV row, zipped with the header, says what the NDJSON record of
+/// the same scan says, column by column (two swapped columns, or a header
+/// that drifted from the rows, fail here). `match` writes the stored lab
+/// scan in both formats.
+#[test]
+fn csv_rows_zipped_with_the_header_equal_the_ndjson_records() {
+    let (code, nd, err) = wsfp(&["match", BEFORE, "--format", "ndjson"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, csv_text, err) = wsfp(&["match", BEFORE, "--format", "csv"]);
+    assert_eq!(code, 0, "{err}");
+    let records = lines(&nd);
+    let mut rd = csv::Reader::from_reader(csv_text.as_bytes());
+    let header: Vec<String> = rd.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(header.len(), 15, "{header:?}");
+    let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), records.len());
+    assert!(records.len() >= 10);
+    for (row, rec) in rows.iter().zip(&records) {
+        assert_eq!(row.len(), header.len());
+        for (name, cell) in header.iter().zip(row.iter()) {
+            let want = match (name.as_str(), &rec[name.as_str()]) {
+                ("candidates", Value::Array(c)) => c
+                    .iter()
+                    .map(|c| {
+                        let score = c["score"].as_f64().unwrap();
+                        format!("{}:{score}", c["id"].as_str().unwrap())
+                    })
+                    .collect::<Vec<_>>()
+                    .join(";"),
+                (_, Value::Null) => String::new(),
+                (_, Value::String(s)) => s.clone(),
+                // Numbers as numbers: CSV writes 1.0 as `1`.
+                (_, Value::Number(n)) => {
+                    let got: f64 = cell.parse().unwrap_or(f64::NAN);
+                    assert_eq!(Some(got), n.as_f64(), "column {name} of {}", rec["target"]);
+                    continue;
+                }
+                (n, v) => panic!("column {n}: record holds {v}"),
+            };
+            assert_eq!(cell, want, "column {name} of {}", rec["target"]);
+        }
+    }
 }

@@ -38,6 +38,14 @@ pub struct EvaluateArgs {
     /// Skip the leave-one-out check.
     #[arg(long)]
     pub no_loo: bool,
+    /// Exit 1 when the leave-one-out check gives more than this many wrong
+    /// names (another library named where `unknown` or the same library
+    /// is right). The default 0 makes any such name fail the run, as CI
+    /// needs: a DB that names a server it was not built from as something
+    /// else is the confident wrong answer a survey must never give.
+    #[arg(long, default_value_t = 0, value_name = "N",
+          value_parser = value::int::<usize>(0, 1_000_000, ""))]
+    pub max_loo_wrong: usize,
     /// Score only observations of probes up to this risk, as if the scan
     /// had run with --safety (measures what each level can tell apart).
     #[arg(long, value_enum)]
@@ -301,21 +309,22 @@ pub fn run(a: EvaluateArgs) -> Result<i32, Box<dyn std::error::Error>> {
     if loo_n > 0 {
         writeln!(
             out,
-            "leave-one-out: {loo_ok}/{loo_n} ({:.1}%) unknown or same library; {} confident wrong name(s)",
+            "leave-one-out: {loo_ok}/{loo_n} ({:.1}%) unknown or same library; {} wrong name(s) (at most {} allowed: --max-loo-wrong)",
             100.0 * loo_ok as f64 / loo_n as f64,
-            loo_wrong.len()
+            loo_wrong.len(),
+            a.max_loo_wrong
         )?;
         for w in &loo_wrong {
             writeln!(out, "  wrong: {w}")?;
         }
     }
     // Bad input lines (reported above, the rest scored) are exit 2, as
-    // for every reader of records; then accuracy.
+    // for every reader of records; then accuracy and wrong names.
     Ok(if !errors.is_empty() {
         2
-    } else if acc + 1e-9 >= a.min_accuracy {
-        0
-    } else {
+    } else if acc + 1e-9 < a.min_accuracy || loo_wrong.len() > a.max_loo_wrong {
         1
+    } else {
+        0
     })
 }
