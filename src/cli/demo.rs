@@ -11,7 +11,7 @@ use super::{DbOpts, ProbeOpts};
 use crate::demo::Farm;
 use crate::net::Limits;
 use crate::output::progress::Progress;
-use crate::output::{Format, RecordWriter};
+use crate::output::{Format, RecordWriter, Status};
 use crate::scan::survey::{self, SurveyOptions};
 use crate::target::{Expand, Plan, Shard, Source};
 
@@ -54,6 +54,7 @@ pub async fn run(a: DemoArgs) -> Result<i32, Box<dyn std::error::Error>> {
 
     let mut writer = RecordWriter::new(Box::new(std::io::stdout()), a.format)?;
     writer.detail = false;
+    writer.kept = Some(Vec::new());
     let mut progress = Progress::new(std::io::stderr().is_terminal(), Some(total), None);
     let started = std::time::Instant::now();
     let opts = SurveyOptions::default();
@@ -67,10 +68,45 @@ pub async fn run(a: DemoArgs) -> Result<i32, Box<dyn std::error::Error>> {
         .attempts
         .load(std::sync::atomic::Ordering::Relaxed);
     crate::stderr!("\n{}", tally.summary(started.elapsed(), conns));
+    // The farm knows what each endpoint is: say whether the scan agreed,
+    // and fail (exit 1) when it did not, so the demo is a check too.
+    let kept = writer.kept.take().unwrap_or_default();
     crate::stderr!("\nexpected per endpoint (fingerprint id or status):");
+    let mut differ = 0;
     for e in &farm.endpoints {
-        crate::stderr!("  {:<28} {}", e.url, e.expect);
+        let got = kept.iter().find(|(t, _, _)| *t == e.url);
+        let agrees = got.is_some_and(|(_, status, id)| as_expected(e.expect, *status, id));
+        let shown = match got {
+            Some((_, Status::Ok, id)) => id.as_str(),
+            Some((_, status, _)) => status.as_str(),
+            None => "no record",
+        };
+        if agrees {
+            crate::stderr!("  {:<28} {:<22} ok", e.url, e.expect);
+        } else {
+            differ += 1;
+            crate::stderr!("  {:<28} {:<22} DIFFERS: got {shown}", e.url, e.expect);
+        }
     }
+    let n = farm.endpoints.len();
     farm.stop();
-    Ok(0)
+    if differ == 0 {
+        crate::stderr!("all {n} endpoints as expected");
+        Ok(0)
+    } else {
+        crate::stderr!("{differ} endpoint(s) not as expected");
+        Ok(1)
+    }
+}
+
+/// Does a record (its status and implementation) meet an endpoint's
+/// expectation: a status name (`ok` is any upgraded verdict), or else a
+/// fingerprint id, which needs an upgraded scan that named it.
+fn as_expected(expect: &str, status: Status, id: &str) -> bool {
+    let named_status = serde_json::from_value::<Status>(serde_json::Value::from(expect)).is_ok();
+    if named_status {
+        status.as_str() == expect
+    } else {
+        status == Status::Ok && id == expect
+    }
 }

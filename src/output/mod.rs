@@ -21,23 +21,38 @@ pub enum Format {
     Csv,
 }
 
-/// The CSV columns, in their documented, fixed order.
-pub const CSV_COLUMNS: &[&str] = &[
-    "schema_version",
-    "target",
-    "url",
-    "ip",
-    "status",
-    "http_status",
-    "implementation",
-    "confidence",
-    "candidates",
-    "elapsed_ms",
-    "bytes_sent",
-    "bytes_received",
-    "connections",
-    "probe_set",
-    "error",
+/// One CSV cell of a record.
+type Cell = fn(&Record) -> String;
+
+fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map(T::to_string).unwrap_or_default()
+}
+
+/// The CSV columns, in their documented, fixed order: each name beside
+/// the cell it heads, so the header and the rows cannot drift apart.
+pub const CSV_COLUMNS: &[(&str, Cell)] = &[
+    ("schema_version", |r| r.schema_version.to_string()),
+    ("target", |r| r.target.clone()),
+    ("url", |r| opt(&r.url)),
+    ("ip", |r| opt(&r.ip)),
+    ("status", |r| r.status.as_str().to_string()),
+    ("http_status", |r| opt(&r.http_status)),
+    ("implementation", |r| r.implementation.clone()),
+    ("confidence", |r| r.confidence.to_string()),
+    ("candidates", |r| {
+        let c: Vec<String> = r
+            .candidates
+            .iter()
+            .map(|c| format!("{}:{}", c.id, c.score))
+            .collect();
+        c.join(";")
+    }),
+    ("elapsed_ms", |r| r.elapsed_ms.to_string()),
+    ("bytes_sent", |r| r.bytes_sent.to_string()),
+    ("bytes_received", |r| r.bytes_received.to_string()),
+    ("connections", |r| r.connections.to_string()),
+    ("probe_set", |r| r.probe_set.clone()),
+    ("error", |r| opt(&r.error)),
 ];
 
 pub struct RecordWriter {
@@ -51,6 +66,10 @@ pub struct RecordWriter {
     pub flush_each: bool,
     /// One NDJSON line, reused from record to record.
     line: Vec<u8>,
+    /// When set, each record written also leaves its (target, status,
+    /// implementation) here: `wsfp demo` checks its farm's expected
+    /// verdicts with them.
+    pub kept: Option<Vec<(String, Status, String)>>,
 }
 
 impl RecordWriter {
@@ -62,11 +81,13 @@ impl RecordWriter {
             detail: true,
             flush_each: true,
             line: Vec::new(),
+            kept: None,
         };
         if format == Format::Csv {
             let out = std::mem::replace(&mut w.out, Box::new(io::sink()));
             let mut c = csv::Writer::from_writer(out);
-            c.write_record(CSV_COLUMNS).map_err(csv_io)?;
+            c.write_record(CSV_COLUMNS.iter().map(|(name, _)| name))
+                .map_err(csv_io)?;
             w.csv = Some(c);
         }
         Ok(w)
@@ -74,6 +95,9 @@ impl RecordWriter {
 
     /// Write one record and flush, so a killed scan loses nothing written.
     pub fn write(&mut self, r: &Record) -> io::Result<()> {
+        if let Some(k) = &mut self.kept {
+            k.push((r.target.clone(), r.status, r.implementation.clone()));
+        }
         match self.format {
             Format::Ndjson => {
                 // Serialise first, so an I/O error (a closed pipe) reaches
@@ -89,29 +113,8 @@ impl RecordWriter {
             }
             Format::Csv => {
                 let c = self.csv.as_mut().expect("csv writer");
-                let cands: Vec<String> = r
-                    .candidates
-                    .iter()
-                    .map(|c| format!("{}:{}", c.id, c.score))
-                    .collect();
-                c.write_record([
-                    r.schema_version.to_string(),
-                    r.target.clone(),
-                    r.url.clone().unwrap_or_default(),
-                    r.ip.clone().unwrap_or_default(),
-                    r.status.as_str().to_string(),
-                    r.http_status.map(|s| s.to_string()).unwrap_or_default(),
-                    r.implementation.clone(),
-                    r.confidence.to_string(),
-                    cands.join(";"),
-                    r.elapsed_ms.to_string(),
-                    r.bytes_sent.to_string(),
-                    r.bytes_received.to_string(),
-                    r.connections.to_string(),
-                    r.probe_set.clone(),
-                    r.error.clone().unwrap_or_default(),
-                ])
-                .map_err(csv_io)?;
+                c.write_record(CSV_COLUMNS.iter().map(|(_, cell)| cell(r)))
+                    .map_err(csv_io)?;
                 if self.flush_each {
                     c.flush()?;
                 }
