@@ -7,6 +7,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use common::*;
 use wsfp::demo::{Farm, Kind};
@@ -115,14 +116,10 @@ async fn faults_still_give_one_record_per_input_and_exclusions_are_never_touched
         "an excluded address was connected to"
     );
     // ws.test appears on two lines but is asked once (A and AAAA).
-    let q = dns
-        .queries
-        .lock()
-        .unwrap()
-        .get("ws.test")
-        .copied()
-        .unwrap_or(0);
-    assert!((1..=2).contains(&q), "ws.test asked {q} times");
+    assert_eq!(
+        dns.asked("ws.test"),
+        [("A".to_string(), 1), ("AAAA".to_string(), 1)]
+    );
     assert!(err.contains("excluded 4"), "summary: {err}");
     farm.stop();
 }
@@ -280,4 +277,49 @@ async fn sigkill_then_resume_loses_nothing_and_duplicates_nothing() {
     assert_eq!(code, 0);
     assert!(err.is_empty() || err.contains("finished"), "{err}");
     assert_eq!(records(&std::fs::read_to_string(&out).unwrap()).len(), 1024);
+}
+
+/// Forty targets carry one name at once, and the resolver answers slowly,
+/// so all forty want it while the first lookup is in flight: the name is
+/// still asked exactly once per type (issue #17: without per-name
+/// de-duplication each target that missed the cache asked again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_name_on_many_targets_at_once_is_asked_once() {
+    let dir = tmpdir("dns-dedup");
+    let dns = dns_slow(
+        &[("same.test", "127.0.0.1".parse().unwrap())],
+        Duration::from_millis(300),
+    )
+    .await;
+    let closed = closed_port();
+    let lines: Vec<String> = (0..40).map(|i| format!("same.test:{closed}/{i}")).collect();
+    let file = dir.join("targets.txt");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let (code, out, err) = wsfp(args(&[
+        "scan",
+        "-n",
+        "-f",
+        file.to_str().unwrap(),
+        "--resolver",
+        &dns.addr.to_string(),
+        "--concurrency",
+        "64",
+        "--format",
+        "ndjson",
+        "--retries",
+        "0",
+    ]))
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let recs = records(&out);
+    assert_eq!(recs.len(), 40, "one record per line: {out}");
+    assert!(
+        recs.iter()
+            .all(|r| r["status"] == "refused" && r["ip"] == "127.0.0.1"),
+        "every line resolved, then refused: {out}"
+    );
+    assert_eq!(
+        dns.asked("same.test"),
+        [("A".to_string(), 1), ("AAAA".to_string(), 1)]
+    );
 }

@@ -1,12 +1,16 @@
 //! Name resolution for a scan: hickory-resolver (async), at most
 //! `concurrency` lookups at once, A and AAAA, and a bounded cache of
 //! answers and failures, so a target list with one name on ten thousand
-//! ports asks once. `--resolver ip[:port]` replaces the system's resolver
-//! (tests use one on loopback, never the machine's).
+//! ports asks once. Targets that want a name while its lookup is in
+//! flight wait for that lookup rather than start their own, and a lookup
+//! that waited for a slot looks in the cache again before it asks: one
+//! question per name, however many targets carry it at once.
+//! `--resolver ip[:port]` replaces the system's resolver (tests use one on
+//! loopback, never the machine's).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hickory_resolver::TokioResolver;
@@ -32,6 +36,9 @@ pub struct Resolver {
     inner: OnceCell<Result<TokioResolver, String>>,
     sem: Semaphore,
     cache: Mutex<HashMap<String, (Answer, Instant)>>,
+    /// Lookups in flight, by name: the first asker's cell, which every
+    /// later asker of the name waits on.
+    pending: Mutex<HashMap<String, Arc<OnceCell<Answer>>>>,
 }
 
 impl Resolver {
@@ -43,6 +50,7 @@ impl Resolver {
             inner: OnceCell::new(),
             sem: Semaphore::new(concurrency.max(1)),
             cache: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
         }
     }
 
@@ -61,6 +69,33 @@ impl Resolver {
         self.cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<OnceCell<Answer>>>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The cached answer for `key`, if it has not expired.
+    fn cached(&self, key: &str) -> Option<Answer> {
+        self.cache()
+            .get(key)
+            .filter(|(_, until)| *until > Instant::now())
+            .map(|(a, _)| a.clone())
+    }
+
+    fn store(&self, key: &str, answer: &Answer) {
+        let ttl = if answer.is_ok() {
+            POSITIVE_TTL
+        } else {
+            NEGATIVE_TTL
+        };
+        let mut cache = self.cache();
+        if cache.len() >= CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(key.to_string(), (answer.clone(), Instant::now() + ttl));
     }
 
     async fn client(&self) -> Result<&TokioResolver, String> {
@@ -103,29 +138,42 @@ impl Resolver {
             return Some(Ok(vec![ip]));
         }
         let key = host.to_ascii_lowercase();
-        if let Some((a, until)) = self.cache().get(&key)
-            && *until > Instant::now()
-        {
-            return Some(a.clone());
+        if let Some(a) = self.cached(&key) {
+            return Some(a);
         }
-        let asking = async {
+        let cell = self.pending().entry(key.clone()).or_default().clone();
+        // The asker whose future runs the lookup stores the answer before
+        // the cell is set, so an asker that comes after the cell leaves
+        // `pending` finds it in the cache. If that asker's deadline cuts
+        // it, the cell is still empty and the next waiter runs the lookup
+        // (tokio's `OnceCell` hands initialisation on when a future is
+        // dropped).
+        let asking = cell.get_or_init(|| async {
             let Ok(_permit) = self.sem.acquire().await else {
                 return Err("DNS lookup slots closed".to_string());
             };
-            self.lookup(&key).await
-        };
-        let answer = tokio::time::timeout_at(deadline, asking).await.ok()?;
-        let ttl = if answer.is_ok() {
-            POSITIVE_TTL
-        } else {
-            NEGATIVE_TTL
-        };
-        let mut cache = self.cache();
-        if cache.len() >= CACHE_MAX {
-            cache.clear();
+            if let Some(a) = self.cached(&key) {
+                return a;
+            }
+            let a = self.lookup(&key).await;
+            self.store(&key, &a);
+            a
+        });
+        let answer = tokio::time::timeout_at(deadline, asking)
+            .await
+            .ok()
+            .cloned();
+        // Leave `pending` as it would be without us: the cell goes once it
+        // holds an answer (the cache has it), or when no one else waits on
+        // it (a cut lookup must not stay behind for ever). Clones are made
+        // under this lock, so the count cannot grow while it is read.
+        let mut p = self.pending();
+        if p.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell))
+            && (cell.initialized() || Arc::strong_count(&cell) <= 2)
+        {
+            p.remove(&key);
         }
-        cache.insert(key, (answer.clone(), Instant::now() + ttl));
-        Some(answer)
+        answer
     }
 
     async fn lookup(&self, host: &str) -> Answer {
