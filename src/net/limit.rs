@@ -1,17 +1,20 @@
-//! Scan-wide limits on new connections: how many may be open at once
+//! Limits on new connections. Scan-wide: how many may be open at once
 //! (`--concurrency`, a semaphore whose permit lives as long as the
 //! connection) and how many may start per second (`--rate`, governor's
 //! GCRA). Every connection of every probe of every target passes here, so
-//! the limits hold for the whole scan, which zgrab2 cannot promise.
+//! the limits hold for the whole scan, which zgrab2 cannot promise. Per
+//! target: the least gap between two of its new connections
+//! (`--host-gap`, [`Pacer`]).
 //!
 //! governor keeps its own clock (quanta), not tokio's: tests that pause
 //! tokio time cannot drive it, so rate tests run in real time.
 
 use std::num::NonZeroU32;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -149,5 +152,47 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Limited<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Spaces out new connections to one target by at least `gap`, so a
+/// survey with many probes per host does not look like a flood. One per
+/// target, shared by everything that connects to it (the gate and its
+/// retries, every probe, the still-up check).
+#[derive(Debug)]
+pub struct Pacer {
+    gap: Duration,
+    next: Mutex<Option<tokio::time::Instant>>,
+}
+
+impl Pacer {
+    pub fn new(gap: Duration) -> Self {
+        Pacer {
+            gap,
+            next: Mutex::new(None),
+        }
+    }
+
+    /// Wait for this connection's slot; false (at once) when the slot
+    /// would come at or after `deadline`: the connection is not to be
+    /// made.
+    pub async fn wait(&self, deadline: Option<tokio::time::Instant>) -> bool {
+        if self.gap.is_zero() {
+            return true;
+        }
+        let slot = {
+            // The slot is whole after every update: a task that panicked
+            // holding the lock left nothing half-made.
+            let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
+            let now = tokio::time::Instant::now();
+            let slot = next.map_or(now, |n| n.max(now));
+            if deadline.is_some_and(|d| slot >= d) {
+                return false;
+            }
+            *next = Some(slot + self.gap);
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+        true
     }
 }

@@ -20,5 +20,5 @@ pub mod limit;
 pub mod resolve;
 
 pub use connect::{ConnectError, Connector, Stream, classify};
-pub use limit::Limits;
+pub use limit::{Limits, Pacer};
 pub use resolve::Resolver;

@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
@@ -72,6 +73,9 @@ pub struct RunConfig {
     /// target's time is up instead of being cancelled and losing its
     /// costs. `None`: each wait has only its own timeout.
     pub deadline: Option<tokio::time::Instant>,
+    /// The target's `--host-gap` pacing, shared by all its connections
+    /// (`None`: no gap).
+    pub pacer: Option<Arc<crate::net::Pacer>>,
 }
 
 impl RunConfig {
@@ -100,6 +104,7 @@ impl Default for RunConfig {
             trace: 0,
             close_frame: true,
             deadline: None,
+            pacer: None,
         }
     }
 }
@@ -279,6 +284,19 @@ pub async fn run_chain<'p>(
         run.observation = o;
         runs.push(run);
         return runs;
+    }
+    if let Some(p) = &cfg.pacer {
+        if !p.wait(cfg.deadline).await {
+            run.observation = Observation::failed(
+                Outcome::Skipped,
+                "deadline: the target's next connection slot (--host-gap) comes after its deadline",
+            );
+            run.ended = Instant::now();
+            runs.push(run);
+            return runs;
+        }
+        // The probe starts when its connection may.
+        run.started = Instant::now();
     }
     let connecting = connector.connect(ep.addr, ep.tls_name.as_deref(), cfg.deadline);
     let io = match connecting.await {

@@ -25,7 +25,7 @@ pub mod survey;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
@@ -33,7 +33,7 @@ use tokio::task::JoinSet;
 
 use crate::fingerprint::adaptive::{Budget, Planner};
 use crate::fingerprint::score::{MemoKey, Scorer};
-use crate::net::{Connector, Resolver};
+use crate::net::{Connector, Pacer, Resolver};
 use crate::output::{Record, SCHEMA_VERSION, Status};
 use crate::probe::build::{PayloadCache, TargetCtx};
 use crate::probe::observation::for_each_feature;
@@ -137,8 +137,11 @@ impl Scanner {
         // connects, retries and their sleeps, every probe's waits and the
         // still-up check end by it, and nothing starts after it.
         let deadline = tokio::time::Instant::from_std(started) + self.target_timeout;
+        // `--host-gap` spaces every connection to this target: the gate and
+        // its retries, the probes, the still-up check.
         let run = RunConfig {
             deadline: Some(deadline),
+            pacer: (!self.host_gap.is_zero()).then(|| Arc::new(Pacer::new(self.host_gap))),
             ..self.run.clone()
         };
         let ips = match target.addr {
@@ -346,7 +349,6 @@ impl Scanner {
             .max(run.frame_timeout);
         let run = Arc::new(run);
         let sem = Arc::new(Semaphore::new(self.per_host.max(1)));
-        let pacer = Arc::new(Pacer::new(self.host_gap));
         // Chainable probes (standard handshake, frames that end on a
         // message boundary) share connections: one that a probe leaves
         // alive (the server answered our liveness ping) carries the next.
@@ -408,7 +410,6 @@ impl Scanner {
             let me = self.clone();
             let sem = sem.clone();
             let run = run.clone();
-            let pacer = pacer.clone();
             set.spawn(async move {
                 let all = &me.probes.probes;
                 let mut out = Vec::new();
@@ -427,7 +428,7 @@ impl Scanner {
                     else {
                         break;
                     };
-                    if run.past_deadline() || !pacer.wait(deadline).await {
+                    if run.past_deadline() {
                         break;
                     }
                     let mut q = Lane {
@@ -705,49 +706,6 @@ impl<'p> ProbeQueue<'p> for Lane<'p, '_> {
     }
     fn pending(&self) -> bool {
         self.first.is_some() || !self.queue.is_empty()
-    }
-}
-
-/// A lock taken even if poisoned: the scan's shared state (a queue of
-/// indices, a time slot) is whole after every update, so a task that
-/// panicked while holding it left nothing half-made.
-fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Spaces out new connections to one target by at least `gap`, so a
-/// survey with many probes per host does not look like a flood.
-struct Pacer {
-    gap: Duration,
-    next: Mutex<Option<tokio::time::Instant>>,
-}
-
-impl Pacer {
-    fn new(gap: Duration) -> Self {
-        Pacer {
-            gap,
-            next: Mutex::new(None),
-        }
-    }
-
-    /// Wait for this connection's slot; false (at once) when the slot
-    /// would come after `deadline`: the connection is not to be made.
-    async fn wait(&self, deadline: tokio::time::Instant) -> bool {
-        if self.gap.is_zero() {
-            return true;
-        }
-        let slot = {
-            let mut next = relock(&self.next);
-            let now = tokio::time::Instant::now();
-            let slot = next.map_or(now, |n| n.max(now));
-            if slot >= deadline {
-                return false;
-            }
-            *next = Some(slot + self.gap);
-            slot
-        };
-        tokio::time::sleep_until(slot).await;
-        true
     }
 }
 
