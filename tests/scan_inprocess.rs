@@ -86,16 +86,60 @@ fn take_upgrade(got: &mut BytesMut) -> Option<String> {
 }
 
 /// Accepts everything with a valid 101 and records each connection's
-/// bytes: what a probe really put on the wire.
-async fn recording_listener() -> (SocketAddr, Arc<Mutex<Vec<Vec<u8>>>>) {
+/// bytes: what a probe really put on the wire. A connection is logged
+/// when it ends (the client closed it, or 300 ms without a byte).
+struct Recording {
+    addr: SocketAddr,
+    log: Arc<Mutex<Vec<Vec<u8>>>>,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+    logged: Arc<tokio::sync::Notify>,
+}
+
+impl Recording {
+    /// Every connection accepted so far, once each has ended and been
+    /// logged: waits for that event (bounded: 10 s, then the test fails),
+    /// so no connection still open is left out of the checks.
+    async fn conns(&self) -> Vec<Vec<u8>> {
+        use std::sync::atomic::Ordering;
+        let until = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let waiting = self.logged.notified();
+            {
+                let log = self.log.lock().unwrap();
+                if log.len() >= self.accepted.load(Ordering::SeqCst) {
+                    return log.clone();
+                }
+            }
+            if tokio::time::timeout_at(until, waiting).await.is_err() {
+                panic!(
+                    "{} connections accepted, {} ended within 10 s",
+                    self.accepted.load(Ordering::SeqCst),
+                    self.log.lock().unwrap().len()
+                );
+            }
+        }
+    }
+
+    /// Forget what was recorded (between scans; call after `conns`).
+    fn clear(&self) {
+        self.log.lock().unwrap().clear();
+        self.accepted.store(0, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+async fn recording_listener() -> Recording {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
-    let log2 = log.clone();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let logged = Arc::new(tokio::sync::Notify::new());
+    let (log2, accepted2, logged2) = (log.clone(), accepted.clone(), logged.clone());
     tokio::spawn(async move {
         loop {
             let (mut s, _) = l.accept().await.unwrap();
+            accepted2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let log = log2.clone();
+            let logged = logged2.clone();
             tokio::spawn(async move {
                 let mut got = Vec::new();
                 let mut buf = [0u8; 8192];
@@ -113,10 +157,16 @@ async fn recording_listener() -> (SocketAddr, Arc<Mutex<Vec<Vec<u8>>>>) {
                     }
                 }
                 log.lock().unwrap().push(got);
+                logged.notify_waiters();
             });
         }
     });
-    (addr, log)
+    Recording {
+        addr,
+        log,
+        accepted,
+        logged,
+    }
 }
 
 fn split_request(conn: &[u8]) -> (&[u8], &[u8]) {
@@ -129,14 +179,14 @@ fn split_request(conn: &[u8]) -> (&[u8], &[u8]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rsv_and_extension_probes_are_distinct_on_the_wire() {
-    let (addr, log) = recording_listener().await;
+    let rl = recording_listener().await;
+    let addr = rl.addr;
     let scanner = opts(&["-2", "-4", "--frame-timeout", "200"])
         .scanner(&DbOpts { db: None })
         .unwrap();
     let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
     assert_eq!(rec.status, Status::Ok);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let conns = log.lock().unwrap().clone();
+    let conns = rl.conns().await;
     let mut rsvs = Vec::new();
     let mut exts = BTreeSet::new();
     for c in &conns {
@@ -170,7 +220,8 @@ async fn rsv_and_extension_probes_are_distinct_on_the_wire() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_payloads_prefix_by_default_full_on_request() {
-    let (addr, log) = recording_listener().await;
+    let rl = recording_listener().await;
+    let addr = rl.addr;
     let dir = std::env::temp_dir().join(format!("wsfp-probe-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("p.toml");
@@ -181,7 +232,7 @@ async fn long_payloads_prefix_by_default_full_on_request() {
     .unwrap();
     let f = file.to_str().unwrap();
     for (mode, min, max) in [("prefix", 0, 4096), ("full", 1 << 20, (1 << 20) + 4096)] {
-        log.lock().unwrap().clear();
+        rl.clear();
         let scanner = opts(&[
             "--series",
             "9600",
@@ -196,8 +247,7 @@ async fn long_payloads_prefix_by_default_full_on_request() {
         .unwrap();
         let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
         assert_eq!(rec.status, Status::Ok);
-        tokio::time::sleep(Duration::from_millis(600)).await;
-        let conns = log.lock().unwrap().clone();
+        let conns = rl.conns().await;
         let probe_conn = conns
             .iter()
             .map(|c| split_request(c).1.len())
@@ -392,7 +442,8 @@ fn builtin_probe_set_has_risk_and_layer_for_every_probe() {
 /// frame. Checked on the bytes a raw listener received.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn safe_probes_are_well_formed_on_the_wire() {
-    let (addr, log) = recording_listener().await;
+    let rl = recording_listener().await;
+    let addr = rl.addr;
     let scanner = opts(&["--safety", "safe", "--frame-timeout", "200"])
         .scanner(&DbOpts { db: None })
         .unwrap();
@@ -403,8 +454,8 @@ async fn safe_probes_are_well_formed_on_the_wire() {
         "{:?}",
         rec.observations.keys()
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let conns = log.lock().unwrap().clone();
+    let conns = rl.conns().await;
+    assert_eq!(conns.len(), rec.connections as usize);
     assert!(conns.len() >= 10);
     for c in &conns {
         // The request: strict HTTP/1.1, CRLF only, the five mandatory
@@ -595,14 +646,14 @@ async fn adaptive_names_three_implementations_with_few_connections() {
 /// frames. The record's connection count is what the server saw.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clean_handshakes_host_frame_probes_even_without_pongs() {
-    let (addr, log) = recording_listener().await;
+    let rl = recording_listener().await;
+    let addr = rl.addr;
     let scanner = opts(&["-a", "--frame-timeout", "150"])
         .scanner(&DbOpts { db: None })
         .unwrap();
     let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
     assert_eq!(rec.status, Status::Ok, "{rec:?}");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let conns = log.lock().unwrap().clone();
+    let conns = rl.conns().await;
     assert_eq!(rec.connections as usize, conns.len());
     let set = ProbeSet::builtin();
     let hosts: BTreeSet<&str> = rec
