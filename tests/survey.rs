@@ -323,3 +323,37 @@ async fn one_name_on_many_targets_at_once_is_asked_once() {
         [("A".to_string(), 1), ("AAAA".to_string(), 1)]
     );
 }
+
+/// The resolver on its own, with one lookup slot: twenty lookups of one
+/// name at once, the server answering after 200 ms. The first takes the
+/// slot; the rest wait for its answer instead of queueing for the slot and
+/// asking again once they get it (and one that did get the slot would look
+/// in the cache first). One A and one AAAA in all, and every caller gets
+/// the address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_waiting_for_a_slot_take_the_answer_in_flight() {
+    let dns = dns_slow(
+        &[("slot.test", "127.0.0.1".parse().unwrap())],
+        Duration::from_millis(200),
+    )
+    .await;
+    let resolver = std::sync::Arc::new(wsfp::net::Resolver::new(
+        Some(dns.addr),
+        1,
+        Duration::from_secs(5),
+    ));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let r = resolver.clone();
+        set.spawn(async move { r.resolve("slot.test", deadline).await });
+    }
+    let want: Vec<std::net::IpAddr> = vec!["127.0.0.1".parse().unwrap()];
+    while let Some(a) = set.join_next().await {
+        assert_eq!(a.unwrap(), Some(Ok(want.clone())));
+    }
+    assert_eq!(
+        dns.asked("slot.test"),
+        [("A".to_string(), 1), ("AAAA".to_string(), 1)]
+    );
+}
