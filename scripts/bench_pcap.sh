@@ -53,10 +53,11 @@ read -r _ SW SRSS SC < <(measure wsfp-small "$T/wsfp" pcap "$SMALL")
 read -r _ TW TRSS TC < <(measure tshark tshark -o tcp.reassemble_out_of_order:TRUE -r "$SMALL" -Y websocket \
     -T fields -e websocket.opcode -e websocket.payload_length)
 python3 - "$SIZE" "$W" "$RSS" "$C" "$WN" "$RSSN" "$CN" "$WF" "$RSSF" "$CF" "$BSIZE" "$BW" "$BRSS" "$BC" \
-    "$SSIZE" "$SW" "$SC" "$SRSS" "$TW" "$TRSS" "$TC" "$FLOWS" <<'PY'
+    "$SSIZE" "$SW" "$SC" "$SRSS" "$TW" "$TRSS" "$TC" "$FLOWS" "$TMB" <<'PY'
 import sys
 (size, w, rss, c, wn, rssn, cn, wf, rssf, cf, bsize, bw, brss, bc,
- ssize, sw, sc, srss, tw, trss, tc, flows) = (float(x) for x in sys.argv[1:])
+ ssize, sw, sc, srss, tw, trss, tc, flows) = (float(x) for x in sys.argv[1:-1])
+part = "the full capture" if sys.argv[-1] == "full" else "slice"
 mb = 1e6
 def line(label, n, wall, cpu, rss):
     print(f"{label}: {n/mb:.0f} MB in {wall:.2f} s wall = {n/mb/wall:.0f} MB/s; "
@@ -65,9 +66,10 @@ line(f"wsfp pcap (all logs, fingerprint hint on), messages 20-1400 B, {flows:.0f
 line("wsfp pcap --no-fingerprint, the same capture", size, wn, cn, rssn)
 line("wsfp pcap --frames, the same capture", size, wf, cf, rssf)
 line("wsfp pcap, bulk (16 KiB messages in 1448-byte segments, 100 flows)", bsize, bw, bc, brss)
-line("tshark -Y websocket -T fields, slice", ssize, tw, tc, trss)
-print(f"  (tshark extrapolated to the full capture: {tw*size/ssize:.0f} s wall)")
-line("wsfp pcap, the same slice", ssize, sw, sc, srss)
-print(f"speed-up of wsfp pcap vs tshark on the slice: {tw/max(sw,0.01):.0f}x wall, {tc/max(sc,0.01):.0f}x CPU; "
-      f"full-capture wsfp vs slice tshark (MB/s): {(size/w)/(ssize/tw):.0f}x wall, {(size/max(c,0.01))/(ssize/tc):.0f}x CPU")
+line(f"tshark -Y websocket -T fields, {part}", ssize, tw, tc, trss)
+if part == "slice":
+    print(f"  (tshark extrapolated to the full capture: {tw*size/ssize:.0f} s wall)")
+line(f"wsfp pcap (default flags), {part} again", ssize, sw, sc, srss)
+print(f"speed-up of wsfp pcap vs tshark on {part}: {tw/max(sw,0.01):.0f}x wall, {tc/max(sc,0.01):.0f}x CPU; "
+      f"full-capture wsfp vs {part} tshark (MB/s): {(size/w)/(ssize/tw):.0f}x wall, {(size/max(c,0.01))/(ssize/tc):.0f}x CPU")
 PY
