@@ -19,11 +19,13 @@ fn main() {
     let mut out = String::from("&[\n");
     for n in &names {
         println!("cargo:rerun-if-changed=fingerprints/{n}");
-        let abs = std::fs::canonicalize(dir.join(n)).expect("fingerprint path");
+        // The path is resolved when the crate compiles, from its own
+        // manifest directory: an absolute path written here would stay
+        // behind in OUT_DIR and point at wherever the build script last
+        // ran (another checkout sharing the target directory).
         writeln!(
             out,
-            "    ({n:?}, include_str!({:?})),",
-            abs.display().to_string()
+            "    ({n:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/fingerprints/\", {n:?}))),"
         )
         .unwrap();
     }
