@@ -44,10 +44,10 @@ async fn identifies_tokio_tungstenite_with_every_stews_case() {
         rec.candidates
     );
     assert!(rec.confidence > 0.5);
-    assert_eq!(rec.observations.len(), 83, "51 STEWS cases and 32 more");
+    assert_eq!(rec.observations.len(), 90, "51 STEWS cases and 39 more");
     assert!(rec.bytes_sent <= 256 * 1024, "uploaded {}", rec.bytes_sent);
     assert!(
-        rec.connections < 83,
+        rec.connections < 90,
         "chained frame probes share connections: {}",
         rec.connections
     );
@@ -434,7 +434,7 @@ async fn wss_with_and_without_certificate_checks() {
 #[test]
 fn builtin_probe_set_has_risk_and_layer_for_every_probe() {
     let set = ProbeSet::builtin();
-    assert_eq!(set.probes.len(), 83);
+    assert_eq!(set.probes.len(), 90);
     assert!(set.probes.iter().all(|p| !p.intent.is_empty()));
 }
 
@@ -982,9 +982,13 @@ async fn chained_probes_keep_their_own_late_reactions() {
     let echoes: &[(&str, &[(u8, u64)])] = &[
         ("100", &[(1, 1)]),
         ("101", &[(2, 1)]),
+        ("106", &[(1, 0)]),
         ("803", &[(1, 2)]),
         ("805", &[(1, 2)]),
         ("807", &[(1, 1)]),
+        ("812", &[(1, 126)]),
+        ("813", &[(1, 2)]),
+        ("814", &[(1, 1)]),
     ];
     for (id, o) in &rec.observations {
         let data: Vec<(u8, u64)> = o
@@ -1003,7 +1007,9 @@ async fn chained_probes_keep_their_own_late_reactions() {
     }
     let end = |id: &str| serde_json::to_value(rec.observations[id].end).unwrap();
     assert_eq!(end("804"), "close");
-    for id in ["100", "101", "102", "103", "803", "805", "807", "810"] {
+    for id in [
+        "100", "101", "102", "103", "106", "107", "803", "805", "807", "810", "812", "813", "814",
+    ] {
         assert_eq!(end(id), "alive", "{id}");
     }
 }
