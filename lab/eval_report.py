@@ -5,7 +5,9 @@ usage: eval_report.py RUNS.tsv OUTDIR
 RUNS.tsv columns: id, target, exit code, wall ms, stdout file, stderr file.
 Each scan must print one NDJSON object with at least: implementation, confidence (0..1), status,
 elapsed_ms, bytes_sent, connections, observations (object, one key per probe case id).
-Expected implementation == lab id. Writes OUTDIR/results.ndjson and OUTDIR/summary.tsv,
+Expected implementation == lab id (or its library); for a reverse proxy of the lab (identity layer
+`handshake`), the record's front must be the proxy and its implementation the backend the manifest
+puts behind it ({PORT:id}) or that backend's library. Writes OUTDIR/results.ndjson and OUTDIR/summary.tsv,
 prints a table and a confusion list, exits 1 if any server is misidentified or any scan failed.
 """
 import json
@@ -65,18 +67,31 @@ def check(lab_id, rc, out_text):
 
 def libraries():
     """lab id -> library (lab/identity.tsv): naming the library of a wire-identical framework is correct."""
+    return {cols[0]: cols[2] for cols in rows_of("identity.tsv")}
+
+
+def fronts():
+    """proxy lab id -> the backend lab id behind it (identity layer `handshake`, manifest {PORT:id})."""
+    proxies = {cols[0] for cols in rows_of("identity.tsv") if len(cols) > 6 and cols[6] == "handshake"}
+    out = {}
+    for cols in rows_of("manifest.tsv"):
+        m = re.search(r"\{PORT:([A-Za-z0-9-]+)\}", cols[6]) if len(cols) > 6 else None
+        if cols[0] in proxies and m:
+            out[cols[0]] = m.group(1)
+    return out
+
+
+def rows_of(name):
     import os
-    libs = {}
-    for line in open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "identity.tsv")):
+    for line in open(os.path.join(os.path.dirname(os.path.abspath(__file__)), name)):
         if line.strip() and not line.startswith("#"):
-            cols = line.rstrip("\n").split("\t")
-            libs[cols[0]] = cols[2]
-    return libs
+            yield line.rstrip("\n").split("\t")
 
 
 def main():
     runs_tsv, outdir = sys.argv[1], sys.argv[2]
     libs = libraries()
+    behind = fronts()
     labels = open(f"{outdir}/labels.tsv", "w")
     rows, confusions = [], Counter()
     n_ok = n_fail = 0
@@ -91,8 +106,16 @@ def main():
                 out_text = ""
             rec, problems = check(lab_id, int(rc), out_text)
             verdict = str(rec.get("implementation")) if rec else "-"
-            correct = rec is not None and rec.get("implementation") in (lab_id, libs.get(lab_id))
-            labels.write(f"{target}\t{lab_id}\n")
+            if lab_id in behind:
+                backend = behind[lab_id]
+                if rec is not None and rec.get("front"):
+                    verdict = f"{rec['front']} -> {verdict}"
+                correct = (rec is not None and rec.get("front") == lab_id
+                           and rec.get("implementation") in (backend, libs.get(backend)))
+                labels.write(f"{target}\t{backend}\t{lab_id}\n")
+            else:
+                correct = rec is not None and rec.get("implementation") in (lab_id, libs.get(lab_id))
+                labels.write(f"{target}\t{lab_id}\n")
             if rec is not None and not correct:
                 confusions[(lab_id, verdict)] += 1
                 problems.append(f"misidentified as {verdict}")
