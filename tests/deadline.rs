@@ -260,14 +260,22 @@ async fn a_lookup_takes_one_dns_timeout_for_a_and_aaaa() {
     assert_eq!(rec["status"], "dns_error", "{rec}");
 }
 
-/// A refused port with retries to spare: the backoff sleeps stop at the
-/// deadline, and the record says the retries were cut.
+/// A refused port with retries to spare (`--retry-refused`): the backoff
+/// sleeps stop at the deadline, and the record says the retries were cut.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_and_their_sleeps_end_by_the_deadline() {
     let url = format!("ws://127.0.0.1:{}/", closed_port());
     let rec = scan_within(
         2000,
-        &["-u", &url, "--retries", "8", "--target-timeout", "2000"],
+        &[
+            "-u",
+            &url,
+            "--retries",
+            "8",
+            "--retry-refused",
+            "--target-timeout",
+            "2000",
+        ],
     )
     .await;
     assert_eq!(rec["status"], "refused", "{rec}");

@@ -264,31 +264,85 @@ async fn rate_bounds_new_connections_per_second() {
     }
 }
 
-/// `--retries N`: a target whose connects fail is tried N + 1 times (the
-/// scan's summary counts the attempts; a record counts only connections
-/// made), with a backoff that doubles from 100 ms: at least 100 + 200 +
-/// 400 ms of sleep for 3 retries, under the jittered maximum of 300 + 600
-/// + 1200 ms. `--retries 0` tries once.
+/// `--retries N` with `--retry-refused`: a target whose connects are
+/// refused is tried N + 1 times (the scan's summary counts the attempts;
+/// a record counts only connections made), with a backoff that doubles
+/// from 100 ms: at least 100 + 200 + 400 ms of sleep for 3 retries, under
+/// the jittered maximum of 300 + 600 + 1200 ms. Without the flag a refused
+/// port is an answer: one attempt, whatever `--retries` says.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_try_again_with_backoff() {
     let target = format!("127.0.0.1:{}", closed_port());
-    let (recs, attempts) = scan_with_summary(
-        "limit-retry3",
-        std::slice::from_ref(&target),
-        &["--retries", "3"],
-    )
-    .await;
+    let one = std::slice::from_ref(&target);
+    let (recs, attempts) =
+        scan_with_summary("limit-retry3", one, &["--retries", "3", "--retry-refused"]).await;
     let r = &recs[0];
     assert_eq!(r["status"], "refused", "{r}");
     assert_eq!(attempts, 4, "{r}");
     let ms = r["elapsed_ms"].as_u64().unwrap();
     assert!((700..2_100 + 500).contains(&ms), "3 retries took {ms} ms");
 
-    let (recs, attempts) = scan_with_summary("limit-retry0", &[target], &["--retries", "0"]).await;
+    for extra in [
+        &["--retries", "3"][..],
+        &["--retries", "0", "--retry-refused"],
+    ] {
+        let (recs, attempts) = scan_with_summary("limit-retry0", one, extra).await;
+        let r = &recs[0];
+        assert_eq!(r["status"], "refused", "{extra:?}: {r}");
+        assert_eq!(attempts, 1, "{extra:?}: {r}");
+        assert!(r["elapsed_ms"].as_u64().unwrap() < 100, "{extra:?}: {r}");
+    }
+}
+
+/// A listener whose accept queue is full (backlog 1, filled, never
+/// accepted): it drops further SYNs, so a connect neither succeeds nor is
+/// refused. Keep the returned sockets alive while it is used.
+fn unanswering_listener() -> (SocketAddr, Vec<socket2::Socket>) {
+    use socket2::{Domain, Socket, Type};
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let l = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    l.bind(&addr.into()).unwrap();
+    l.listen(1).unwrap();
+    let addr: SocketAddr = l.local_addr().unwrap().as_socket().unwrap();
+    // Fill the accept queue (backlog 1 holds two on Linux).
+    let mut keep = vec![l];
+    for _ in 0..4 {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        s.set_nonblocking(true).unwrap();
+        let _ = s.connect(&addr.into());
+        keep.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    (addr, keep)
+}
+
+/// A connect that timed out is retried without `--retry-refused`: three
+/// attempts of 200 ms with `--retries 2`, and the backoff between them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connect_that_timed_out_is_retried() {
+    let (addr, _keep) = unanswering_listener();
+    let target = addr.to_string();
+    let (recs, attempts) = scan_with_summary(
+        "limit-retry-timeout",
+        std::slice::from_ref(&target),
+        &[
+            "--connect-timeout",
+            "200",
+            "--retries",
+            "2",
+            "--target-timeout",
+            "20000",
+        ],
+    )
+    .await;
     let r = &recs[0];
-    assert_eq!(r["status"], "refused", "{r}");
-    assert_eq!(attempts, 1, "{r}");
-    assert!(r["elapsed_ms"].as_u64().unwrap() < 100, "{r}");
+    assert_eq!(r["status"], "timeout", "{r}");
+    assert_eq!(attempts, 3, "{r}");
+    let ms = r["elapsed_ms"].as_u64().unwrap();
+    assert!(
+        (3 * 200 + 300..3 * 200 + 900 + 500).contains(&ms),
+        "took {ms} ms"
+    );
 }
 
 /// `--connect-timeout MS` ends a connect the target never completes: a
@@ -297,22 +351,7 @@ async fn retries_try_again_with_backoff() {
 /// timeout, not before and not long after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_timeout_ends_a_connect_that_never_completes() {
-    use socket2::{Domain, Socket, Type};
-    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let l = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    l.bind(&addr.into()).unwrap();
-    l.listen(1).unwrap();
-    let addr: SocketAddr = l.local_addr().unwrap().as_socket().unwrap();
-    // Fill the accept queue (backlog 1 holds two on Linux); further SYNs
-    // are dropped, so a connect neither succeeds nor is refused.
-    let mut fill = Vec::new();
-    for _ in 0..4 {
-        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        s.set_nonblocking(true).unwrap();
-        let _ = s.connect(&addr.into());
-        fill.push(s);
-    }
-    std::thread::sleep(Duration::from_millis(50));
+    let (addr, keep) = unanswering_listener();
     let target = addr.to_string();
     for ms in [400u64, 1_200] {
         let t = ms.to_string();
@@ -337,6 +376,5 @@ async fn connect_timeout_ends_a_connect_that_never_completes() {
             "--connect-timeout {ms}: gave up after {took} ms"
         );
     }
-    drop(fill);
-    drop(l);
+    drop(keep);
 }

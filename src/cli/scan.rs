@@ -76,11 +76,16 @@ pub struct ScanArgs {
     #[arg(long, value_name = "PER_SECOND", allow_negative_numbers = true,
           value_parser = value::int::<u32>(1, 10_000_000, " per second"))]
     pub rate: Option<u32>,
-    /// Extra attempts when a target's first connection fails to connect
-    /// (0 to 10).
+    /// Extra attempts when a target's first connection fails to connect: a
+    /// connect that timed out or was reset (0 to 10). A refused port is an
+    /// answer and is not retried (see --retry-refused).
     #[arg(long, default_value_t = 1, value_name = "N", allow_negative_numbers = true,
           value_parser = value::int::<u32>(0, 10, ""))]
     pub retries: u32,
+    /// Retry refused connections too (a firewall that answers some SYNs
+    /// with an RST at random; off by default, as in masscan and zgrab2).
+    #[arg(long)]
+    pub retry_refused: bool,
     /// Total time for one target, all probes included, ms (1 to 3600000).
     #[arg(long, default_value_t = 60_000, value_name = "MS", allow_negative_numbers = true,
           value_parser = value::millis(1))]
@@ -371,6 +376,7 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
     scanner.run.close_frame = !a.discover;
     scanner.connector.nodelay = !a.discover;
     scanner.retries = a.retries;
+    scanner.retry_refused = a.retry_refused;
     scanner.target_timeout = Duration::from_millis(a.target_timeout.max(1));
     let scanner = Arc::new(scanner);
 

@@ -76,6 +76,10 @@ pub struct Scanner {
     pub discover: bool,
     /// Extra attempts for a gate connection that failed to connect.
     pub retries: u32,
+    /// Retry a refused gate connection too (`--retry-refused`). Off by
+    /// default: an RST is the port's answer, not a lost packet, and
+    /// retrying it made a sparse survey 18 times slower.
+    pub retry_refused: bool,
     /// Total time one target may take, all probes included.
     pub target_timeout: Duration,
     /// Run chainable probes one after another on shared connections.
@@ -110,6 +114,7 @@ impl Scanner {
             exclusions: Arc::new(Exclusions::default()),
             discover: false,
             retries: 0,
+            retry_refused: false,
             target_timeout: Duration::from_secs(120),
             chain: true,
             ladders: true,
@@ -230,7 +235,10 @@ impl Scanner {
             };
             // Connection failures (not answers) are retried with jittered
             // backoff: a lost SYN or a full accept queue is not a verdict.
-            if g.connected || attempt >= self.retries {
+            // A refused port (an RST) is an answer, as for masscan and
+            // zgrab2: retried only with --retry-refused.
+            let refused = g.observation.outcome == Outcome::Refused;
+            if g.connected || attempt >= self.retries || (refused && !self.retry_refused) {
                 break g;
             }
             let base = 100u64 << (attempt + 1).min(6);
