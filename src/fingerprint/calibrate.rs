@@ -52,11 +52,7 @@ pub const MISFIT_SCALE: f64 = 30.0;
 pub fn confidence(b: &Basis) -> f64 {
     let c = b.closed * (1.0 - (-b.matched_w.max(0.0) / W).exp());
     let misfit = (1.0 - b.score).clamp(0.0, 1.0);
-    let scale = if b.compared_w > MISFIT_SCALE {
-        MISFIT_SCALE / b.compared_w
-    } else {
-        1.0
-    };
+    let scale = (MISFIT_SCALE / b.compared_w).min(1.0);
     let c = c * (-MISFIT * misfit * scale).exp();
     if b.layers_disagree { c * DISAGREE } else { c }
 }
