@@ -672,6 +672,44 @@ async fn clean_handshakes_host_frame_probes_even_without_pongs() {
     // checks that silent safe probes chain, with frame probes only.)
     // Every probe that needs a connection of its own would take 66.
     assert!(rec.connections <= 50, "{} connections", rec.connections);
+    // Close probes end a lane's connections: some ride one the lane's
+    // other probes left open (this server keeps every one open), and
+    // nothing follows a close on any connection, not even to a server
+    // that ignored it (but the liveness ping of a probe that asks whether
+    // the server still answers after its close).
+    let closers: Vec<&str> = rec
+        .observations
+        .iter()
+        .filter(|(id, o)| {
+            o.via.is_some()
+                && set
+                    .get(id)
+                    .unwrap()
+                    .frames
+                    .last()
+                    .is_some_and(|f| f.opcode == 8)
+        })
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert!(
+        closers.len() >= 3,
+        "close probes that rode a connection: {closers:?}"
+    );
+    for c in &conns {
+        let (_, rest) = split_request(c);
+        let mut d = Decoder::new(DecoderConfig::from_client());
+        let mut b = BytesMut::from(rest);
+        let mut closed = false;
+        while let Some(f) = d.next_frame(&mut b) {
+            let liveness = f.header.opcode.0 == 9 && f.payload.starts_with(b"wsfp-live");
+            assert!(
+                !closed || liveness,
+                "a frame (opcode {}) after our close",
+                f.header.opcode.0
+            );
+            closed |= f.header.opcode.0 == 8;
+        }
+    }
     for c in &conns {
         let (head, rest) = split_request(c);
         let head = String::from_utf8_lossy(head);

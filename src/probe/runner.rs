@@ -199,6 +199,30 @@ pub fn chainable(probe: &Probe, cfg: &RunConfig) -> bool {
             .is_none_or(|f| f.fin)
 }
 
+/// Whether `probe` can end a connection that an earlier probe left open:
+/// a frame probe that [`chainable`] would take but for the liveness ping,
+/// because its script ends in a close (the close probes of series 900).
+/// Nothing may follow it on the connection, so a lane runs these last,
+/// each on the connection its other probes left alive, and that
+/// connection's polite close becomes the probe: one connection fewer per
+/// close probe that finds one.
+pub fn terminal(probe: &Probe, cfg: &RunConfig) -> bool {
+    probe.kind == Kind::Connect
+        && probe.handshake.is_standard()
+        && probe.frames.last().is_some_and(|f| f.opcode == 8)
+        && probe
+            .frames
+            .iter()
+            .all(|f| !f.is_long() || cfg.payload_mode == PayloadMode::Full)
+        && probe.frames.iter().all(|f| f.declared_len.is_none())
+        && probe
+            .frames
+            .iter()
+            .rev()
+            .find(|f| f.opcode <= 2)
+            .is_none_or(|f| f.fin)
+}
+
 /// Whether a handshake-only probe's connection, once upgraded, can carry
 /// chained frame probes instead of being closed at once. Its request may
 /// differ from the standard one only in header values, names and the
@@ -468,8 +492,11 @@ fn polite_close() -> Vec<u8> {
 /// servers that never answer pings (CivetWeb, uWSGI) look like; without
 /// it each of their frame probes would need a connection of its own.
 fn reusable(p: &Probe, o: &Observation) -> bool {
-    // A frame cut short leaves the server inside it, whatever it said.
+    // A frame cut short leaves the server inside it, whatever it said;
+    // after our close, nothing more may be sent, even to a server that
+    // ignored it.
     o.payload_sent.is_none()
+        && !p.frames.iter().any(|f| f.opcode == 8)
         && (o.end == End::Alive
             || o.end == End::Timeout && p.risk == crate::probe::Risk::Safe && o.error.is_none())
 }

@@ -38,7 +38,7 @@ use crate::output::{Record, SCHEMA_VERSION, Status};
 use crate::probe::build::{PayloadCache, TargetCtx};
 use crate::probe::observation::for_each_feature;
 use crate::probe::runner::{
-    Endpoint, ProbeQueue, ProbeRun, RunConfig, chainable, run_chain, run_probe,
+    Endpoint, ProbeQueue, ProbeRun, RunConfig, chainable, run_chain, run_probe, terminal,
 };
 use crate::probe::{End, Observation, Outcome, Probe, ProbeSet};
 use crate::target::{Exclusions, Target};
@@ -361,6 +361,11 @@ impl Scanner {
         // message boundary) share connections: one that a probe leaves
         // alive (the server answered our liveness ping) carries the next.
         // The rest get a connection each, as their requests differ.
+        // Close probes end the connection they run on: each lane runs them
+        // last, on whatever connection its other probes leave alive.
+        let (terminals, todo): (Vec<usize>, Vec<usize>) = todo
+            .into_iter()
+            .partition(|&i| self.chain && all.get(i).is_some_and(|p| terminal(p, &run)));
         let (mut chained, mut single): (Vec<usize>, Vec<usize>) = todo
             .into_iter()
             .partition(|&i| self.chain && all.get(i).is_some_and(|p| chainable(p, &run)));
@@ -397,7 +402,7 @@ impl Scanner {
         let lanes = self
             .per_host
             .max(1)
-            .min(single.len() + chained.len())
+            .min(single.len() + chained.len() + terminals.len())
             .max(1);
         let mut plan: Vec<(Vec<usize>, VecDeque<usize>)> = vec![Default::default(); lanes];
         for (k, i) in single.into_iter().enumerate() {
@@ -405,8 +410,20 @@ impl Scanner {
                 l.0.push(i);
             }
         }
+        let dealt = chained.len();
         for (k, i) in chained.into_iter().enumerate() {
             if let Some(l) = plan.get_mut(k % lanes) {
+                l.1.push_back(i);
+            }
+        }
+        // One close probe per lane in turn, starting where the chainable
+        // ones stopped, so the lanes with the shorter chain (more hosts
+        // left over at their end) get the first. A lane's close probes
+        // come after all its chainable ones: the first rides the last
+        // connection left alive (or a handshake probe's, when the chain is
+        // done before the lane's hosts are), and ends it.
+        for (k, i) in terminals.into_iter().enumerate() {
+            if let Some(l) = plan.get_mut((dealt + k) % lanes) {
                 l.1.push_back(i);
             }
         }
