@@ -221,6 +221,10 @@ pub fn learn_fingerprint(
         let p = k.split_once('.').map_or(k, |(p, _)| p);
         set.get(p).map(|p| p.layer)
     };
+    let front_only = |k: &str| {
+        let p = k.split_once('.').map_or(k, |(p, _)| p);
+        set.get(p).is_some_and(|p| p.front)
+    };
     let mut variants: BTreeMap<&str, Variant> = BTreeMap::new();
     let mut versions: Vec<String> = Vec::new();
     let mut lab_id: Option<&str> = None;
@@ -248,10 +252,12 @@ pub fn learn_fingerprint(
             }
             l.front.as_ref().map(|_| Layer::Frame).or(ident.layer)
         };
+        let proxy = ident.layer == Some(Layer::Handshake);
         let feats: BTreeMap<String, String> = s
             .features
             .iter()
             .filter(|(k, _)| only.is_none_or(|want| layer_of(k) == Some(want)))
+            .filter(|(k, _)| proxy || !front_only(k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         variants

@@ -700,8 +700,84 @@ impl Scorer {
         self.tally(ev, false);
         let t = &ev.tallies;
         let (front, mut v) = self.layered_verdicts(t);
+        // Behind a named front, the frames (all the backend's own) name
+        // the backend; when they alone name nothing (the safe set has few
+        // frame probes), the whole record does, the front's keys left out.
+        // (A proxy the DB cannot single out leaves no keys to leave out:
+        // the whole record then, as unsplit.)
+        if let Some(f) = &front
+            && v.implementation == "unknown"
+        {
+            let named = self
+                .db
+                .fingerprints
+                .iter()
+                .position(|x| x.id == f.implementation);
+            v = match named {
+                Some(i) => self.verdict(&self.without_front(ev, i), SLOT_ALL),
+                None => self.verdict(t, SLOT_ALL),
+            };
+        }
         v.version = self.version(ev, &v);
         (front, v)
+    }
+
+    /// The tallies of `ev` with every key that the front's fingerprint
+    /// (`front`) holds left out, for every fingerprint: what the server
+    /// behind a named proxy is scored on. Most of a proxied head is the
+    /// backend's, passed through, and is kept; what the front answers or
+    /// rewrites itself (its banner, its own replies to requests it does
+    /// not forward) would count against every backend alike, and drown it.
+    fn without_front(&self, ev: &Evidence, front: usize) -> Vec<[Tally; 3]> {
+        let mut t = ev.tallies.clone();
+        let sub = |t: &mut [[Tally; 3]], posts: &[Post], compared: bool| {
+            for p in posts {
+                if let Some(t) = t.get_mut(p.fp as usize) {
+                    for s in [SLOT_ALL, p.slot as usize] {
+                        if compared {
+                            t[s].compared -= 1;
+                            t[s].compared_w -= p.weight;
+                        } else {
+                            t[s].matched -= 1;
+                            t[s].matched_w -= p.weight;
+                        }
+                    }
+                }
+            }
+        };
+        for (probe, keys) in self.probe_keys.iter().enumerate() {
+            if !ev.ran.get(probe).copied().unwrap_or(false) {
+                continue;
+            }
+            for &(_, k) in keys {
+                let Some(km) = self.index.get(k) else {
+                    continue;
+                };
+                if !km.all.iter().any(|p| p.fp as usize == front) {
+                    continue;
+                }
+                let v = ev
+                    .observed
+                    .get(k)
+                    .filter(|&&span| span != NONE)
+                    .and_then(|&(a, b)| ev.values.get(a as usize..b as usize));
+                if km.banner && v == Some("-") {
+                    // Compared with no one already.
+                    continue;
+                }
+                sub(&mut t, &km.all, true);
+                let Some(v) = v else { continue };
+                if let Ok(i) = km.values.binary_search_by(|(x, _)| (**x).cmp(v)) {
+                    sub(&mut t, &km.values[i].1, false);
+                }
+                for (m, posts) in &km.other {
+                    if m.matches(v) {
+                        sub(&mut t, posts, false);
+                    }
+                }
+            }
+        }
+        t
     }
 
     /// The verdicts of tallies, by how the layers relate (without the

@@ -213,6 +213,14 @@ pub struct Probe {
     /// first and the middle only when they disagree (`scan::ladder`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ladder: Option<String>,
+    /// A request a reverse proxy answers itself instead of passing it on
+    /// (the HTTP/2 preface, `OPTIONS *`): its reaction is the front's, so
+    /// `wsfp generate` keeps its features only in the fronts' (head-only)
+    /// fingerprints. A server's own fingerprint never holds them, so a
+    /// proxy's answer to it cannot count against the backend behind it,
+    /// known or not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub front: bool,
     #[serde(default)]
     pub kind: Kind,
     #[serde(default)]
