@@ -699,27 +699,32 @@ impl Scorer {
     pub fn verdicts_of(&self, ev: &mut Evidence) -> (Option<Verdict>, Verdict) {
         self.tally(ev, false);
         let t = &ev.tallies;
-        let (front, mut v) = self.layered_verdicts(t);
-        // Behind a named front, the frames (all the backend's own) name
-        // the backend; when they alone name nothing (the safe set has few
-        // frame probes), the whole record does, the front's keys left out.
-        // (A proxy the DB cannot single out leaves no keys to leave out:
-        // the whole record then, as unsplit.)
-        if let Some(f) = &front
-            && v.implementation == "unknown"
-        {
-            let named = self
-                .db
-                .fingerprints
-                .iter()
-                .position(|x| x.id == f.implementation);
-            v = match named {
-                Some(i) => self.verdict(&self.without_front(ev, i), SLOT_ALL),
-                None => self.verdict(t, SLOT_ALL),
-            };
-        }
+        let (front, v) = self.layered_verdicts(t);
+        let mut v = self.behind_front(ev, front.as_ref(), v);
         v.version = self.version(ev, &v);
         (front, v)
+    }
+
+    /// The backend's verdict `v` (by its frames) behind `front`, if any.
+    /// Behind a named front, the frames (all the backend's own) name the
+    /// backend; when they alone name nothing (the safe set has few frame
+    /// probes), the whole record does, the front's keys left out. A proxy
+    /// the DB cannot single out leaves no keys to leave out: the whole
+    /// record then, as unsplit.
+    fn behind_front(&self, ev: &Evidence, front: Option<&Verdict>, v: Verdict) -> Verdict {
+        let Some(f) = front else { return v };
+        if v.implementation != "unknown" {
+            return v;
+        }
+        match self
+            .db
+            .fingerprints
+            .iter()
+            .position(|x| x.id == f.implementation)
+        {
+            Some(i) => self.verdict(&self.without_front(ev, i), SLOT_ALL),
+            None => self.verdict(&ev.tallies, SLOT_ALL),
+        }
     }
 
     /// The tallies of `ev` with every key that the front's fingerprint
@@ -1761,7 +1766,8 @@ probe_set = "p"
             assert_eq!(ev.tallies, want);
             let front = s.split(&want);
             assert_eq!(v.0, front.as_ref().map(|(f, _)| f.clone()));
-            let mut plain = s.layered_verdicts(&want).1;
+            let (plain_front, plain) = s.layered_verdicts(&want);
+            let mut plain = s.behind_front(&ev, plain_front.as_ref(), plain);
             // The version estimate reads the evidence's values, not the
             // tallies: the same as the feature map's.
             plain.version = s.version(&ev, &plain);
