@@ -153,18 +153,18 @@ fn probes_lists_risk_and_layer() {
     let (code, out, _) = wsfp(&["probes"]);
     assert_eq!(code, 0);
     let safe = rows_of(&out);
-    assert_eq!(safe.len(), 29);
+    assert_eq!(safe.len(), 31);
     assert!(safe.iter().all(|r| r.contains(" safe ")), "{safe:?}");
     // -a: the full set skips the 15 probes marked same_as another;
     // --exhaustive and named series run them.
     let (_, out, _) = wsfp(&["probes", "-a"]);
-    assert_eq!(rows_of(&out).len(), 90 - 15);
+    assert_eq!(rows_of(&out).len(), 92 - 15);
     assert!(!rows_of(&out).iter().any(|r| r.starts_with("204 ")));
     let (_, out, _) = wsfp(&["probes", "--series", "200"]);
     assert!(rows_of(&out).iter().any(|r| r.starts_with("204 ")));
     let (_, out, _) = wsfp(&["probes", "-a", "--exhaustive"]);
     let rows = rows_of(&out);
-    assert_eq!(rows.len(), 90);
+    assert_eq!(rows.len(), 92);
     assert!(
         rows.iter()
             .any(|r| r.starts_with("104") && r.contains("intrusive") && r.contains("frame"))

@@ -44,7 +44,7 @@ async fn identifies_tokio_tungstenite_with_every_stews_case() {
         rec.candidates
     );
     assert!(rec.confidence > 0.5);
-    assert_eq!(rec.observations.len(), 90, "51 STEWS cases and 39 more");
+    assert_eq!(rec.observations.len(), 92, "51 STEWS cases and 41 more");
     assert!(rec.bytes_sent <= 256 * 1024, "uploaded {}", rec.bytes_sent);
     assert!(
         rec.connections < 90,
@@ -434,7 +434,7 @@ async fn wss_with_and_without_certificate_checks() {
 #[test]
 fn builtin_probe_set_has_risk_and_layer_for_every_probe() {
     let set = ProbeSet::builtin();
-    assert_eq!(set.probes.len(), 90);
+    assert_eq!(set.probes.len(), 92);
     assert!(set.probes.iter().all(|p| !p.intent.is_empty()));
 }
 
@@ -457,7 +457,37 @@ async fn safe_probes_are_well_formed_on_the_wire() {
     let conns = rl.conns().await;
     assert_eq!(conns.len(), rec.connections as usize);
     assert!(conns.len() >= 10);
+    let mut fronts = 0;
     for c in &conns {
+        // The front probes (1100, 1101): the exact HTTP/2 preface, or
+        // `OPTIONS *` with a Host, and nothing after either.
+        let closes_only = |rest: &[u8]| {
+            // (This listener upgrades anything: a 101 gets our close.)
+            let mut d = Decoder::new(DecoderConfig::from_client());
+            let mut b = BytesMut::from(rest);
+            while let Some(f) = d.next_frame(&mut b) {
+                assert_eq!(f.header.opcode.0, 8, "after a front probe");
+            }
+            assert!(b.is_empty() && d.at_boundary());
+        };
+        if let Some(rest) = c.strip_prefix(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") {
+            closes_only(rest);
+            fronts += 1;
+            continue;
+        }
+        assert!(!c.starts_with(b"PRI "), "not the exact preface");
+        if c.starts_with(b"OPTIONS ") {
+            let (head, rest) = split_request(c);
+            let mut headers = [httparse::EMPTY_HEADER; 8];
+            let mut req = httparse::Request::new(&mut headers);
+            assert!(req.parse(head).unwrap().is_complete());
+            assert_eq!((req.path, req.version), (Some("*"), Some(1)));
+            assert_eq!(req.headers.len(), 1);
+            assert!(req.headers[0].name.eq_ignore_ascii_case("Host"));
+            closes_only(rest);
+            fronts += 1;
+            continue;
+        }
         // The request: strict HTTP/1.1, CRLF only, the five mandatory
         // headers exactly once, version 13, a 16-byte base64 key.
         let (head, rest) = split_request(c);
@@ -514,6 +544,7 @@ async fn safe_probes_are_well_formed_on_the_wire() {
             "a safe probe never leaves a frame unfinished"
         );
     }
+    assert_eq!(fronts, 2, "the two front probes");
 }
 
 /// A fragile server: a 101 for everyone, and on an orphan continuation
