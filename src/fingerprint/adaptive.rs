@@ -84,8 +84,8 @@ impl Planner {
         // Front-only probes (the HTTP/2 preface, `OPTIONS *`) are not
         // planned: on held-out implementations an adaptive scan that
         // asked them named a server that is itself nginx or lighttpd as
-        // that proxy in front of a confidently wrong backend (6 of 731,
-        // none without them); a full scan weighs them among all the rest.
+        // that proxy in front of a confidently wrong backend (6 of 731;
+        // 2 without them); a full scan weighs them among all the rest.
         let probes: Vec<&Probe> = probes.iter().copied().filter(|p| !p.front).collect();
         let probes = &probes[..];
         let mut intern: HashMap<String, u32> = HashMap::new();
