@@ -229,6 +229,26 @@ const MEMO_CAP: usize = 4096;
 const MEMO_MAX_KEYS: usize = 64;
 
 /// One fingerprint's expectation of a key, in a posting list.
+impl KeyIndex {
+    /// The fingerprints whose expectation accepts the observed value `v`,
+    /// as runs of posts: the exact and `any_of` ones, then each other
+    /// matcher that holds.
+    fn accepting<'a>(&'a self, v: &'a str) -> impl Iterator<Item = &'a [Post]> + 'a {
+        let exact = self
+            .values
+            .binary_search_by(|(x, _)| (**x).cmp(v))
+            .ok()
+            .and_then(|i| self.values.get(i))
+            .map(|(_, posts)| &posts[..]);
+        let other = self
+            .other
+            .iter()
+            .filter(move |(m, _)| m.matches(v))
+            .map(|(_, posts)| &posts[..]);
+        exact.into_iter().chain(other)
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Post {
     fp: u32,
@@ -771,14 +791,8 @@ impl Scorer {
                     continue;
                 }
                 sub(&mut t, &km.all, true);
-                let Some(v) = v else { continue };
-                if let Ok(i) = km.values.binary_search_by(|(x, _)| (**x).cmp(v)) {
-                    sub(&mut t, &km.values[i].1, false);
-                }
-                for (m, posts) in &km.other {
-                    if m.matches(v) {
-                        sub(&mut t, posts, false);
-                    }
+                for posts in v.into_iter().flat_map(|v| km.accepting(v)) {
+                    sub(&mut t, posts, false);
                 }
             }
         }
@@ -1075,13 +1089,8 @@ impl Scorer {
                 }
                 continue;
             }
-            if let Ok(i) = km.values.binary_search_by(|(x, _)| (**x).cmp(v)) {
-                add(tallies, &km.values[i].1);
-            }
-            for (m, posts) in &km.other {
-                if m.matches(v) {
-                    add(tallies, posts);
-                }
+            for posts in km.accepting(v) {
+                add(tallies, posts);
             }
         }
     }

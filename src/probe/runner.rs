@@ -182,21 +182,7 @@ impl<'p> ProbeQueue<'p> for Option<&'p Probe> {
 /// a message boundary and is answered by the liveness pong. After such a
 /// probe ends `alive`, the connection is as fresh as a new one.
 pub fn chainable(probe: &Probe, cfg: &RunConfig) -> bool {
-    probe.kind == Kind::Connect
-        && probe.handshake.is_standard()
-        && !probe.frames.is_empty()
-        && probe.observe.liveness_ping
-        && probe
-            .frames
-            .iter()
-            .all(|f| !f.is_long() || cfg.payload_mode == PayloadMode::Full)
-        && probe.frames.iter().all(|f| f.declared_len.is_none())
-        && probe
-            .frames
-            .iter()
-            .rev()
-            .find(|f| f.opcode <= 2)
-            .is_none_or(|f| f.fin)
+    rides(probe, cfg) && probe.observe.liveness_ping
 }
 
 /// Whether `probe` can end a connection that an earlier probe left open:
@@ -207,9 +193,15 @@ pub fn chainable(probe: &Probe, cfg: &RunConfig) -> bool {
 /// connection's polite close becomes the probe: one connection fewer per
 /// close probe that finds one.
 pub fn terminal(probe: &Probe, cfg: &RunConfig) -> bool {
+    rides(probe, cfg) && probe.frames.last().is_some_and(|f| f.opcode == 8)
+}
+
+/// What [`chainable`] and [`terminal`] share: frames behind the standard
+/// handshake, each sent whole, the last data frame final.
+fn rides(probe: &Probe, cfg: &RunConfig) -> bool {
     probe.kind == Kind::Connect
         && probe.handshake.is_standard()
-        && probe.frames.last().is_some_and(|f| f.opcode == 8)
+        && !probe.frames.is_empty()
         && probe
             .frames
             .iter()

@@ -410,20 +410,14 @@ impl Scanner {
                 l.0.push(i);
             }
         }
-        let dealt = chained.len();
-        for (k, i) in chained.into_iter().enumerate() {
-            if let Some(l) = plan.get_mut(k % lanes) {
-                l.1.push_back(i);
-            }
-        }
-        // One close probe per lane in turn, starting where the chainable
-        // ones stopped, so the lanes with the shorter chain (more hosts
-        // left over at their end) get the first. A lane's close probes
-        // come after all its chainable ones: the first rides the last
+        // The close probes are dealt on from where the chainable ones
+        // stopped, so the lanes with the shorter chain (more hosts left
+        // over at their end) get the first. A lane's close probes come
+        // after all its chainable ones: the first rides the last
         // connection left alive (or a handshake probe's, when the chain is
         // done before the lane's hosts are), and ends it.
-        for (k, i) in terminals.into_iter().enumerate() {
-            if let Some(l) = plan.get_mut((dealt + k) % lanes) {
+        for (k, i) in chained.into_iter().chain(terminals).enumerate() {
+            if let Some(l) = plan.get_mut(k % lanes) {
                 l.1.push_back(i);
             }
         }
