@@ -20,6 +20,9 @@ use wsfp::wire::accept_for_key;
 const ANNOUNCED: u64 = 1 << 40;
 /// Header of a masked text frame with a 64-bit length.
 const FRAME_HEAD: u64 = 2 + 8 + 4;
+/// The ping a frame probe sends first on a connection of its own: a
+/// masked frame header (2 + 4) and its payload.
+const OPENING_PING: u64 = 2 + 4 + wsfp::probe::runner::OPENING_PAYLOAD.len() as u64;
 
 /// What the server saw on one connection: the request head's length and
 /// every byte read, up to the client's EOF.
@@ -165,9 +168,9 @@ async fn a_payload_announcing_2_pow_40_is_streamed_and_cut_by_the_write_timeout(
     let probe_conn = seen.iter().max_by_key(|s| s.total).unwrap();
     assert_eq!(
         probe_conn.total,
-        probe_conn.head + FRAME_HEAD + sent,
-        "the probe's connection carried its request, the frame header and \
-         payload_sent bytes, no more: {seen:?}"
+        probe_conn.head + OPENING_PING + FRAME_HEAD + sent,
+        "the probe's connection carried its request, the opening ping, the \
+         frame header and payload_sent bytes, no more: {seen:?}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

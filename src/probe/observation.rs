@@ -120,9 +120,17 @@ pub struct Observation {
     /// line would be wherever the cap cut it, which moves with the app.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_head: Option<String>,
-    /// The first server frames after the handshake.
+    /// The first server frames after the handshake: the reaction to this
+    /// probe's frames.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub frames: Vec<FrameObs>,
+    /// Frames the server sent on this probe's connection before it
+    /// answered our first ping there, i.e. before it had read any frame of
+    /// ours: an app's greeting (Engine.IO's open packet) or timer pushes,
+    /// not a reaction to a probe. Only the probe that opened a connection
+    /// has them, whichever probe that is, so they never yield features.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pushed: Vec<FrameObs>,
     pub end: End,
     /// Milliseconds from our last frame to the end of the wait.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -165,6 +173,7 @@ impl Observation {
             body_tail: None,
             body_head: None,
             frames: Vec::new(),
+            pushed: Vec::new(),
             end: End::NotProbed,
             latency_ms: None,
             url_match: None,

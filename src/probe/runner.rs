@@ -26,6 +26,14 @@ use crate::wire::response::{DEFAULT_MAX_HEADERS, ResponseError, ResponseHead, pa
 
 /// Payload of the liveness ping that follows a probe's frames.
 pub const LIVENESS_PAYLOAD: &[u8] = b"wsfp-live";
+/// Payload of the ping that goes first on a frame probe's own connection
+/// (see `frames`).
+pub const OPENING_PAYLOAD: &[u8] = b"wsfp-open";
+/// Frames kept in an observation's `pushed`.
+pub const MAX_PUSHED: usize = 8;
+/// Frames held while the opening ping's answer is awaited; past this the
+/// wait gives up telling a greeting from a reaction.
+const MAX_HELD: usize = 64;
 /// Bytes of a non-101 body kept (its tail).
 pub const BODY_CAP: usize = 2048;
 /// Bytes read after the handshake before giving up on a reaction.
@@ -365,31 +373,28 @@ pub async fn run_connected<'p>(
             run.observation = o;
             None
         }
-        Ok((o, buf, head)) if probe.frames.is_empty() => {
-            run.observation = o;
+        Ok((mut o, buf, head)) if probe.frames.is_empty() => {
             let host = may_host(probe) && clean_upgrade(probe, &head) && queue.pending();
             let mut link = Link::new(buf);
-            if host && usable(&mut conn, &mut link).await {
+            let chain = if host && usable(&mut conn, &mut link, &mut o.pushed).await {
                 Some((link, head))
             } else {
                 if !host && cfg.close_frame {
                     let _ = conn.write(&polite_close()).await;
                 }
                 None
-            }
+            };
+            run.observation = o;
+            chain
         }
         Ok((o, buf, head)) => {
             let mut link = Link::new(buf);
-            let o = frames(
-                &mut conn,
-                probe,
-                o,
-                &mut link,
-                0,
-                payloads,
-                LIVENESS_PAYLOAD,
-            )
-            .await;
+            let at = Start {
+                owner: 0,
+                tag: LIVENESS_PAYLOAD,
+                opening: true,
+            };
+            let o = frames(&mut conn, probe, o, &mut link, at, payloads).await;
             run.observation = o;
             (reusable(probe, &run.observation) && !link.http_after_upgrade).then_some((link, head))
         }
@@ -418,8 +423,15 @@ pub async fn run_connected<'p>(
         n += 1;
         let mut tag = LIVENESS_PAYLOAD.to_vec();
         tag.extend_from_slice(n.to_string().as_bytes());
-        let owner = runs.len();
-        let o = frames(&mut conn, p, o, &mut link, owner, payloads, &tag).await;
+        // The server's message state is the last probe's business (a
+        // fragment it echoed and never finished): judged afresh.
+        link.decoder.forget_message();
+        let at = Start {
+            owner: runs.len(),
+            tag: &tag,
+            opening: false,
+        };
+        let o = frames(&mut conn, p, o, &mut link, at, payloads).await;
         // Echoes of earlier probes' messages that came back during this
         // probe's wait go to the probe that sent them.
         for (i, f) in link.late.drain(..) {
@@ -494,36 +506,68 @@ fn reusable(p: &Probe, o: &Observation) -> bool {
 }
 
 /// Ping a freshly upgraded connection and wait: whether it can carry
-/// chained probes. Frames before the pong (an app that pushes data) are
-/// passed over. A pong, or silence until the frame timeout (a server that
-/// does not answer pings; we sent nothing but the upgrade and a valid
-/// ping, so it is at a message boundary) means yes; a close, EOF or reset
-/// means no.
-async fn usable(conn: &mut Conn<'_>, link: &mut Link) -> bool {
+/// chained probes. Frames before the pong (an app that pushes data) go to
+/// `pushed` (the host's observation), as no probe caused them. A pong, or
+/// silence until the frame timeout (a server that does not answer pings;
+/// we sent nothing but the upgrade and a valid ping, so it is at a message
+/// boundary) means yes; a close, EOF or reset means no.
+async fn usable(conn: &mut Conn<'_>, link: &mut Link, pushed: &mut Vec<FrameObs>) -> bool {
     let ping = encode_frame(&FrameSpec::new(9).masked(rand::random()), LIVENESS_PAYLOAD);
     if conn.write(&ping).await.is_err() {
         return false;
     }
-    let deadline = conn.cfg.until(conn.cfg.frame_timeout);
+    let until = conn.cfg.until(conn.cfg.frame_timeout);
+    let ours = |p: &[u8]| p == LIVENESS_PAYLOAD;
+    matches!(
+        await_pong(conn, link, pushed, ours, until).await,
+        Answer::Pong | Answer::Silent
+    )
+}
+
+/// How a wait for the answer to our ping ended.
+enum Answer {
+    Pong,
+    /// Nothing more came before `until`.
+    Silent,
+    /// A close, EOF, reset, or the read cap.
+    Ended,
+}
+
+/// Read until the pong that `ours` accepts (by its payload), a close or
+/// the end of the stream, or `until`. Every frame before it goes to
+/// `pushed` (within [`MAX_PUSHED`]): having sent only a ping, we caused
+/// none of them.
+async fn await_pong(
+    conn: &mut Conn<'_>,
+    link: &mut Link,
+    pushed: &mut Vec<FrameObs>,
+    ours: impl Fn(&[u8]) -> bool,
+    until: tokio::time::Instant,
+) -> Answer {
     let mut read_total = 0;
     loop {
         while let Some(f) = link.decoder.next_frame(&mut link.buf) {
-            match f.header.opcode.0 {
-                0xA if f.payload[..] == *LIVENESS_PAYLOAD => return true,
-                0x8 => return false,
-                _ => {}
+            let op = f.header.opcode.0;
+            if op == 0xA && ours(&f.payload) {
+                return Answer::Pong;
+            }
+            if pushed.len() < MAX_PUSHED {
+                pushed.push(frame_obs(&f));
+            }
+            if op == 0x8 {
+                return Answer::Ended;
             }
         }
         if read_total >= MAX_FRAME_BYTES {
-            return false;
+            return Answer::Ended;
         }
         match conn
-            .read(&mut link.buf, MAX_FRAME_BYTES - read_total, deadline)
+            .read(&mut link.buf, MAX_FRAME_BYTES - read_total, until)
             .await
         {
             Ok(n) => read_total += n,
-            Err(ReadStop::Timeout) => return true,
-            Err(_) => return false,
+            Err(ReadStop::Timeout) => return Answer::Silent,
+            Err(_) => return Answer::Ended,
         }
     }
 }
@@ -835,15 +879,44 @@ async fn handshake(
 /// `tag`) is answered and every message of the script has had an answer
 /// or [`ECHO_SETTLE`] has passed; the bytes read past its end stay in
 /// `link`. `owner` is this probe's index among the connection's runs.
+/// Where a probe's frames start on a connection.
+struct Start<'t> {
+    /// The probe's index among the connection's runs.
+    owner: usize,
+    /// The payload of its liveness ping.
+    tag: &'t [u8],
+    /// The connection is the probe's own: nothing was read on it after the
+    /// handshake, so an app's greeting may be on its way.
+    opening: bool,
+}
+
+/// Send `probe`'s frame script on `link` and observe the reaction.
+///
+/// On a connection of its own (`at.opening`) the script is preceded by a
+/// ping, as a chained probe's is by its host's: a server writes what it
+/// sends unprompted (Engine.IO's open packet, a greeting) before it
+/// answers that ping, so those frames go to `pushed`, not to the probe's
+/// reaction. Without it the greeting was recorded by whichever frame
+/// probe happened to open a connection, which moved with the plan. The
+/// script follows the opening ping at once, and the first pong that is
+/// not our liveness ping's divides the stream; a script with pings of its
+/// own waits for that answer first (at most `PING_SETTLE`). A server that
+/// never answers the opening ping (it answers no pings, or only the
+/// latest of those it reads at once) has its frames kept as the reaction,
+/// as before.
 async fn frames(
     conn: &mut Conn<'_>,
     probe: &Probe,
     mut o: Observation,
     link: &mut Link,
-    owner: usize,
+    at: Start<'_>,
     payloads: &PayloadCache,
-    tag: &[u8],
 ) -> Observation {
+    let Start {
+        owner,
+        tag,
+        opening,
+    } = at;
     let cfg = conn.cfg;
     if probe.frames.is_empty() {
         if cfg.close_frame {
@@ -860,6 +933,26 @@ async fn frames(
         .frames
         .iter()
         .all(|f| !f.is_long() || cfg.payload_mode == PayloadMode::Full);
+    let script_pings = probe.frames.iter().any(|f| f.opcode == 9);
+    let opening = opening
+        && conn
+            .write(&encode_frame(
+                &FrameSpec::new(9).masked(rand::random()),
+                OPENING_PAYLOAD,
+            ))
+            .await
+            .is_ok();
+    // A script with pings of its own waits for the opening ping's answer
+    // first (briefly: a server may answer no pings): any pong then is
+    // that answer, as uWSGI answers every ping with an empty one, and
+    // its own pings' answers cannot be taken for it.
+    let opening = if opening && script_pings {
+        let until = cfg.until(PING_SETTLE);
+        let _ = await_pong(conn, link, &mut o.pushed, |_| true, until).await;
+        false
+    } else {
+        opening
+    };
     'script: for step in &probe.frames {
         let writes = frame_writes(step, cfg.payload_mode, payloads);
         let streamed = writes.streamed();
@@ -894,7 +987,6 @@ async fn frames(
     // reads at once (RFC 6455 §5.5.3 allows it; libwebsockets does), so a
     // ping sent behind the script's would be answered or not by how the
     // two happened to arrive, and the probe end `alive` or `timeout`.
-    let script_pings = probe.frames.iter().any(|f| f.opcode == 9);
     let mut held_ping = None;
     if liveness && !write_failed {
         let ping = encode_frame(&FrameSpec::new(9).masked(rand::random()), tag);
@@ -912,6 +1004,7 @@ async fn frames(
         kept: Kept::default(),
         ponged: None,
         owed: 0,
+        held: opening.then(Vec::new),
     };
     if complete && !write_failed {
         let sent = messages(probe, owner);
@@ -951,6 +1044,7 @@ async fn frames(
                 continue;
             }
             Err(ReadStop::Eof) => {
+                wait.release(link, &mut o);
                 if let Some(f) = link.decoder.take_partial()
                     && wait.kept.admit(f.header.opcode.0, wait.max_data)
                 {
@@ -968,6 +1062,7 @@ async fn frames(
             }
         }
     };
+    wait.release(link, &mut o);
     o.latency_ms = Some((sent_at.elapsed().as_secs_f64() * 1e4).round() / 10.0);
     // Answer a close with the same code, as a client should. (Alive: the
     // caller closes politely, or chains the next probe.)
@@ -1034,6 +1129,19 @@ struct Wait<'t> {
     /// Messages of this probe without an answer yet: an echo, or any
     /// other data frame (an app may answer in its own words).
     owed: usize,
+    /// While the answer to the opening ping is awaited (see `frames`):
+    /// the frames before it, a greeting if it comes.
+    held: Option<Vec<DecodedFrame>>,
+}
+
+impl Wait<'_> {
+    /// No answer to the opening ping will divide greeting from reaction:
+    /// the frames held are the reaction after all, taken in order.
+    fn release(&mut self, link: &mut Link, o: &mut Observation) {
+        for f in self.held.take().unwrap_or_default() {
+            let _ = take(f, link, o, self);
+        }
+    }
 }
 
 /// Take the complete frames out of `link`; `Some` when the wait is over:
@@ -1058,40 +1166,67 @@ fn drain(link: &mut Link, o: &mut Observation, wait: &mut Wait) -> Option<End> {
             break;
         };
         let op = f.header.opcode.0;
-        if op == 0xA && f.payload.starts_with(LIVENESS_PAYLOAD) {
-            if f.payload[..] != *wait.tag {
-                // A late answer to an earlier probe's ping on this connection.
+        if let Some(held) = &mut wait.held {
+            // The first pong but our liveness ping's: the opening ping's
+            // answer, whatever its payload (uWSGI's are empty), as the
+            // script sent no ping of its own (see `frames`).
+            if op == 0xA && !f.payload.starts_with(LIVENESS_PAYLOAD) {
+                let greeting = std::mem::take(held);
+                o.pushed
+                    .extend(greeting.iter().take(MAX_PUSHED).map(frame_obs));
+                wait.held = None;
                 continue;
             }
-            if wait.liveness {
-                wait.ponged = Some(tokio::time::Instant::now());
-                if wait.owed == 0 {
-                    return Some(End::Alive);
-                }
+            // Our liveness pong or a close before the opening pong: that
+            // answer is not coming before the reaction.
+            let ends = op == 0x8 || op == 0xA && f.payload.starts_with(LIVENESS_PAYLOAD);
+            if !ends && held.len() < MAX_HELD {
+                held.push(f);
                 continue;
             }
+            wait.release(link, o);
         }
-        let is_data = op <= 2;
-        if is_data {
-            match link.echo_owner(&f) {
-                Some(earlier) if earlier != wait.owner => {
-                    link.late.push((earlier, frame_obs(&f)));
-                    continue;
-                }
-                _ => wait.owed = wait.owed.saturating_sub(1),
-            }
-        }
-        if wait.kept.admit(op, wait.max_data) {
-            o.frames.push(frame_obs(&f));
-        }
-        if op == 8 {
-            return Some(End::Close);
-        }
-        if wait.ponged.is_some() && wait.owed == 0 {
-            return Some(End::Alive);
+        if let Some(end) = take(f, link, o, wait) {
+            return Some(end);
         }
     }
     None
+}
+
+/// One frame of the reaction: kept (within the caps) or put aside for an
+/// earlier probe whose message it echoes; `Some` when it ends the wait.
+fn take(f: DecodedFrame, link: &mut Link, o: &mut Observation, wait: &mut Wait) -> Option<End> {
+    let op = f.header.opcode.0;
+    if op == 0xA && f.payload[..] == *OPENING_PAYLOAD {
+        // Ours, and late: after the reaction it was to divide.
+        return None;
+    }
+    if op == 0xA && f.payload.starts_with(LIVENESS_PAYLOAD) {
+        if f.payload[..] != *wait.tag {
+            // A late answer to an earlier probe's ping on this connection.
+            return None;
+        }
+        if wait.liveness {
+            wait.ponged = Some(tokio::time::Instant::now());
+            return (wait.owed == 0).then_some(End::Alive);
+        }
+    }
+    if op <= 2 {
+        match link.echo_owner(&f) {
+            Some(earlier) if earlier != wait.owner => {
+                link.late.push((earlier, frame_obs(&f)));
+                return None;
+            }
+            _ => wait.owed = wait.owed.saturating_sub(1),
+        }
+    }
+    if wait.kept.admit(op, wait.max_data) {
+        o.frames.push(frame_obs(&f));
+    }
+    if op == 8 {
+        return Some(End::Close);
+    }
+    (wait.ponged.is_some() && wait.owed == 0).then_some(End::Alive)
 }
 
 /// Whether `buf` (at a frame boundary) starts an HTTP response instead

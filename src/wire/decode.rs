@@ -99,8 +99,9 @@ enum State {
 pub struct Decoder {
     cfg: DecoderConfig,
     state: State,
-    /// A fragmented data message is open (its first frame had FIN clear).
-    in_message: bool,
+    /// Whether a fragmented data message is open (its first frame had FIN
+    /// clear); `None` when nothing is known of it.
+    in_message: Option<bool>,
     // next_frame's accumulator.
     current: Option<FrameHeader>,
     kept: BytesMut,
@@ -115,7 +116,7 @@ impl Decoder {
         Decoder {
             cfg,
             state: State::Header,
-            in_message: false,
+            in_message: Some(false),
             current: None,
             kept: BytesMut::new(),
             truncated: false,
@@ -165,11 +166,23 @@ impl Decoder {
         }
     }
 
+    /// Forget whether a message is open: the next data frame, whichever
+    /// it is, gets no message-level anomaly (an orphan continuation, data
+    /// inside a message), and tracking starts again from it. The runner
+    /// calls it where a probe's reaction begins on a connection an earlier
+    /// probe used: a server that left a message of that probe unfinished
+    /// (Netty's echo sends a fragment back and never the rest) would
+    /// otherwise have the anomaly recorded under whichever probe came next.
+    pub fn forget_message(&mut self) {
+        self.in_message = None;
+    }
+
     /// Forget the frame in progress and any open message, to resume at a
-    /// frame boundary found by other means (resynchronisation after a gap).
+    /// frame boundary found by other means (resynchronisation after a gap:
+    /// the frames lost in it may have opened or closed a message).
     pub fn resync(&mut self) {
         self.state = State::Header;
-        self.in_message = false;
+        self.in_message = None;
         self.current = None;
         self.kept.clear();
         self.truncated = false;
@@ -332,13 +345,13 @@ impl Decoder {
             return;
         }
         if h.opcode == Opcode::CONTINUATION {
-            if !self.in_message {
+            if self.in_message == Some(false) {
                 h.anomalies.insert(Anomalies::ORPHAN_CONTINUATION);
             }
-        } else if self.in_message {
+        } else if self.in_message == Some(true) {
             h.anomalies.insert(Anomalies::DATA_INSIDE_MESSAGE);
         }
-        self.in_message = !h.fin;
+        self.in_message = Some(!h.fin);
     }
 }
 
@@ -503,6 +516,33 @@ mod tests {
         assert!(f[1].anomalies.is_empty());
         assert!(f[2].anomalies.is_empty());
         assert!(f[3].anomalies.contains(Anomalies::DATA_INSIDE_MESSAGE));
+    }
+
+    #[test]
+    fn a_forgotten_message_state_flags_neither_way_until_the_next_data_frame() {
+        let mut first = FrameSpec::new(1);
+        first.fin = false;
+        let open = encode_frame(&first, b"a");
+        let cfg = DecoderConfig::from_server;
+        // A message left open, then forgotten: a new message is no anomaly,
+        // nor is a continuation; after it, tracking resumes.
+        for next in [FrameSpec::new(1), FrameSpec::new(0)] {
+            let mut d = Decoder::new(cfg());
+            let mut buf = BytesMut::from(&open[..]);
+            assert!(d.next_frame(&mut buf).is_some());
+            d.forget_message();
+            buf.extend_from_slice(&encode_frame(&next, b"b"));
+            buf.extend_from_slice(&encode_frame(&FrameSpec::new(0), b"c"));
+            let f = d.next_frame(&mut buf).unwrap();
+            assert!(f.anomalies.is_empty(), "{:?}", f.anomalies.labels());
+            let f = d.next_frame(&mut buf).unwrap();
+            assert!(f.anomalies.contains(Anomalies::ORPHAN_CONTINUATION));
+        }
+        // Not forgotten, the same bytes are flagged.
+        let mut wire = open.clone();
+        wire.extend(encode_frame(&FrameSpec::new(1), b"b"));
+        let f = frames(&wire, cfg());
+        assert!(f[1].anomalies.contains(Anomalies::DATA_INSIDE_MESSAGE));
     }
 
     /// The borrowed-slice decoder yields the same headers and, once
