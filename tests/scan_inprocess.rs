@@ -603,7 +603,14 @@ async fn user_headers_go_out_on_every_request_but_the_verbatim_ones() {
     let mut raw_seen = BTreeSet::new();
     let mut built = 0;
     for c in &conns {
-        if let Some((id, _)) = verbatim.iter().find(|(_, v)| c.starts_with(v)) {
+        let head = split_request(c).0;
+        if let Some((id, v)) = verbatim.iter().find(|(_, v)| split_request(v).0 == head) {
+            // Its own bytes, and not one of ours before or after them.
+            assert!(c.starts_with(v), "{id}: {:?}", String::from_utf8_lossy(c));
+            let sent = String::from_utf8_lossy(c);
+            for w in ["X-Token", "Authorization", "Cookie", "User-Agent"] {
+                assert!(!sent.contains(w), "{id} sent {w}: {sent:?}");
+            }
             raw_seen.insert(id.to_string());
             continue;
         }
