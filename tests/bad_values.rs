@@ -317,8 +317,9 @@ fn shard_counts_are_bounded() {
     }
 }
 
-/// Control characters in what becomes a header (`-o`), a file name or a
-/// path are refused: `-o` with CR LF injected a header line.
+/// Control characters in what becomes a header (`-o`, `-H`, `--cookie`,
+/// `--user-agent`), a file name or a path are refused: `-o` with CR LF
+/// injected a header line.
 #[test]
 fn control_characters_in_headers_names_and_paths_are_refused() {
     let dir = tmpdir("ctl");
@@ -336,6 +337,10 @@ fn control_characters_in_headers_names_and_paths_are_refused() {
     ];
     let cases: Vec<(Vec<&str>, &str, &str)> = vec![
         (scan.to_vec(), "--origin", inject),
+        (scan.to_vec(), "--header", "X-A: 1\r\nX-Injected: 1"),
+        (scan.to_vec(), "--cookie", inject),
+        (scan.to_vec(), "--user-agent", inject),
+        (generate.to_vec(), "--header", "X-A: 1\nX-Injected: 1"),
         (scan.to_vec(), "--out", &bad_path),
         (scan.to_vec(), "--stats", &bad_path),
         (scan.to_vec(), "--manifest", &bad_path),

@@ -85,6 +85,80 @@ fn bad_probe_file_names_file_and_line() {
     assert!(err.contains("reckless"), "{err}");
 }
 
+/// Issue #16: `-H`, `--cookie` and `--user-agent` are checked as they are
+/// parsed, and a bad one is exit 2 naming the option and the value (its
+/// CR and LF escaped), before anything is sent. (A NUL cannot be passed
+/// in an argument; the parser refuses it too: see `cli::value`.)
+#[test]
+fn bad_headers_are_exit_2_naming_option_and_value() {
+    for (args, want) in [
+        (
+            &["-H", "X-Token"][..],
+            "invalid value 'X-Token' for '--header <NAME:VALUE>': expected NAME:VALUE (no ':' found)",
+        ),
+        (
+            &["-H", ": 1"],
+            "invalid value ': 1' for '--header <NAME:VALUE>': expected a header name before the ':'",
+        ),
+        (
+            &["--header", "X Token: 1"],
+            "invalid value 'X Token: 1' for '--header <NAME:VALUE>': expected a header name of letters, digits and !#$%&'*+-.^_`|~ before the ':' (found ' ')",
+        ),
+        (
+            &["-H", "X-A: 1\r\nInjected: 1"],
+            "invalid value 'X-A: 1\\r\\nInjected: 1' for '--header <NAME:VALUE>': expected no CR, LF, NUL or other control characters in a header value (found '\\r')",
+        ),
+        (
+            &["--cookie", "a=1\nInjected: 1"],
+            "invalid value 'a=1\\nInjected: 1' for '--cookie <COOKIE>': expected no CR, LF, NUL",
+        ),
+        (
+            &["--user-agent", "x\r"],
+            "invalid value 'x\\r' for '--user-agent <TEXT>': expected no CR, LF, NUL",
+        ),
+        (
+            &["-H", "Sec-WebSocket-Key: AAAA"],
+            "for '--header <NAME:VALUE>': Sec-WebSocket-Key is made anew for every connection",
+        ),
+        (
+            &["--cookie", "a=1", "-H", "Cookie: b=2"],
+            "wsfp: --cookie and -H 'Cookie: ...' both given",
+        ),
+        (
+            &["-o", "http://a.test", "-H", "Origin: http://b.test"],
+            "wsfp: -o/--origin and -H 'Origin: ...' both given",
+        ),
+    ] {
+        let mut a = vec!["scan", "-n", "-u", "127.0.0.1:1", "--format", "ndjson"];
+        a.extend_from_slice(args);
+        let (code, out, err) = wsfp(&a);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(
+            !err.contains('\r'),
+            "{args:?}: a CR reached the terminal: {err:?}"
+        );
+        assert!(out.is_empty(), "{args:?}: no record: {out}");
+    }
+    // The same values are fine once clean.
+    let (code, out, err) = wsfp(&[
+        "scan",
+        "-n",
+        "-u",
+        "127.0.0.1:1",
+        "--format",
+        "ndjson",
+        "-H",
+        "X-A: 1",
+        "--cookie",
+        "a=1",
+        "--user-agent",
+        "",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"refused\""), "{out}");
+}
+
 #[test]
 fn unknown_series_is_exit_2() {
     let (code, _, err) = wsfp(&["scan", "-u", "127.0.0.1:1", "--series", "4242"]);

@@ -19,6 +19,7 @@ use wsfp::cli::DbOpts;
 use wsfp::demo::{Farm, Kind};
 use wsfp::output::Status;
 use wsfp::probe::ProbeSet;
+use wsfp::probe::build::{TargetCtx, default_user_agent, request_bytes};
 use wsfp::target::Target;
 use wsfp::wire::{Decoder, DecoderConfig, accept_for_key};
 
@@ -548,6 +549,119 @@ async fn safe_probes_are_well_formed_on_the_wire() {
         );
     }
     assert_eq!(fronts, 2, "the two front probes");
+}
+
+/// Issue #16: the headers of `-H`, `--cookie` and the default User-Agent
+/// go out, in that order and after the request's own headers, on every
+/// request built from the standard one (the gate, the frame probes'
+/// connections, every edited handshake), as the server saw them in a
+/// full `-a` scan; the verbatim probes (700-705, 1100, 1101) send exactly
+/// their own bytes; and `--user-agent ''` sends no User-Agent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_headers_go_out_on_every_request_but_the_verbatim_ones() {
+    let rl = recording_listener().await;
+    let addr = rl.addr;
+    let set = ProbeSet::builtin();
+    // The verbatim requests, as written without any option.
+    let ctx = TargetCtx::new("127.0.0.1", addr.port(), "/", false, None);
+    let verbatim: Vec<(&str, Vec<u8>)> = set
+        .probes
+        .iter()
+        .filter(|p| p.handshake.raw.is_some())
+        .map(|p| (p.id.as_str(), request_bytes(p, &ctx, "unused")))
+        .collect();
+    let ua = format!("User-Agent: {}", default_user_agent());
+    assert!(
+        ua.starts_with(&format!(
+            "User-Agent: wsfp/{} (+",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{ua}"
+    );
+    let wanted = [
+        "X-Token: t0k3n",
+        "Authorization: Bearer abc",
+        "Cookie: a=1; b=2",
+        ua.as_str(),
+    ];
+    let scanner = opts(&[
+        "-a",
+        "--frame-timeout",
+        "200",
+        "-H",
+        "X-Token: t0k3n",
+        "-H",
+        "Authorization:Bearer abc",
+        "--cookie",
+        "a=1",
+        "--cookie",
+        "b=2",
+    ])
+    .scanner(&DbOpts { db: None })
+    .unwrap();
+    let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
+    assert_eq!(rec.status, Status::Ok);
+    let conns = rl.conns().await;
+    assert_eq!(conns.len(), rec.connections as usize);
+    let mut raw_seen = BTreeSet::new();
+    let mut built = 0;
+    for c in &conns {
+        let head = split_request(c).0;
+        if let Some((id, v)) = verbatim.iter().find(|(_, v)| split_request(v).0 == head) {
+            // Its own bytes, and not one of ours before or after them.
+            assert!(c.starts_with(v), "{id}: {:?}", String::from_utf8_lossy(c));
+            let sent = String::from_utf8_lossy(c);
+            for w in ["X-Token", "Authorization", "Cookie", "User-Agent"] {
+                assert!(!sent.contains(w), "{id} sent {w}: {sent:?}");
+            }
+            raw_seen.insert(id.to_string());
+            continue;
+        }
+        built += 1;
+        let (head, _) = split_request(c);
+        let text = String::from_utf8_lossy(head);
+        let lines: Vec<&str> = text.trim_end_matches("\r\n").split("\r\n").collect();
+        assert!(lines.len() > wanted.len(), "{text}");
+        assert_eq!(&lines[lines.len() - wanted.len()..], &wanted, "{text}");
+        for w in wanted {
+            assert_eq!(text.matches(w).count(), 1, "{w} once: {text}");
+        }
+    }
+    // Every verbatim probe that had a connection of its own sent its own
+    // bytes, and nothing else did.
+    let ran_raw: BTreeSet<String> = rec
+        .observations
+        .iter()
+        .filter(|(id, o)| {
+            set.get(id).is_some_and(|p| p.handshake.raw.is_some())
+                && o.outcome != wsfp::probe::Outcome::Skipped
+                && o.via.is_none()
+        })
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert!(
+        ran_raw.contains("700") && ran_raw.contains("1101"),
+        "{ran_raw:?}"
+    );
+    assert_eq!(raw_seen, ran_raw);
+    assert!(built >= 20, "{built} requests built from the standard one");
+
+    // `--user-agent ''`: no User-Agent, and nothing else added.
+    rl.clear();
+    let scanner = opts(&["--frame-timeout", "200", "--user-agent", ""])
+        .scanner(&DbOpts { db: None })
+        .unwrap();
+    let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
+    assert_eq!(rec.status, Status::Ok);
+    let conns = rl.conns().await;
+    assert!(conns.len() >= 10);
+    for c in &conns {
+        let head = String::from_utf8_lossy(split_request(c).0).to_ascii_lowercase();
+        assert!(
+            !head.contains("user-agent") && !head.contains("cookie"),
+            "{head}"
+        );
+    }
 }
 
 /// A fragile server: a 101 for everyone, and on an orphan continuation

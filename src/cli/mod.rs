@@ -25,7 +25,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::fingerprint::Db;
 use crate::fingerprint::score::Scorer;
 use crate::net::Connector;
-use crate::probe::build::PayloadMode;
+use crate::probe::build::{ExtraHeaders, PayloadMode, default_user_agent};
 use crate::probe::runner::RunConfig;
 use crate::probe::{ProbeSet, Risk};
 use crate::scan::Scanner;
@@ -141,6 +141,28 @@ pub struct ProbeOpts {
     /// Origin header for every probe (default http(s)://host[:port]).
     #[arg(short = 'o', long, value_parser = value::text())]
     pub origin: Option<String>,
+    /// Extra request header NAME:VALUE (repeatable), sent with every probe
+    /// built from the standard request, after its own headers. Probes with
+    /// a verbatim request (700-705, 1100, 1101) send none, and a probe
+    /// whose own edits name a header (1000 removes Host, 500 offers its
+    /// own Sec-WebSocket-Protocol) keeps its own. A header the standard
+    /// request has (Host, Upgrade, Connection, Sec-WebSocket-Version) gets
+    /// this value in its place instead (the last -H of a name wins):
+    /// -H 'Host: app.example' reaches a virtual host. -H 'Origin: V' is -o
+    /// V; -H 'User-Agent: V' replaces --user-agent. Refused:
+    /// Sec-WebSocket-Key, Sec-WebSocket-Extensions, CR, LF and NUL.
+    #[arg(short = 'H', long = "header", value_name = "NAME:VALUE",
+          value_parser = value::header())]
+    pub headers: Vec<(String, String)>,
+    /// Cookie header, sent after the -H headers on the same probes
+    /// (repeatable: joined with "; " into one header; not with -H
+    /// 'Cookie: ...').
+    #[arg(long, value_name = "COOKIE", value_parser = value::header_value())]
+    pub cookie: Vec<String>,
+    /// User-Agent, sent last on the probes -H goes to ('' sends none).
+    #[arg(long, value_name = "TEXT", default_value = default_user_agent(),
+          value_parser = value::header_value())]
+    pub user_agent: String,
     /// Connections in flight per target. (4: lab servers with four worker
     /// threads (CivetWeb, uWSGI) answer no more at once; beyond that their
     /// queued handshakes time out and the retries cost connections. On the
@@ -281,6 +303,53 @@ impl ProbeOpts {
         }
     }
 
+    /// The headers for every probe built from the standard request, in
+    /// the order sent (`-H` as given, then `Cookie` from `--cookie`, then
+    /// `User-Agent`), and the Origin (`-o`, or `-H 'Origin: ...'`, which
+    /// also goes into the `{origin}` of verbatim probes).
+    pub fn extra_headers(
+        &self,
+    ) -> Result<(ExtraHeaders, Option<String>), Box<dyn std::error::Error>> {
+        let named = |name: &str| {
+            self.headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(name))
+        };
+        let cookies: Vec<&str> = self
+            .cookie
+            .iter()
+            .map(String::as_str)
+            .filter(|c| !c.is_empty())
+            .collect();
+        if !cookies.is_empty() && named("Cookie") {
+            return Err(usage(
+                "--cookie and -H 'Cookie: ...' both given: give the cookies once (one Cookie header)",
+            ));
+        }
+        let mut origin = self.origin.clone();
+        if named("Origin") && origin.is_some() {
+            return Err(usage(
+                "-o/--origin and -H 'Origin: ...' both given: give the Origin once",
+            ));
+        }
+        let mut list = Vec::new();
+        for (n, v) in &self.headers {
+            if n.eq_ignore_ascii_case("Origin") {
+                origin = Some(v.clone());
+            } else {
+                list.push((n.clone(), v.clone()));
+            }
+        }
+        if !cookies.is_empty() {
+            list.push(("Cookie".to_string(), cookies.join("; ")));
+        }
+        if !self.user_agent.is_empty() && !named("User-Agent") {
+            list.push(("User-Agent".to_string(), self.user_agent.clone()));
+        }
+        let headers = ExtraHeaders::new(list).map_err(|e| usage(format!("-H: {e}")))?;
+        Ok((headers, origin))
+    }
+
     /// A scanner for these options and DB.
     pub fn scanner(&self, db: &DbOpts) -> Result<Arc<Scanner>, Box<dyn std::error::Error>> {
         self.build_scanner(db).map(Arc::new)
@@ -305,7 +374,9 @@ impl ProbeOpts {
         );
         s.per_host = self.per_host.max(1);
         s.host_gap = Duration::from_millis(self.host_gap);
-        s.origin = self.origin.clone();
+        let (headers, origin) = self.extra_headers()?;
+        s.headers = Arc::new(headers);
+        s.origin = origin;
         s.chain = !self.no_chain;
         s.ladders = self.full_set();
         if self.adaptive {

@@ -124,6 +124,62 @@ pub fn text() -> Checked<String> {
     })
 }
 
+/// Whether `c` may be in a header name: a `tchar` of RFC 9110 §5.6.2.
+fn tchar(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
+}
+
+/// A header value may hold no CR, LF, NUL or other control character but
+/// the horizontal tab (RFC 9110 §5.5): a CR LF would end the header and
+/// start one of the value's choosing.
+fn header_text(s: &str) -> Result<(), String> {
+    match s.chars().find(|c| c.is_control() && *c != '\t') {
+        Some(c) => Err(format!(
+            "expected no CR, LF, NUL or other control characters in a header value (found '{}')",
+            c.escape_default()
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A header value (`--cookie`, `--user-agent`), as given.
+pub fn header_value() -> Checked<String> {
+    Checked(|s| {
+        let s = utf8(s)?;
+        header_text(s)?;
+        Ok(s.to_string())
+    })
+}
+
+/// `-H NAME:VALUE`: a name of token characters (RFC 9110 §5.1: no space,
+/// no colon), a colon, and a value as [`header_value`] takes it, spaces and
+/// tabs around it dropped (as HTTP drops them). Names wsfp cannot send on
+/// every probe are refused here (see
+/// [`crate::probe::build::refused_header`]).
+pub fn header() -> Checked<(String, String)> {
+    Checked(|s| {
+        let s = utf8(s)?;
+        let Some((name, value)) = s.split_once(':') else {
+            return Err("expected NAME:VALUE (no ':' found)".into());
+        };
+        if name.is_empty() {
+            return Err("expected a header name before the ':'".into());
+        }
+        if let Some(c) = name.chars().find(|c| !tchar(*c)) {
+            return Err(format!(
+                "expected a header name of letters, digits and !#$%&'*+-.^_`|~ before the ':' (found '{}')",
+                c.escape_default()
+            ));
+        }
+        if let Some(why) = crate::probe::build::refused_header(name) {
+            return Err(why);
+        }
+        let value = value.trim_matches([' ', '\t']);
+        header_text(value)?;
+        Ok((name.to_string(), value.to_string()))
+    })
+}
+
 /// A path written to (output, stats, manifest, state, directories): no
 /// control characters, which no one means in a file name and which a
 /// later `ls`, log line or shell loop would show or split. Non-UTF-8 paths
@@ -210,6 +266,54 @@ mod tests {
         }
         for bad in ["", ".hidden", "../x", "a/b", "a b", "é", "a\tb"] {
             assert!(check(&id(), bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn headers_are_token_names_and_values_without_cr_lf_nul() {
+        let h = |s: &str| (header().0)(OsStr::new(s));
+        let pair = |n: &str, v: &str| Ok((n.to_string(), v.to_string()));
+        assert_eq!(h("X-Token: a b\tc "), pair("X-Token", "a b\tc"));
+        assert_eq!(
+            h("Authorization:Bearer x:y"),
+            pair("Authorization", "Bearer x:y")
+        );
+        assert_eq!(h("X-Empty:"), pair("X-Empty", ""));
+        assert_eq!(h("Host: app.example"), pair("Host", "app.example"));
+        assert_eq!(h("X-A"), Err("expected NAME:VALUE (no ':' found)".into()));
+        assert_eq!(
+            h(": v"),
+            Err("expected a header name before the ':'".into())
+        );
+        for bad in [
+            "X A: 1",
+            "X-A : 1",
+            " X-A: 1",
+            "X\r\nY: 1",
+            "X(A): 1",
+            "Ä: 1",
+        ] {
+            assert!(
+                h(bad)
+                    .unwrap_err()
+                    .starts_with("expected a header name of letters"),
+                "{bad}"
+            );
+        }
+        for bad in ["X: a\r\nY: b", "X: a\nb", "X: a\0", "X: \u{1b}[2J"] {
+            assert!(
+                h(bad).unwrap_err().starts_with("expected no CR, LF, NUL"),
+                "{bad:?}"
+            );
+        }
+        for refused in ["sec-websocket-key: x", "Sec-WebSocket-Extensions: x"] {
+            assert!(h(refused).unwrap_err().contains("every"), "{refused}");
+        }
+        let v = |s: &str| (header_value().0)(OsStr::new(s));
+        assert_eq!(v("a=1; b=2"), Ok("a=1; b=2".to_string()));
+        assert_eq!(v(""), Ok(String::new()));
+        for bad in ["a\r", "a\n", "a\0b"] {
+            assert!(v(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -6,7 +6,7 @@
 //! (STEWS's test 308 header leaked into every later probe).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use bytes::Bytes;
 use rand::RngExt;
@@ -29,6 +29,9 @@ pub struct TargetCtx {
     /// [`TargetCtx::hostport`], worked out once: every request, the URL
     /// and the default origin use it.
     hostport: String,
+    /// The user's headers (`-H`, `--cookie`, `--user-agent`), shared by
+    /// every target of a scan.
+    headers: Arc<ExtraHeaders>,
 }
 
 impl TargetCtx {
@@ -44,6 +47,7 @@ impl TargetCtx {
             tls,
             origin: String::new(),
             hostport: String::new(),
+            headers: ExtraHeaders::none(),
         };
         let default = if tls { 443 } else { 80 };
         ctx.hostport = if port == default {
@@ -60,6 +64,13 @@ impl TargetCtx {
             ),
         };
         ctx
+    }
+
+    /// The same target, its requests carrying `headers` (see
+    /// [`ExtraHeaders`]).
+    pub fn with_headers(mut self, headers: Arc<ExtraHeaders>) -> Self {
+        self.headers = headers;
+        self
     }
 
     /// Host as it goes into a Host header or URL (IPv6 in brackets).
@@ -96,18 +107,155 @@ impl TargetCtx {
     }
 }
 
-/// The request bytes for `probe`, with `key` as Sec-WebSocket-Key.
+/// The project's address, for the default User-Agent: Cargo.toml's
+/// `repository`, else its `homepage`, else a placeholder.
+const PROJECT_URL: &str = {
+    let (repo, home) = (env!("CARGO_PKG_REPOSITORY"), env!("CARGO_PKG_HOMEPAGE"));
+    if !repo.is_empty() {
+        repo
+    } else if !home.is_empty() {
+        home
+    } else {
+        "https://github.com/wsfp/wsfp"
+    }
+};
+
+/// `wsfp/VERSION (+URL)`: the User-Agent every probe built from the
+/// standard request sends unless `--user-agent` says otherwise, so that an
+/// operator who finds wsfp in a log can tell what it was and where to read
+/// about it.
+pub fn default_user_agent() -> &'static str {
+    static UA: OnceLock<String> = OnceLock::new();
+    UA.get_or_init(|| format!("wsfp/{} (+{PROJECT_URL})", env!("CARGO_PKG_VERSION")))
+}
+
+/// The headers of the standard request ([`Request::websocket`]), as it
+/// spells them.
+const STANDARD_HEADERS: [&str; 6] = [
+    "Host",
+    "Upgrade",
+    "Connection",
+    "Sec-WebSocket-Key",
+    "Sec-WebSocket-Version",
+    "Origin",
+];
+
+/// Headers the user adds to every probe whose request is built from the
+/// standard one (`-H`, then `--cookie`, then `--user-agent`). Probes with
+/// a verbatim request (`handshake.raw`: 700-705, 1100, 1101) send their
+/// own bytes and none of these: they test exact wire forms.
+///
+/// Precedence, for a probe built from the standard request:
+///
+/// - A header the standard request has (Host, Upgrade, Connection,
+///   Sec-WebSocket-Version, Origin) gets the user's value in place, before
+///   the probe's edits: so `-H 'Host: app.example'` reaches a virtual host
+///   behind a proxy on every probe, and a probe that edits that header
+///   still sends what it tests (1000 sends no Host, 1001 sends
+///   `host: app.example`, 300-308 their own versions). Replacing is the
+///   more useful choice than refusing: a virtual host, or a proxy that
+///   wants `Connection: keep-alive, Upgrade`, is otherwise unreachable.
+///   Given twice, the last value wins. (Sec-WebSocket-Key and
+///   Sec-WebSocket-Extensions are refused when parsed: see
+///   [`ExtraHeaders::new`].)
+/// - Any other header is appended after the probe's own headers, in the
+///   order given, unless the probe's own edits (`set`, `remove`,
+///   `rename`, `add`) name it: then the probe's header goes out as the
+///   probe says and the user's is left out of that probe (500 and 501
+///   send their own subprotocol offers instead of `-H
+///   'Sec-WebSocket-Protocol: ...'`).
+#[derive(Debug, Clone, Default)]
+pub struct ExtraHeaders {
+    /// New values for headers of the standard request, in order given.
+    replace: Vec<(String, String)>,
+    /// Appended headers, in order.
+    append: Vec<(String, String)>,
+    /// `append` as the fast path writes it: `Name: value\r\n` each.
+    tail: Vec<u8>,
+}
+
+impl ExtraHeaders {
+    /// No extra headers, shared (no allocation per target).
+    pub fn none() -> Arc<ExtraHeaders> {
+        static NONE: LazyLock<Arc<ExtraHeaders>> = LazyLock::new(Arc::default);
+        NONE.clone()
+    }
+
+    /// From `(name, value)` pairs in the order they are to be sent. Names
+    /// and values are taken as checked (the CLI refuses control
+    /// characters and names that are not tokens when it parses them);
+    /// refused here: Sec-WebSocket-Key, which is made anew for every
+    /// connection and checked against the Accept, and
+    /// Sec-WebSocket-Extensions, which on every connection would change
+    /// what every frame probe's bytes mean (the 400 series makes its own
+    /// offers).
+    pub fn new(headers: impl IntoIterator<Item = (String, String)>) -> Result<Self, String> {
+        let mut h = ExtraHeaders::default();
+        for (name, value) in headers {
+            if let Some(refused) = refused_header(&name) {
+                return Err(refused);
+            }
+            if STANDARD_HEADERS
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(&name))
+            {
+                h.replace.push((name, value));
+            } else {
+                for part in [name.as_str(), ": ", value.as_str(), "\r\n"] {
+                    h.tail.extend_from_slice(part.as_bytes());
+                }
+                h.append.push((name, value));
+            }
+        }
+        Ok(h)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.replace.is_empty() && self.append.is_empty()
+    }
+}
+
+/// Why `-H NAME` is refused, if it is.
+pub fn refused_header(name: &str) -> Option<String> {
+    if name.eq_ignore_ascii_case("Sec-WebSocket-Key") {
+        Some(
+            "Sec-WebSocket-Key is made anew for every connection (the server's Accept is checked against it)"
+                .into(),
+        )
+    } else if name.eq_ignore_ascii_case("Sec-WebSocket-Extensions") {
+        Some(
+            "Sec-WebSocket-Extensions on every probe would change what every frame probe sends (the 400 series makes its own offers)"
+                .into(),
+        )
+    } else {
+        None
+    }
+}
+
+/// The request bytes for `probe`, with `key` as Sec-WebSocket-Key, and
+/// the target's [`ExtraHeaders`] unless the probe's request is verbatim.
 pub fn request_bytes(probe: &Probe, ctx: &TargetCtx, key: &str) -> Vec<u8> {
     let h = &probe.handshake;
     if let Some(raw) = &h.raw {
         return ctx.expand(raw, key).into_bytes();
     }
-    if h.is_standard() {
+    let extra = &*ctx.headers;
+    if h.is_standard() && extra.replace.is_empty() {
         // The gate and most probes: written in one buffer, without the
-        // header list (a dozen allocations per target in a discovery).
-        return Request::websocket_bytes(&ctx.path, ctx.hostport(), key, Some(&ctx.origin));
+        // header list (a dozen allocations per target in a discovery),
+        // appended headers included.
+        return Request::websocket_bytes(
+            &ctx.path,
+            ctx.hostport(),
+            key,
+            Some(&ctx.origin),
+            &extra.tail,
+        );
     }
     let mut r = Request::websocket(&ctx.path, ctx.hostport(), key, Some(&ctx.origin));
+    for (n, v) in &extra.replace {
+        r.set(n, v);
+    }
     if let Some(line) = &h.request_line {
         r.request_line = ctx.expand(line, key).into_bytes();
     }
@@ -122,6 +270,11 @@ pub fn request_bytes(probe: &Probe, ctx: &TargetCtx, key: &str) -> Vec<u8> {
     }
     for (n, v) in &h.add {
         r.push(n, ctx.expand(v, key));
+    }
+    for (n, v) in &extra.append {
+        if !h.names(n) {
+            r.push(n, v);
+        }
     }
     if let Some(le) = &h.line_ending {
         r.line_ending = le.clone().into_bytes();
@@ -318,6 +471,95 @@ mod tests {
             r.contains("Sec-WebSocket-Location: wss://[::1]/\r\n"),
             "{r}"
         );
+    }
+
+    /// The request of probe `id` under `extra`, as text.
+    fn with_extra(id: &str, extra: &[(&str, &str)]) -> String {
+        let set = ProbeSet::builtin();
+        let headers =
+            ExtraHeaders::new(extra.iter().map(|(n, v)| (n.to_string(), v.to_string()))).unwrap();
+        let c = ctx().with_headers(Arc::new(headers));
+        String::from_utf8(request_bytes(set.get(id).unwrap(), &c, "k")).unwrap()
+    }
+
+    #[test]
+    fn extra_headers_follow_the_probes_own_and_yield_to_its_edits() {
+        let extra = [
+            ("X-Token", "t"),
+            ("Sec-WebSocket-Protocol", "chat"),
+            ("User-Agent", "ua"),
+        ];
+        let tail = "X-Token: t\r\nSec-WebSocket-Protocol: chat\r\nUser-Agent: ua\r\n\r\n";
+        // The fast path (309) and an edited request (1001) end alike.
+        for id in ["309", "1001", "400", "1004"] {
+            let r = with_extra(id, &extra);
+            assert!(r.ends_with(tail), "{id}: {r}");
+        }
+        // The fast path is the built request plus the lines.
+        let plain = with_extra("309", &[]);
+        let r = with_extra("309", &extra);
+        assert_eq!(r, format!("{}{tail}", plain.strip_suffix("\r\n").unwrap()));
+        // A probe that makes its own offer sends only its own.
+        let r = with_extra("500", &extra);
+        assert_eq!(r.matches("Sec-WebSocket-Protocol:").count(), 1, "{r}");
+        assert!(
+            r.contains("Sec-WebSocket-Protocol: MBWS.huawei.com,"),
+            "{r}"
+        );
+        assert!(r.ends_with("X-Token: t\r\nUser-Agent: ua\r\n\r\n"), "{r}");
+        // Verbatim probes: their own bytes, exactly.
+        for id in ["700", "703", "1100", "1101"] {
+            assert_eq!(with_extra(id, &extra), with_extra(id, &[]), "{id}");
+        }
+    }
+
+    #[test]
+    fn extra_standard_headers_replace_in_place_before_the_probes_edits() {
+        let extra = [
+            ("host", "app.example"),
+            ("Connection", "keep-alive, Upgrade"),
+        ];
+        let r = with_extra("309", &extra);
+        assert!(
+            r.starts_with("GET /ws HTTP/1.1\r\nHost: app.example\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n"),
+            "{r}"
+        );
+        assert_eq!(r.matches("Host:").count(), 1, "{r}");
+        // 1000 still sends no Host, 1001 sends it lower-case, 1005 its own
+        // Connection; a verbatim probe its own Host.
+        assert!(
+            !with_extra("1000", &extra)
+                .to_ascii_lowercase()
+                .contains("host:")
+        );
+        assert!(with_extra("1001", &extra).contains("\r\nhost: app.example\r\n"));
+        assert!(with_extra("1005", &extra).contains("\r\nConnection: keep-alive, Upgrade\r\n"));
+        let r = with_extra("300", &[("Sec-WebSocket-Version", "99")]);
+        assert!(
+            r.contains("Sec-WebSocket-Version: 7\r\n") && !r.contains("99"),
+            "{r}"
+        );
+        assert!(with_extra("1101", &extra).contains("Host: 127.0.0.1:9001\r\n"));
+        // The last of a name wins.
+        let r = with_extra("309", &[("Host", "a"), ("Host", "b")]);
+        assert!(
+            r.contains("\r\nHost: b\r\n") && !r.contains("Host: a"),
+            "{r}"
+        );
+        // Refused: the key, and extensions on every probe.
+        for name in ["Sec-WebSocket-Key", "sec-websocket-extensions"] {
+            assert!(ExtraHeaders::new([(name.to_string(), "x".to_string())]).is_err());
+        }
+    }
+
+    #[test]
+    fn default_user_agent_names_the_version_and_a_url() {
+        let ua = default_user_agent();
+        assert!(
+            ua.starts_with(&format!("wsfp/{} (+http", env!("CARGO_PKG_VERSION"))),
+            "{ua}"
+        );
+        assert!(ua.ends_with(')') && !ua.contains(['\r', '\n']), "{ua}");
     }
 
     #[test]

@@ -107,6 +107,17 @@ impl HandshakeSpec {
     pub fn is_standard(&self) -> bool {
         *self == HandshakeSpec::default()
     }
+
+    /// Whether the probe's header edits (`set`, `remove`, `rename` from
+    /// or to, `add`) name the header `name` (any case): then that header
+    /// is the probe's, and a user's `-H` of that name is not sent with it
+    /// (see [`crate::probe::build::ExtraHeaders`]).
+    pub fn names(&self, name: &str) -> bool {
+        let is = |n: &String| n.eq_ignore_ascii_case(name);
+        self.set.iter().chain(&self.add).any(|(n, _)| is(n))
+            || self.remove.iter().any(is)
+            || self.rename.iter().any(|(a, b)| is(a) || is(b))
+    }
 }
 
 /// One frame of a probe's script.

@@ -35,7 +35,7 @@ use crate::fingerprint::adaptive::{Budget, Planner};
 use crate::fingerprint::score::{MemoKey, Scorer};
 use crate::net::{Connector, Pacer, Resolver};
 use crate::output::{Record, SCHEMA_VERSION, Status};
-use crate::probe::build::{PayloadCache, TargetCtx};
+use crate::probe::build::{ExtraHeaders, PayloadCache, TargetCtx};
 use crate::probe::observation::for_each_feature;
 use crate::probe::runner::{
     Endpoint, ProbeQueue, ProbeRun, RunConfig, chainable, run_chain, run_probe, terminal,
@@ -68,6 +68,10 @@ pub struct Scanner {
     /// Minimum time between two new connections to one target.
     pub host_gap: Duration,
     pub origin: Option<String>,
+    /// Headers added to every probe built from the standard request
+    /// (`-H`, `--cookie`, `--user-agent`; none by default here, the CLI
+    /// adds its User-Agent).
+    pub headers: Arc<ExtraHeaders>,
     pub scorer: Scorer,
     pub resolver: Arc<Resolver>,
     /// Never connected to, also when a name resolves into them.
@@ -109,6 +113,7 @@ impl Scanner {
             per_host: 4,
             host_gap: Duration::ZERO,
             origin: None,
+            headers: ExtraHeaders::none(),
             scorer,
             resolver: Arc::new(Resolver::new(None, 64, Duration::from_secs(5))),
             exclusions: Arc::new(Exclusions::default()),
@@ -133,7 +138,8 @@ impl Scanner {
             &target.path,
             target.tls,
             self.origin.as_deref(),
-        );
+        )
+        .with_headers(self.headers.clone());
         let mut rec = Record::failed(&target.input, Status::Error, "", &self.probes.version);
         rec.error = None;
         rec.ts = ts;

@@ -62,10 +62,17 @@ impl Request {
     }
 
     /// `Request::websocket(..).to_bytes()`, written straight into one
-    /// buffer.
-    pub fn websocket_bytes(path: &str, host: &str, key: &str, origin: Option<&str>) -> Vec<u8> {
+    /// buffer, with `extra` (whole header lines, each ending in CRLF, or
+    /// nothing) after the standard headers.
+    pub fn websocket_bytes(
+        path: &str,
+        host: &str,
+        key: &str,
+        origin: Option<&str>,
+        extra: &[u8],
+    ) -> Vec<u8> {
         let mut out = Vec::with_capacity(
-            128 + path.len() + host.len() + key.len() + origin.map_or(0, str::len),
+            128 + path.len() + host.len() + key.len() + origin.map_or(0, str::len) + extra.len(),
         );
         for part in [
             "GET ",
@@ -83,6 +90,7 @@ impl Request {
             out.extend_from_slice(o.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
+        out.extend_from_slice(extra);
         out.extend_from_slice(b"\r\n");
         out
     }
@@ -172,8 +180,21 @@ mod tests {
         for origin in [None, Some("http://example.com:8080")] {
             for (path, host) in [("/", "a"), ("/chat?x=1", "[::1]:9001")] {
                 assert_eq!(
-                    Request::websocket_bytes(path, host, "k==", origin),
+                    Request::websocket_bytes(path, host, "k==", origin, b""),
                     Request::websocket(path, host, "k==", origin).to_bytes()
+                );
+                let mut r = Request::websocket(path, host, "k==", origin);
+                r.push("Cookie", "a=1");
+                r.push("User-Agent", "x");
+                assert_eq!(
+                    Request::websocket_bytes(
+                        path,
+                        host,
+                        "k==",
+                        origin,
+                        b"Cookie: a=1\r\nUser-Agent: x\r\n"
+                    ),
+                    r.to_bytes()
                 );
             }
         }
