@@ -10,7 +10,10 @@ usage: lab/corpus.py [--groups main,apps,GROUP...] [--runs N] [--out DIR] [--onl
   groups: main = lab/manifest.tsv (BASE_PORT, default 9001), apps = lab/variants.tsv
   (29101), and every lab/variants/GROUP.tsv (its GROUP.port); default: all of them.
 Env: WSFP (default <repo>/target/release/wsfp), WSFP_LAB (/tmp/wsfp-lab),
-     SCAN_ARGS (default "-a --exhaustive": every probe, so the DB has evidence for every scan mode), JOBS (scans at once, default 2).
+     SCAN_ARGS (default "-a --exhaustive": every probe, so the DB has evidence for every scan mode), JOBS (scans at once, default 2),
+     ALONE (row ids scanned one at a time after the rest of their group, default "c-uwsgi": uWSGI's
+     four workers time out probes 304/305 when another scan shares the machine, and a corpus with
+     those timeouts gave it a fingerprint the lab then did not match).
 Writes DIR (default $WSFP_LAB/corpus): records.ndjson, labels.tsv, scans.tsv
 (group, row id, target, run, exit code, ms). A group already running on its
 base port is used as it is; otherwise it is started and stopped afterwards.
@@ -156,17 +159,25 @@ def main():
             return (i, row, lab, run, target, p.returncode, int((time.time() - t) * 1000), p.stdout)
 
         t0 = time.time()
-        with cf.ThreadPoolExecutor(jobs) as ex:
-            for i, row, lab, run, target, rc, ms, out in ex.map(scan, [(j, r) for r in range(a.runs) for j in todo]):
-                lines = [l for l in out.splitlines() if l.strip()]
-                ok = rc == 0 and len(lines) == 1 and json.loads(lines[0]).get("status") == "ok"
-                failed += not ok
-                scans.write(f"{name}\t{row[0]}\t{target}\t{run}\t{rc}\t{ms}\t{'ok' if ok else 'FAILED'}\n")
-                for l in lines:
-                    rec_f.write(l + "\n")
-                if run == 0:
-                    fp, front, kind, ver = lab
-                    lab_f.write(f"{target}\t{fp}\t{front}\t{kind}\t{row[0]}\t{ver}\t{name}\n")
+        alone = set(os.environ.get("ALONE", "c-uwsgi").replace(",", " ").split())
+        pooled = [(j, r) for r in range(a.runs) for j in todo if j[1][0] not in alone]
+        serial = [(j, r) for r in range(a.runs) for j in todo if j[1][0] in alone]
+
+        def scans_of():
+            with cf.ThreadPoolExecutor(jobs) as ex:
+                yield from ex.map(scan, pooled)
+            yield from map(scan, serial)
+
+        for i, row, lab, run, target, rc, ms, out in scans_of():
+            lines = [l for l in out.splitlines() if l.strip()]
+            ok = rc == 0 and len(lines) == 1 and json.loads(lines[0]).get("status") == "ok"
+            failed += not ok
+            scans.write(f"{name}\t{row[0]}\t{target}\t{run}\t{rc}\t{ms}\t{'ok' if ok else 'FAILED'}\n")
+            for l in lines:
+                rec_f.write(l + "\n")
+            if run == 0:
+                fp, front, kind, ver = lab
+                lab_f.write(f"{target}\t{fp}\t{front}\t{kind}\t{row[0]}\t{ver}\t{name}\n")
         print(f"corpus: {name}: {len(todo)} rows x {a.runs} runs in {time.time() - t0:.0f} s", flush=True)
         if started:
             subprocess.run([os.path.join(LAB, "stop.sh")], env=env, stdout=subprocess.DEVNULL)

@@ -990,7 +990,9 @@ async fn frames(
     let mut held_ping = None;
     if liveness && !write_failed {
         let ping = encode_frame(&FrameSpec::new(9).masked(rand::random()), tag);
-        if script_pings {
+        // So does the opening ping's (libwebsockets, reading both at once,
+        // answered the opening ping and not ours: 806 and 807 flapped).
+        if script_pings || opening {
             held_ping = Some((ping, cfg.until(PING_SETTLE)));
         } else {
             let _ = conn.write(&ping).await;
@@ -1023,7 +1025,9 @@ async fn frames(
             break End::FrameCap;
         }
         if let Some((_, at)) = &held_ping
-            && (o.frames.iter().any(|f| f.opcode == 0xA) || tokio::time::Instant::now() >= *at)
+            && (script_pings && o.frames.iter().any(|f| f.opcode == 0xA)
+                || opening && wait.held.is_none()
+                || tokio::time::Instant::now() >= *at)
             && let Some((ping, _)) = held_ping.take()
         {
             let _ = conn.write(&ping).await;
