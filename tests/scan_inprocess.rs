@@ -432,7 +432,15 @@ async fn wss_with_and_without_certificate_checks() {
     let strict = opts(&["-1"]).scanner(&DbOpts { db: None }).unwrap();
     let r = strict.scan(&Target::parse(&url, false).unwrap()).await;
     assert_eq!(r.status, Status::TlsError, "{r:?}");
-    assert!(r.error.unwrap().contains("TLS"));
+    let e = r.error.unwrap();
+    assert!(e.contains("TLS") && e.contains("-k"), "{e}");
+    // A plain ws:// server asked for TLS: the hint says -n.
+    let plain = recording_listener().await;
+    let url = format!("wss://127.0.0.1:{}/", plain.addr.port());
+    let r = strict.scan(&Target::parse(&url, false).unwrap()).await;
+    assert_eq!(r.status, Status::TlsError, "{r:?}");
+    let e = r.error.unwrap();
+    assert!(e.contains("try -n"), "{e}");
 }
 
 #[test]

@@ -147,13 +147,78 @@ impl Connector {
         match tokio::time::timeout_at(until(self.connect_timeout), tls).await {
             Err(_) => Err(ConnectError::Timeout),
             Ok(Err(e)) => Err(match classify(&e) {
-                ConnectError::Other(m) => ConnectError::Tls(m),
-                ConnectError::Reset => ConnectError::Tls("reset during TLS handshake".into()),
+                ConnectError::Other(_) => ConnectError::Tls(tls_failure(&e)),
+                ConnectError::Reset => ConnectError::Tls(
+                    "reset during the TLS handshake (a plain ws:// port? try -n)".into(),
+                ),
                 other => other,
             }),
             Ok(Ok(s)) => Ok(Box::new(Limited::new(s, Some(permit), self.nodelay))),
         }
     }
+}
+
+/// A failed TLS handshake in words, with the likely fix. rustls's own
+/// text falls back to its debug form for most certificate errors
+/// (`invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))`),
+/// and tokio-rustls says only `tls handshake eof` when a plain HTTP
+/// server hangs up on a ClientHello.
+fn tls_failure(e: &io::Error) -> String {
+    use rustls::{CertificateError as C, Error as E};
+    const PLAIN: &str = "(a plain ws:// port? try -n)";
+    const UNCHECKED: &str = "-k scans without checking certificates";
+    let Some(err) = e.get_ref().and_then(|i| i.downcast_ref::<E>()) else {
+        return if e.kind() == io::ErrorKind::UnexpectedEof {
+            format!("the server closed the connection during the TLS handshake {PLAIN}")
+        } else {
+            e.to_string()
+        };
+    };
+    match err {
+        E::InvalidCertificate(c) => {
+            let why = match c {
+                C::UnknownIssuer => "it is signed by an issuer we do not trust".to_string(),
+                C::BadSignature => "its signature does not verify".to_string(),
+                C::Revoked => "it is revoked".to_string(),
+                C::Expired | C::NotValidYet | C::NotValidForName => words(&format!("{c:?}")),
+                C::ExpiredContext { .. }
+                | C::NotValidYetContext { .. }
+                | C::NotValidForNameContext { .. } => c.to_string(),
+                other => words(&format!("{other:?}")),
+            };
+            format!("the server's certificate was rejected: {why}; {UNCHECKED}")
+        }
+        E::InvalidMessage(_) | E::InappropriateMessage { .. } => {
+            format!("the server did not answer in TLS {PLAIN}")
+        }
+        E::AlertReceived(a) => format!(
+            "the server refused the TLS handshake (alert: {})",
+            words(&format!("{a:?}"))
+        ),
+        E::PeerIncompatible(why) => format!(
+            "no TLS version or cipher suite in common ({})",
+            words(&format!("{why:?}"))
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// The innermost name of a debug form, in words:
+/// `Other(OtherError(CaUsedAsEndEntity))` -> `ca used as end entity`.
+fn words(debug: &str) -> String {
+    let name = debug
+        .split(['(', ')', ' ', '{', '}', ','])
+        .filter(|t| t.chars().next().is_some_and(|c| c.is_ascii_uppercase()))
+        .next_back()
+        .unwrap_or(debug);
+    let mut out = String::new();
+    for (i, ch) in name.chars().enumerate() {
+        if ch.is_ascii_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.push(ch.to_ascii_lowercase());
+    }
+    out
 }
 
 /// `-k`: certificates are not checked, signatures still are (so the
@@ -203,5 +268,38 @@ impl ServerCertVerifier for AcceptAnyCert {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tls(e: rustls::Error) -> String {
+        tls_failure(&io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+
+    #[test]
+    fn tls_failures_read_as_words_with_the_fix() {
+        use rustls::CertificateError as C;
+        let other = C::Other(rustls::OtherError(Arc::new(io::Error::other(
+            "CaUsedAsEndEntity",
+        ))));
+        let m = tls(rustls::Error::InvalidCertificate(other));
+        assert!(m.contains("rejected") && m.contains("-k"), "{m}");
+        assert!(!m.contains("OtherError"), "{m}");
+        let m = tls(rustls::Error::InvalidCertificate(C::UnknownIssuer));
+        assert!(m.contains("issuer we do not trust"), "{m}");
+        let m = tls(rustls::Error::InvalidMessage(
+            rustls::InvalidMessage::InvalidContentType,
+        ));
+        assert!(m.contains("try -n"), "{m}");
+        let eof = io::Error::new(io::ErrorKind::UnexpectedEof, "tls handshake eof");
+        assert!(tls_failure(&eof).contains("try -n"));
+        assert_eq!(
+            words("Other(OtherError(CaUsedAsEndEntity))"),
+            "ca used as end entity"
+        );
+        assert_eq!(words("UnknownIssuer"), "unknown issuer");
     }
 }
