@@ -21,6 +21,46 @@ pub enum Format {
     Csv,
 }
 
+/// One `--only` selector of `wsfp scan`: which records are written. The
+/// summary still counts every record, and `--resume` still counts every
+/// unit as done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Only {
+    /// Records of this status.
+    Status(Status),
+    /// `ok` records with an implementation named.
+    Identified,
+    /// `ok` records whose implementation is unknown.
+    Unknown,
+}
+
+impl Only {
+    /// A selector as `--only` takes it: `identified`, `unknown`, or a
+    /// status name.
+    pub fn parse(s: &str) -> Result<Only, String> {
+        match s.trim() {
+            "identified" => Ok(Only::Identified),
+            "unknown" => Ok(Only::Unknown),
+            name => Status::from_name(name).map(Only::Status).ok_or_else(|| {
+                let names: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+                format!(
+                    "expected identified, unknown, or a status: {}",
+                    names.join(", ")
+                )
+            }),
+        }
+    }
+
+    /// Whether this selector takes `r`.
+    pub fn selects(self, r: &Record) -> bool {
+        match self {
+            Only::Status(s) => r.status == s,
+            Only::Identified => r.status == Status::Ok && r.implementation != "unknown",
+            Only::Unknown => r.status == Status::Ok && r.implementation == "unknown",
+        }
+    }
+}
+
 /// One CSV cell of a record.
 type Cell = fn(&Record) -> String;
 
@@ -70,6 +110,11 @@ pub struct RecordWriter {
     /// implementation) here: `wsfp demo` checks its farm's expected
     /// verdicts with them.
     pub kept: Option<Vec<(String, Status, String)>>,
+    /// `--only`: when not empty, only records one of these selects are
+    /// written (the others are passed over, and counted in `skipped`).
+    pub only: Vec<Only>,
+    /// Records `only` passed over.
+    pub skipped: u64,
 }
 
 impl RecordWriter {
@@ -82,6 +127,8 @@ impl RecordWriter {
             flush_each: true,
             line: Vec::new(),
             kept: None,
+            only: Vec::new(),
+            skipped: 0,
         };
         if format == Format::Csv {
             let out = std::mem::replace(&mut w.out, Box::new(io::sink()));
@@ -97,6 +144,10 @@ impl RecordWriter {
     pub fn write(&mut self, r: &Record) -> io::Result<()> {
         if let Some(k) = &mut self.kept {
             k.push((r.target.clone(), r.status, r.implementation.clone()));
+        }
+        if !self.only.is_empty() && !self.only.iter().any(|o| o.selects(r)) {
+            self.skipped += 1;
+            return Ok(());
         }
         match self.format {
             Format::Ndjson => {

@@ -33,6 +33,26 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in declaration order.
+    pub const ALL: [Status; 11] = [
+        Status::Ok,
+        Status::NotWebsocket,
+        Status::Refused,
+        Status::Timeout,
+        Status::TargetTimeout,
+        Status::Reset,
+        Status::TlsError,
+        Status::DnsError,
+        Status::Excluded,
+        Status::InvalidTarget,
+        Status::Error,
+    ];
+
+    /// The status a record spells `name`.
+    pub fn from_name(name: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Ok => "ok",
