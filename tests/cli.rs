@@ -200,7 +200,12 @@ fn every_line_yields_one_record_even_bad_and_unreachable_ones() {
         ]
     );
     assert!(err.contains("targets.txt:4: invalid target"), "{err}");
-    assert!(recs.iter().all(|r| r["schema_version"] == 1));
+    assert!(recs.iter().all(|r| r["schema_version"] == 2));
+    // Never probed, so no verdict: no `implementation` (schema 2).
+    assert!(
+        recs.iter().all(|r| r.get("implementation").is_none()),
+        "{out}"
+    );
 }
 
 #[test]
@@ -212,7 +217,12 @@ fn csv_has_fixed_header() {
         lines.next().unwrap(),
         "schema_version,target,url,ip,status,http_status,implementation,confidence,candidates,elapsed_ms,bytes_sent,bytes_received,connections,probe_set,error"
     );
-    assert!(lines.next().unwrap().contains(",refused,"));
+    let row = lines.next().unwrap();
+    assert!(row.contains(",refused,"), "{row}");
+    // The implementation cell (the 7th) is empty on a record not `ok`.
+    let cells: Vec<&str> = row.split(',').collect();
+    assert_eq!(cells[0], "2", "{row}");
+    assert_eq!(cells[6], "", "{row}");
 }
 
 #[test]
@@ -349,6 +359,8 @@ async fn only_identified_writes_it_alone_and_the_summary_counts_all() {
         let recs = ndjson(&out);
         assert_eq!(recs.len(), 1, "{only:?}: {out}");
         assert_eq!(recs[0]["status"], "refused");
+        assert_eq!(recs[0]["schema_version"], 2);
+        assert!(recs[0].get("implementation").is_none(), "{out}");
         assert!(err.contains("wsfp: done; 2 records"), "{err}");
     }
     // `unknown` selects neither (the server is identified, the port is

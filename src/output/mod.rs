@@ -9,7 +9,7 @@ pub mod rematch;
 
 use std::io::{self, Write};
 
-pub use record::{Record, SCHEMA_VERSION, Status};
+pub use record::{MIN_SCHEMA_VERSION, Record, SCHEMA_VERSION, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -55,8 +55,8 @@ impl Only {
     pub fn selects(self, r: &Record) -> bool {
         match self {
             Only::Status(s) => r.status == s,
-            Only::Identified => r.status == Status::Ok && r.implementation != "unknown",
-            Only::Unknown => r.status == Status::Ok && r.implementation == "unknown",
+            Only::Identified => r.status == Status::Ok && r.implementation() != "unknown",
+            Only::Unknown => r.status == Status::Ok && r.implementation() == "unknown",
         }
     }
 }
@@ -77,7 +77,7 @@ pub const CSV_COLUMNS: &[(&str, Cell)] = &[
     ("ip", |r| opt(&r.ip)),
     ("status", |r| r.status.as_str().to_string()),
     ("http_status", |r| opt(&r.http_status)),
-    ("implementation", |r| r.implementation.clone()),
+    ("implementation", |r| opt(&r.implementation)),
     ("confidence", |r| r.confidence.to_string()),
     ("candidates", |r| {
         let c: Vec<String> = r
@@ -143,7 +143,7 @@ impl RecordWriter {
     /// Write one record and flush, so a killed scan loses nothing written.
     pub fn write(&mut self, r: &Record) -> io::Result<()> {
         if let Some(k) = &mut self.kept {
-            k.push((r.target.clone(), r.status, r.implementation.clone()));
+            k.push((r.target.clone(), r.status, r.implementation().to_string()));
         }
         if !self.only.is_empty() && !self.only.iter().any(|o| o.selects(r)) {
             self.skipped += 1;
@@ -215,12 +215,14 @@ pub fn render_text(r: &Record, detail: bool) -> String {
     if let Some(e) = &r.error {
         let _ = writeln!(s, "  error: {}", escape_controls(e));
     }
-    let _ = writeln!(
-        s,
-        "  implementation: {}  confidence {:.2}",
-        r.implementation, r.confidence
-    );
-    if let Some(lib) = r.library.as_deref().filter(|l| *l != r.implementation) {
+    if let Some(imp) = &r.implementation {
+        let _ = writeln!(
+            s,
+            "  implementation: {}  confidence {:.2}",
+            imp, r.confidence
+        );
+    }
+    if let Some(lib) = r.library.as_deref().filter(|l| *l != r.implementation()) {
         let _ = writeln!(s, "  library: {lib}");
     }
     if let Some(v) = &r.version {
