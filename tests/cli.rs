@@ -429,3 +429,78 @@ fn bad_only_value_is_exit_2() {
         );
     }
 }
+
+/// The candidates are listed in the order of the number shown beside
+/// them: `mismatch` (the ranking quantity, least first), ties by `score`;
+/// and the text view's probe rows run in probe-number order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn candidates_follow_their_shown_rank_and_probes_are_numeric() {
+    let mut farm = wsfp::demo::Farm::empty();
+    let ws = farm
+        .add(
+            "127.0.0.1",
+            "ws",
+            "rs-tokio-tungstenite",
+            wsfp::demo::Kind::Tungstenite,
+        )
+        .await
+        .unwrap();
+    let url = format!("ws://{ws}/");
+    let (code, out, err) = wsfp_async(
+        ["scan", "-u", &url, "--format", "ndjson"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let r = &ndjson(&out)[0];
+    let c = r["candidates"].as_array().unwrap();
+    assert!(c.len() >= 2, "{out}");
+    assert_eq!(c[0]["id"], r["implementation"]);
+    let key = |c: &serde_json::Value| {
+        (
+            c["mismatch"].as_f64().unwrap_or(f64::INFINITY),
+            -c["score"].as_f64().unwrap(),
+        )
+    };
+    assert!(c[0]["mismatch"].is_number(), "{out}");
+    for w in c.windows(2) {
+        assert!(
+            key(&w[0]) <= key(&w[1]),
+            "out of order: {} then {}",
+            w[0],
+            w[1]
+        );
+    }
+
+    let (code, text, err) =
+        wsfp_async(["scan", "-u", &url].iter().map(|s| s.to_string()).collect()).await;
+    assert_eq!(code, 0, "{err}");
+    // Candidate rows: `mismatch` shown, and non-decreasing down the list.
+    let shown: Vec<f64> = text
+        .lines()
+        .filter_map(|l| l.split_once(" mismatch ").map(|(_, rest)| rest))
+        .map(|rest| {
+            rest.split_whitespace()
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap_or(f64::INFINITY)
+        })
+        .collect();
+    assert!(shown.len() >= 2, "{text}");
+    assert!(shown.windows(2).all(|w| w[0] <= w[1]), "{shown:?}\n{text}");
+    // Probe rows (after the `case` header): numbers, ascending.
+    let ids: Vec<u64> = text
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("case "))
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert!(ids.contains(&1001) && ids.contains(&101), "{text}");
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "{text}");
+    farm.stop();
+}

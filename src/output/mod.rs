@@ -199,6 +199,15 @@ fn csv_io(e: csv::Error) -> io::Error {
     }
 }
 
+/// Observations in probe-number order (100, 101, ..., 999, 1001), not
+/// the map's string order (which puts 1001 between 100 and 101); an id
+/// that is not a number comes after the numbered ones, by name.
+fn by_probe_number<V>(m: &std::collections::BTreeMap<String, V>) -> Vec<(&String, &V)> {
+    let mut v: Vec<(&String, &V)> = m.iter().collect();
+    v.sort_by_key(|(id, _)| (id.parse::<u64>().map_or((1, 0), |n| (0, n)), id.as_str()));
+    v
+}
+
 /// The human rendering of one record.
 pub fn render_text(r: &Record, detail: bool) -> String {
     use std::fmt::Write as _;
@@ -238,10 +247,15 @@ pub fn render_text(r: &Record, detail: bool) -> String {
     if let (Some(f), Some(b)) = (&r.front, &r.backend) {
         let _ = writeln!(s, "  front (HTTP head): {f}  backend (frames): {b}");
     }
+    // In rank order: by the weight that did not match (least first), as
+    // the list is sorted; `score` (matched share) breaks ties.
     for c in &r.candidates {
+        let mismatch = c
+            .mismatch
+            .map_or_else(|| "   -  ".to_string(), |m| format!("{m:6.3}"));
         let _ = writeln!(
             s,
-            "    {:<28} score {:.3}  ({}/{} features)",
+            "    {:<28} mismatch {mismatch}  score {:.3}  ({}/{} features)",
             c.id, c.score, c.matched, c.compared
         );
     }
@@ -260,7 +274,7 @@ pub fn render_text(r: &Record, detail: bool) -> String {
             "  {:<5} {:<10} {:<6} {:<9} reaction",
             "case", "outcome", "http", "end"
         );
-        for (id, o) in &r.observations {
+        for (id, o) in by_probe_number(&r.observations) {
             let frames: Vec<String> = o
                 .frames
                 .iter()
