@@ -200,7 +200,12 @@ fn every_line_yields_one_record_even_bad_and_unreachable_ones() {
         ]
     );
     assert!(err.contains("targets.txt:4: invalid target"), "{err}");
-    assert!(recs.iter().all(|r| r["schema_version"] == 1));
+    assert!(recs.iter().all(|r| r["schema_version"] == 2));
+    // Never probed, so no verdict: no `implementation` (schema 2).
+    assert!(
+        recs.iter().all(|r| r.get("implementation").is_none()),
+        "{out}"
+    );
 }
 
 #[test]
@@ -212,7 +217,12 @@ fn csv_has_fixed_header() {
         lines.next().unwrap(),
         "schema_version,target,url,ip,status,http_status,implementation,confidence,candidates,elapsed_ms,bytes_sent,bytes_received,connections,probe_set,error"
     );
-    assert!(lines.next().unwrap().contains(",refused,"));
+    let row = lines.next().unwrap();
+    assert!(row.contains(",refused,"), "{row}");
+    // The implementation cell (the 7th) is empty on a record not `ok`.
+    let cells: Vec<&str> = row.split(',').collect();
+    assert_eq!(cells[0], "2", "{row}");
+    assert_eq!(cells[6], "", "{row}");
 }
 
 #[test]
@@ -275,4 +285,222 @@ fn a_closed_stderr_pipe_is_no_panic() {
             assert_eq!(code, 2, "{args:?}");
         }
     }
+}
+
+/// Run `wsfp` off the runtime that serves the farm.
+async fn wsfp_async(args: Vec<String>) -> (i32, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        wsfp(&a)
+    })
+    .await
+    .unwrap()
+}
+
+/// A loopback port nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn ndjson(out: &str) -> Vec<serde_json::Value> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A target file of one identifiable server and one refused port.
+async fn farm_and_refused(name: &str) -> (wsfp::demo::Farm, String) {
+    let mut farm = wsfp::demo::Farm::empty();
+    let ws = farm
+        .add(
+            "127.0.0.1",
+            "ws",
+            "rs-tokio-tungstenite",
+            wsfp::demo::Kind::Tungstenite,
+        )
+        .await
+        .unwrap();
+    let f = tmp(
+        name,
+        &format!("ws://{ws}/\nws://127.0.0.1:{}/\n", closed_port()),
+    );
+    (farm, f)
+}
+
+/// `--only identified` writes the identified record alone, while the
+/// summary still counts both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_identified_writes_it_alone_and_the_summary_counts_all() {
+    let (farm, f) = farm_and_refused("only-identified.txt").await;
+    let base = ["scan", "-f", &f, "--format", "ndjson", "--window", "1"];
+    let mut a: Vec<String> = base.iter().map(|s| s.to_string()).collect();
+    a.extend(["--only".into(), "identified".into()]);
+    let (code, out, err) = wsfp_async(a).await;
+    assert_eq!(code, 0, "{err}");
+    let recs = ndjson(&out);
+    assert_eq!(recs.len(), 1, "{out}");
+    assert_eq!(recs[0]["status"], "ok");
+    assert_eq!(recs[0]["implementation"], "rs-tokio-tungstenite");
+    assert!(err.contains("wsfp: done; 2 records"), "{err}");
+    assert!(err.contains("ok 1, refused 1"), "{err}");
+    assert!(err.contains("1 of 2 records written"), "{err}");
+
+    // A status, comma-separated with another selector; repeatable.
+    for only in [
+        &["--only", "refused"][..],
+        &["--only", "refused,timeout"][..],
+        &["--only", "timeout", "--only", "refused"][..],
+    ] {
+        let mut a: Vec<String> = base.iter().map(|s| s.to_string()).collect();
+        a.extend(only.iter().map(|s| s.to_string()));
+        let (code, out, err) = wsfp_async(a).await;
+        assert_eq!(code, 0, "{err}");
+        let recs = ndjson(&out);
+        assert_eq!(recs.len(), 1, "{only:?}: {out}");
+        assert_eq!(recs[0]["status"], "refused");
+        assert_eq!(recs[0]["schema_version"], 2);
+        assert!(recs[0].get("implementation").is_none(), "{out}");
+        assert!(err.contains("wsfp: done; 2 records"), "{err}");
+    }
+    // `unknown` selects neither (the server is identified, the port is
+    // not ok); CSV keeps its header.
+    let mut a: Vec<String> = ["scan", "-f", &f, "--format", "csv", "--only", "unknown"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    a.push("--silent".into());
+    let (code, out, err) = wsfp_async(a).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.starts_with("schema_version,"), "{out}");
+    farm.stop();
+}
+
+/// `--only` with `--resume`: the records passed over still count as done,
+/// so the finished state covers every unit and a second run has nothing
+/// to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_with_resume_marks_every_unit_done() {
+    let (farm, f) = farm_and_refused("only-resume.txt").await;
+    let dir = std::env::temp_dir().join(format!("wsfp-cli-{}", std::process::id()));
+    let (out, state) = (dir.join("only.ndjson"), dir.join("only.state"));
+    let _ = std::fs::remove_file(&state);
+    let a: Vec<String> = [
+        "scan",
+        "-f",
+        &f,
+        "--format",
+        "ndjson",
+        "--only",
+        "refused",
+        "--out",
+        out.to_str().unwrap(),
+        "--resume",
+        state.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (code, _, err) = wsfp_async(a.clone()).await;
+    assert_eq!(code, 0, "{err}");
+    let recs = ndjson(&std::fs::read_to_string(&out).unwrap());
+    assert_eq!(recs.len(), 1);
+    let st: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(st["finished"], true, "{st}");
+    assert_eq!(st["records"], 2, "{st}");
+    let (code, _, err) = wsfp_async(a).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("nothing to do"), "{err}");
+    farm.stop();
+}
+
+#[test]
+fn bad_only_value_is_exit_2() {
+    for v in ["bogus", "ok,bogus", "", "OK"] {
+        let (code, out, err) = wsfp(&["scan", "-n", "-u", "127.0.0.1:1", "--only", v]);
+        assert_eq!(code, 2, "{v:?}: {err}");
+        assert!(out.is_empty(), "{out}");
+        assert!(err.contains("--only"), "{err}");
+        assert!(
+            err.contains("expected identified, unknown, or a status: ok, not_websocket, refused"),
+            "{err}"
+        );
+    }
+}
+
+/// The candidates are listed in the order of the number shown beside
+/// them: `mismatch` (the ranking quantity, least first), ties by `score`;
+/// and the text view's probe rows run in probe-number order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn candidates_follow_their_shown_rank_and_probes_are_numeric() {
+    let mut farm = wsfp::demo::Farm::empty();
+    let ws = farm
+        .add(
+            "127.0.0.1",
+            "ws",
+            "rs-tokio-tungstenite",
+            wsfp::demo::Kind::Tungstenite,
+        )
+        .await
+        .unwrap();
+    let url = format!("ws://{ws}/");
+    let (code, out, err) = wsfp_async(
+        ["scan", "-u", &url, "--format", "ndjson"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let r = &ndjson(&out)[0];
+    let c = r["candidates"].as_array().unwrap();
+    assert!(c.len() >= 2, "{out}");
+    assert_eq!(c[0]["id"], r["implementation"]);
+    let key = |c: &serde_json::Value| {
+        (
+            c["mismatch"].as_f64().unwrap_or(f64::INFINITY),
+            -c["score"].as_f64().unwrap(),
+        )
+    };
+    assert!(c[0]["mismatch"].is_number(), "{out}");
+    for w in c.windows(2) {
+        assert!(
+            key(&w[0]) <= key(&w[1]),
+            "out of order: {} then {}",
+            w[0],
+            w[1]
+        );
+    }
+
+    let (code, text, err) =
+        wsfp_async(["scan", "-u", &url].iter().map(|s| s.to_string()).collect()).await;
+    assert_eq!(code, 0, "{err}");
+    // Candidate rows: `mismatch` shown, and non-decreasing down the list.
+    let shown: Vec<f64> = text
+        .lines()
+        .filter_map(|l| l.split_once(" mismatch ").map(|(_, rest)| rest))
+        .map(|rest| {
+            rest.split_whitespace()
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap_or(f64::INFINITY)
+        })
+        .collect();
+    assert!(shown.len() >= 2, "{text}");
+    assert!(shown.windows(2).all(|w| w[0] <= w[1]), "{shown:?}\n{text}");
+    // Probe rows (after the `case` header): numbers, ascending.
+    let ids: Vec<u64> = text
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("case "))
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert!(ids.contains(&1001) && ids.contains(&101), "{text}");
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "{text}");
+    farm.stop();
 }

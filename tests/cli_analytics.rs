@@ -287,6 +287,28 @@ fn match_relabels_after_a_fingerprint_is_added() {
     assert_eq!(code, 0, "{err}");
     let old_records = lines(&old);
     assert_schema("record.schema.json", &old_records);
+    // The stored scan is schema 1 (`implementation: unknown` on its
+    // refused record too); match writes schema 2, where only `ok` records
+    // have an implementation.
+    let stored_refused = lines(&std::fs::read_to_string(BEFORE).unwrap())
+        .into_iter()
+        .filter(|r| r["status"] != "ok")
+        .inspect(|r| {
+            assert_eq!(
+                (r["schema_version"].as_u64(), r["implementation"].as_str()),
+                (Some(1), Some("unknown"))
+            )
+        })
+        .count();
+    assert!(stored_refused >= 1);
+    for r in &old_records {
+        assert_eq!(r["schema_version"], 2, "{r}");
+        assert_eq!(
+            r.get("implementation").is_some(),
+            r["status"] == "ok",
+            "{r}"
+        );
+    }
     let scanned = lines(&std::fs::read_to_string(BEFORE).unwrap());
     let target = scanned
         .iter()
@@ -353,7 +375,8 @@ fn diff_finds_the_real_lab_change() {
                     endpoint(&r),
                     (
                         r["status"].as_str().unwrap().to_string(),
-                        r["implementation"].as_str().unwrap().to_string(),
+                        // Absent on a record that is not `ok` (schema 2).
+                        r["implementation"].as_str().unwrap_or("-").to_string(),
                     ),
                 )
             })
@@ -433,7 +456,7 @@ fn diff_appeared_disappeared_and_status() {
 fn bad_lines_get_file_and_line_and_the_rest_is_read() {
     let text = std::fs::read_to_string(BEFORE).unwrap();
     let good: Vec<&str> = text.lines().take(3).collect();
-    let newer = good[1].replacen("\"schema_version\":1", "\"schema_version\":2", 1);
+    let newer = good[1].replacen("\"schema_version\":1", "\"schema_version\":3", 1);
     let older = good[1].replacen("\"schema_version\":1", "\"schema_version\":0", 1);
     assert_ne!(newer, good[1], "fixture spells schema_version compactly");
     let body = [
@@ -451,7 +474,7 @@ fn bad_lines_get_file_and_line_and_the_rest_is_read() {
     assert_eq!(code, 2);
     assert!(err.contains(&format!("{f}:2: not JSON")), "{err}");
     assert!(
-        err.contains(&format!("{f}:3: schema_version 2")) && err.contains("newer wsfp"),
+        err.contains(&format!("{f}:3: schema_version 3")) && err.contains("newer wsfp"),
         "{err}"
     );
     assert!(err.contains(&format!("{f}:4: not JSON")), "{err}");

@@ -256,7 +256,7 @@ mod tests {
     fn rec(url: &str, status: Status, imp: &str) -> Summary {
         let mut r = Record::failed(url, status, "x", "p");
         r.url = Some(url.into());
-        r.implementation = imp.into();
+        r.implementation = Some(imp.into());
         Summary::from(&r)
     }
 

@@ -104,6 +104,10 @@ impl DbIndex {
 /// The key for "no verdict" / "not known", as records spell it.
 pub const UNKNOWN: &str = "unknown";
 
+fn unknown() -> String {
+    UNKNOWN.to_string()
+}
+
 /// The fields of a record that `report` and `diff` use. Reading this
 /// instead of a full [`Record`] skips the observations and candidates
 /// (most of a record's bytes) without building them, which is most of the
@@ -114,6 +118,8 @@ pub struct Summary {
     #[serde(default)]
     pub url: Option<String>,
     pub status: Status,
+    /// `unknown` when absent (schema 2 writes it on `ok` records only).
+    #[serde(default = "unknown")]
     pub implementation: String,
     #[serde(default)]
     pub library: Option<String>,
@@ -129,7 +135,7 @@ impl From<&Record> for Summary {
             target: r.target.clone(),
             url: r.url.clone(),
             status: r.status,
-            implementation: r.implementation.clone(),
+            implementation: r.implementation().to_string(),
             library: r.library.clone(),
             version: r.version.clone(),
             confidence: r.confidence,

@@ -324,7 +324,7 @@ mod tests {
     fn rec(url: &str, status: Status, imp: &str, conf: f64) -> Summary {
         let mut r = Record::failed(url, status, "x", "p");
         r.url = Some(url.into());
-        r.implementation = imp.into();
+        r.implementation = Some(imp.into());
         r.confidence = conf;
         Summary::from(&r)
     }

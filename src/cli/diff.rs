@@ -12,7 +12,7 @@ use super::rematch::load;
 use crate::analyze::DbIndex;
 use crate::analyze::diff::{Change, Differ};
 use crate::output::Record;
-use crate::output::read::for_each_line;
+use crate::output::read::{for_each_line, for_each_record};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DiffFormat {
@@ -48,7 +48,7 @@ pub fn run(a: DiffArgs) -> Result<i32, Box<dyn std::error::Error>> {
     let mut differ = Differ::new(DbIndex::new(&db));
     let mut errors = Vec::new();
     let read_old = if a.evidence {
-        for_each_line(&a.old, &mut errors, |r: Record| {
+        for_each_record(&a.old, &mut errors, |r: Record| {
             differ.add_old_record(&set, &r)
         })
     } else {
@@ -71,7 +71,7 @@ pub fn run(a: DiffArgs) -> Result<i32, Box<dyn std::error::Error>> {
         }
     };
     let res = if a.evidence {
-        for_each_line(&a.new, &mut errors, |r: Record| {
+        for_each_record(&a.new, &mut errors, |r: Record| {
             if let Some(c) = differ.add_new_record(&set, &r)
                 && let Err(e) = emit(&c, &mut out)
             {

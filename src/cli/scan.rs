@@ -63,6 +63,12 @@ pub struct ScanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Write only these records (repeatable, or comma-separated):
+    /// `identified` (ok, implementation named), `unknown` (ok,
+    /// implementation unknown), or a status (ok, refused, timeout, ...).
+    /// The summary still counts every record; --resume every target.
+    #[arg(long, value_name = "WHICH", value_delimiter = ',', value_parser = value::only())]
+    pub only: Vec<crate::output::Only>,
     /// Write records here instead of stdout.
     #[arg(long, value_name = "FILE", value_parser = value::out_path())]
     pub out: Option<PathBuf>,
@@ -405,6 +411,7 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
     };
     let mut writer = RecordWriter::new(out, a.format)?;
     writer.detail = a.urls.len() <= 3 && a.file.is_none();
+    writer.only = a.only.clone();
     // A person watching a terminal sees each record as it completes; a
     // file or pipe gets them in batches (flushed every 200 ms).
     writer.flush_each = a.out.is_none() && std::io::stdout().is_terminal();
@@ -585,6 +592,13 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
     }
     if !a.silent {
         let mut line = format!("wsfp: done; {}", tally.summary(started.elapsed(), conns));
+        if !a.only.is_empty() {
+            line += &format!(
+                "\n{} of {} records written (--only)",
+                tally.records - writer.skipped,
+                tally.records
+            );
+        }
         if shard.count > 1 {
             line += &format!("\nshard {}/{} seed {seed}", shard.index, shard.count);
         }

@@ -191,6 +191,11 @@ pub fn out_path() -> Checked<PathBuf> {
     })
 }
 
+/// One `--only` selector of `wsfp scan` (see [`crate::output::Only`]).
+pub fn only() -> Checked<crate::output::Only> {
+    Checked(|s| crate::output::Only::parse(utf8(s)?))
+}
+
 /// A fingerprint id: also its file name (`<id>.toml` in the output
 /// directory), so letters, digits, `.`, `_` and `-`, not starting with a
 /// dot (no `..`, no path separator, nothing hidden).

@@ -55,7 +55,16 @@ pub const TOP_K: usize = 3;
 pub struct Candidate {
     pub id: String,
     pub name: String,
+    /// Matched share of the compared discriminating weight.
     pub score: f64,
+    /// What candidates are ranked by, least first: the discriminating
+    /// weight of the compared features that did not match (the
+    /// log-likelihood is this times ln ε); ties go to the higher `score`,
+    /// then the smaller id. Absent for a candidate with too little
+    /// evidence to be ranked (those come last). A candidate of a higher
+    /// `score` may rank below one that compared more and missed less.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mismatch: Option<f64>,
     /// Features compared / matched (for explaining a verdict).
     pub compared: usize,
     pub matched: usize,
@@ -1252,10 +1261,14 @@ impl Scorer {
             scored
                 .iter()
                 .take(TOP_K)
-                .map(|&(i, score, _, t)| Candidate {
+                .map(|&(i, score, ll, t)| Candidate {
                     id: fps[i].id.clone(),
                     name: fps[i].name.clone(),
                     score,
+                    // Never below 0 (nor -0.0) by float error.
+                    mismatch: ll
+                        .is_finite()
+                        .then(|| round3((t.compared_w - t.matched_w).max(0.0)) + 0.0),
                     compared: t.compared,
                     matched: t.matched,
                 })

@@ -9,7 +9,7 @@ pub mod rematch;
 
 use std::io::{self, Write};
 
-pub use record::{Record, SCHEMA_VERSION, Status};
+pub use record::{MIN_SCHEMA_VERSION, Record, SCHEMA_VERSION, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -19,6 +19,46 @@ pub enum Format {
     Ndjson,
     /// Fixed columns (see docs/output.md).
     Csv,
+}
+
+/// One `--only` selector of `wsfp scan`: which records are written. The
+/// summary still counts every record, and `--resume` still counts every
+/// unit as done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Only {
+    /// Records of this status.
+    Status(Status),
+    /// `ok` records with an implementation named.
+    Identified,
+    /// `ok` records whose implementation is unknown.
+    Unknown,
+}
+
+impl Only {
+    /// A selector as `--only` takes it: `identified`, `unknown`, or a
+    /// status name.
+    pub fn parse(s: &str) -> Result<Only, String> {
+        match s.trim() {
+            "identified" => Ok(Only::Identified),
+            "unknown" => Ok(Only::Unknown),
+            name => Status::from_name(name).map(Only::Status).ok_or_else(|| {
+                let names: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+                format!(
+                    "expected identified, unknown, or a status: {}",
+                    names.join(", ")
+                )
+            }),
+        }
+    }
+
+    /// Whether this selector takes `r`.
+    pub fn selects(self, r: &Record) -> bool {
+        match self {
+            Only::Status(s) => r.status == s,
+            Only::Identified => r.status == Status::Ok && r.implementation() != "unknown",
+            Only::Unknown => r.status == Status::Ok && r.implementation() == "unknown",
+        }
+    }
 }
 
 /// One CSV cell of a record.
@@ -37,7 +77,7 @@ pub const CSV_COLUMNS: &[(&str, Cell)] = &[
     ("ip", |r| opt(&r.ip)),
     ("status", |r| r.status.as_str().to_string()),
     ("http_status", |r| opt(&r.http_status)),
-    ("implementation", |r| r.implementation.clone()),
+    ("implementation", |r| opt(&r.implementation)),
     ("confidence", |r| r.confidence.to_string()),
     ("candidates", |r| {
         let c: Vec<String> = r
@@ -70,6 +110,11 @@ pub struct RecordWriter {
     /// implementation) here: `wsfp demo` checks its farm's expected
     /// verdicts with them.
     pub kept: Option<Vec<(String, Status, String)>>,
+    /// `--only`: when not empty, only records one of these selects are
+    /// written (the others are passed over, and counted in `skipped`).
+    pub only: Vec<Only>,
+    /// Records `only` passed over.
+    pub skipped: u64,
 }
 
 impl RecordWriter {
@@ -82,6 +127,8 @@ impl RecordWriter {
             flush_each: true,
             line: Vec::new(),
             kept: None,
+            only: Vec::new(),
+            skipped: 0,
         };
         if format == Format::Csv {
             let out = std::mem::replace(&mut w.out, Box::new(io::sink()));
@@ -96,7 +143,11 @@ impl RecordWriter {
     /// Write one record and flush, so a killed scan loses nothing written.
     pub fn write(&mut self, r: &Record) -> io::Result<()> {
         if let Some(k) = &mut self.kept {
-            k.push((r.target.clone(), r.status, r.implementation.clone()));
+            k.push((r.target.clone(), r.status, r.implementation().to_string()));
+        }
+        if !self.only.is_empty() && !self.only.iter().any(|o| o.selects(r)) {
+            self.skipped += 1;
+            return Ok(());
         }
         match self.format {
             Format::Ndjson => {
@@ -148,6 +199,15 @@ fn csv_io(e: csv::Error) -> io::Error {
     }
 }
 
+/// Observations in probe-number order (100, 101, ..., 999, 1001), not
+/// the map's string order (which puts 1001 between 100 and 101); an id
+/// that is not a number comes after the numbered ones, by name.
+fn by_probe_number<V>(m: &std::collections::BTreeMap<String, V>) -> Vec<(&String, &V)> {
+    let mut v: Vec<(&String, &V)> = m.iter().collect();
+    v.sort_by_key(|(id, _)| (id.parse::<u64>().map_or((1, 0), |n| (0, n)), id.as_str()));
+    v
+}
+
 /// The human rendering of one record.
 pub fn render_text(r: &Record, detail: bool) -> String {
     use std::fmt::Write as _;
@@ -164,12 +224,14 @@ pub fn render_text(r: &Record, detail: bool) -> String {
     if let Some(e) = &r.error {
         let _ = writeln!(s, "  error: {}", escape_controls(e));
     }
-    let _ = writeln!(
-        s,
-        "  implementation: {}  confidence {:.2}",
-        r.implementation, r.confidence
-    );
-    if let Some(lib) = r.library.as_deref().filter(|l| *l != r.implementation) {
+    if let Some(imp) = &r.implementation {
+        let _ = writeln!(
+            s,
+            "  implementation: {}  confidence {:.2}",
+            imp, r.confidence
+        );
+    }
+    if let Some(lib) = r.library.as_deref().filter(|l| *l != r.implementation()) {
         let _ = writeln!(s, "  library: {lib}");
     }
     if let Some(v) = &r.version {
@@ -185,10 +247,15 @@ pub fn render_text(r: &Record, detail: bool) -> String {
     if let (Some(f), Some(b)) = (&r.front, &r.backend) {
         let _ = writeln!(s, "  front (HTTP head): {f}  backend (frames): {b}");
     }
+    // In rank order: by the weight that did not match (least first), as
+    // the list is sorted; `score` (matched share) breaks ties.
     for c in &r.candidates {
+        let mismatch = c
+            .mismatch
+            .map_or_else(|| "   -  ".to_string(), |m| format!("{m:6.3}"));
         let _ = writeln!(
             s,
-            "    {:<28} score {:.3}  ({}/{} features)",
+            "    {:<28} mismatch {mismatch}  score {:.3}  ({}/{} features)",
             c.id, c.score, c.matched, c.compared
         );
     }
@@ -207,7 +274,7 @@ pub fn render_text(r: &Record, detail: bool) -> String {
             "  {:<5} {:<10} {:<6} {:<9} reaction",
             "case", "outcome", "http", "end"
         );
-        for (id, o) in &r.observations {
+        for (id, o) in by_probe_number(&r.observations) {
             let frames: Vec<String> = o
                 .frames
                 .iter()

@@ -27,7 +27,7 @@ impl Tally {
             self.target_down += 1;
         }
         if r.status == super::Status::Ok {
-            bump(&mut self.by_implementation, &r.implementation);
+            bump(&mut self.by_implementation, r.implementation());
         }
     }
 

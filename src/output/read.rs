@@ -21,7 +21,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::record::{Record, SCHEMA_VERSION};
+use super::record::{MIN_SCHEMA_VERSION, Record, SCHEMA_VERSION};
 
 /// A problem with one input line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,8 +40,26 @@ impl std::fmt::Display for ReadError {
 /// Parse one NDJSON line into a record, checking the schema version first
 /// so that a record from another version gets a clear message rather than
 /// a field error.
+/// A record of an older version still read is upgraded to this one's
+/// shape ([`Record::upgrade`]).
 pub fn parse_line(text: &str) -> Result<Record, String> {
-    parse_versioned(text)
+    parse_line_versioned(text).map(|(r, _)| r)
+}
+
+/// [`parse_line`], and the version the line was written in (the record
+/// itself is upgraded to [`SCHEMA_VERSION`]).
+pub fn parse_line_versioned(text: &str) -> Result<(Record, u32), String> {
+    let mut r: Record = parse_versioned(text)?;
+    let read = r.schema_version;
+    if read != SCHEMA_VERSION {
+        r.upgrade();
+    }
+    Ok((r, read))
+}
+
+/// Whether readers take records of version `v`.
+pub fn readable(v: u64) -> bool {
+    (u64::from(MIN_SCHEMA_VERSION)..=u64::from(SCHEMA_VERSION)).contains(&v)
 }
 
 /// A record view that reads `schema_version` itself, so one pass over a
@@ -67,7 +85,7 @@ pub fn parse_versioned<'a, T: Deserialize<'a> + Versioned>(text: &'a str) -> Res
         && let Ok(r) = serde_json::from_str::<T>(text)
     {
         return match r.schema_version() {
-            SCHEMA_VERSION => Ok(r),
+            n if readable(u64::from(n)) => Ok(r),
             n => Err(version_error(Some(u64::from(n)))),
         };
     }
@@ -102,7 +120,7 @@ pub fn parse_line_as<T: DeserializeOwned>(text: &str) -> Result<T, String> {
         Err(e) => return Err(format!("bad schema_version: {e}")),
         Ok(v) => v,
     };
-    if v.schema_version != Some(u64::from(SCHEMA_VERSION)) {
+    if !v.schema_version.is_some_and(readable) {
         return Err(version_error(v.schema_version));
     }
     serde_json::from_str(text).map_err(|e| format!("bad record: {e}"))
@@ -113,7 +131,7 @@ fn version_error(v: Option<u64>) -> String {
     match v {
         None => "no schema_version: not a wsfp record".into(),
         Some(n) => format!(
-            "schema_version {n}, but this wsfp reads version {SCHEMA_VERSION}{}",
+            "schema_version {n}, but this wsfp reads versions {MIN_SCHEMA_VERSION} to {SCHEMA_VERSION}{}",
             if n > u64::from(SCHEMA_VERSION) {
                 " (written by a newer wsfp: upgrade)"
             } else {
@@ -233,9 +251,15 @@ pub fn line_text(bytes: &[u8]) -> Result<&str, String> {
 pub fn for_each_record(
     path: &Path,
     errors: &mut Vec<ReadError>,
-    each: impl FnMut(Record),
+    mut each: impl FnMut(Record),
 ) -> std::io::Result<()> {
-    for_each_line(path, errors, each)
+    // An older record in this version's shape, as [`parse_line`] gives it.
+    for_each_line(path, errors, |mut r: Record| {
+        if r.schema_version != SCHEMA_VERSION {
+            r.upgrade();
+        }
+        each(r)
+    })
 }
 
 /// [`for_each_record`] into any record view (see [`parse_line_as`]).
@@ -312,7 +336,7 @@ mod tests {
         let r = Record::failed("t", Status::Refused, "x", "p");
         let good = serde_json::to_string(&r).unwrap();
         assert_eq!(parse_line(&good).unwrap().target, "t");
-        let newer = good.replace("\"schema_version\":1", "\"schema_version\":2");
+        let newer = good.replace("\"schema_version\":2", "\"schema_version\":3");
         assert!(parse_line(&newer).unwrap_err().contains("newer wsfp"));
         assert!(
             parse_line("{\"a\":1}")
@@ -327,13 +351,40 @@ mod tests {
                 "{not_object}"
             );
         }
-        let older = good.replace("\"schema_version\":1", "\"schema_version\":0");
+        let older = good.replace("\"schema_version\":2", "\"schema_version\":0");
         assert!(parse_line(&older).unwrap_err().contains("older wsfp"));
         assert!(
             parse_line(&good[..good.len() / 2])
                 .unwrap_err()
                 .starts_with("not JSON")
         );
+    }
+
+    /// Version 2 writes no `implementation` on a record that is not
+    /// `ok`; a version-1 record (`"unknown"` there) still loads, upgraded.
+    #[test]
+    fn version_1_records_load_upgraded() {
+        let r = Record::failed("t", Status::Refused, "x", "p");
+        let v2 = serde_json::to_string(&r).unwrap();
+        assert!(v2.contains("\"schema_version\":2"), "{v2}");
+        assert!(!v2.contains("implementation"), "{v2}");
+        let v1 = v2.replace(
+            "\"schema_version\":2",
+            "\"schema_version\":1,\"implementation\":\"unknown\"",
+        );
+        let (old, read) = parse_line_versioned(&v1).unwrap();
+        assert_eq!(read, 1);
+        assert_eq!((old.schema_version, old.implementation), (2, None));
+        assert_eq!(parse_line(&v1).unwrap(), parse_line(&v2).unwrap());
+        // An `ok` version-1 record keeps its verdict.
+        let ok = v1.replace("\"refused\"", "\"ok\"");
+        let r = parse_line(&ok).unwrap();
+        assert_eq!(r.implementation.as_deref(), Some("unknown"));
+        // The views of `report` and `diff` read both.
+        for line in [&v1, &v2] {
+            let s: crate::analyze::Summary = parse_line_as(line).unwrap();
+            assert_eq!(s.implementation, "unknown");
+        }
     }
 
     #[test]

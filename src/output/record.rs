@@ -9,7 +9,14 @@ use crate::fingerprint::score::Candidate;
 use crate::probe::Observation;
 
 /// Bumped on any incompatible change to the record; readers check it.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// 2: `implementation` is only on `ok` records (version 1 wrote
+/// `"unknown"` on every record, a refused port's included).
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The oldest record version readers still take (upgraded as read: see
+/// [`Record::upgrade`]).
+pub const MIN_SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -33,6 +40,26 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in declaration order.
+    pub const ALL: [Status; 11] = [
+        Status::Ok,
+        Status::NotWebsocket,
+        Status::Refused,
+        Status::Timeout,
+        Status::TargetTimeout,
+        Status::Reset,
+        Status::TlsError,
+        Status::DnsError,
+        Status::Excluded,
+        Status::InvalidTarget,
+        Status::Error,
+    ];
+
+    /// The status a record spells `name`.
+    pub fn from_name(name: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Ok => "ok",
@@ -66,8 +93,10 @@ pub struct Record {
     pub http_status: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Best fingerprint id, or `"unknown"`.
-    pub implementation: String,
+    /// Best fingerprint id, or `"unknown"`; on `ok` records only (a target
+    /// that was never probed has no verdict, not an unknown one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub implementation: Option<String>,
     /// Behind a reverse proxy, when the handshake and the frames name
     /// different implementations: who answered the handshake...
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -130,7 +159,7 @@ impl Record {
             status,
             http_status: None,
             error: Some(error.into()),
-            implementation: "unknown".into(),
+            implementation: None,
             front: None,
             backend: None,
             library: None,
@@ -186,9 +215,25 @@ impl Record {
         }
     }
 
+    /// A record read back in an older schema, in this one's shape:
+    /// version 1 wrote `implementation: "unknown"` on records that are not
+    /// `ok`; it is dropped.
+    pub fn upgrade(&mut self) {
+        if self.status != Status::Ok {
+            self.implementation = None;
+        }
+        self.schema_version = SCHEMA_VERSION;
+    }
+
+    /// The verdict's implementation: `"unknown"` when there is none (also
+    /// on a record that is not `ok`).
+    pub fn implementation(&self) -> &str {
+        self.implementation.as_deref().unwrap_or("unknown")
+    }
+
     /// Take a verdict's fields.
     pub fn set_verdict(&mut self, v: crate::fingerprint::score::Verdict) {
-        self.implementation = v.implementation;
+        self.implementation = Some(v.implementation);
         self.library = v.library;
         self.version = v.version;
         self.layers = v.layers;

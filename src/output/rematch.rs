@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::io::{self, BufRead, Write};
 use std::sync::mpsc;
 
-use super::read::{Lines, MAX_LINE, Next, ReadError, line_text, long_line_error, parse_line};
+use super::read::{Lines, MAX_LINE, Next, ReadError, line_text, long_line_error};
 use super::{Record, Status};
 use crate::fingerprint::score::{Evidence, Scorer};
 use crate::probe::ProbeSet;
@@ -94,9 +94,12 @@ impl Rematcher {
         scratch: &mut Scratch,
         out: &mut Vec<u8>,
     ) -> Result<(), String> {
-        let mut r = parse_line(line)?;
+        let (mut r, read) = super::read::parse_line_versioned(line)?;
         if r.status == Status::Ok {
             self.rematch_record(&mut r, scratch);
+            serde_json::to_writer(&mut *out, &r).map_err(|e| e.to_string())?;
+        } else if read != super::SCHEMA_VERSION {
+            // An older record, in this version's shape.
             serde_json::to_writer(&mut *out, &r).map_err(|e| e.to_string())?;
         } else {
             out.extend_from_slice(line.trim_end_matches(['\n', '\r']).as_bytes());
@@ -263,6 +266,7 @@ mod tests {
 
     use super::*;
     use crate::fingerprint::Db;
+    use crate::output::read::parse_line;
 
     const LAB: [&str; 2] = [
         include_str!("../../tests/data/analytics/lab-before.ndjson"),
@@ -338,7 +342,7 @@ mod tests {
         assert!(ok > 80 && other >= 2, "{ok} {other}");
         // Bad lines fail with the reader's messages.
         for bad in [
-            "{\"schema_version\":2,\"status\":\"refused\"}",
+            "{\"schema_version\":3,\"status\":\"refused\"}",
             "{\"schema_version\":1,\"status\":\"refused\"}",
             "[1]",
             "{\"schema_version\":1,",
