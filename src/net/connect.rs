@@ -208,8 +208,7 @@ fn tls_failure(e: &io::Error) -> String {
 fn words(debug: &str) -> String {
     let name = debug
         .split(['(', ')', ' ', '{', '}', ','])
-        .filter(|t| t.chars().next().is_some_and(|c| c.is_ascii_uppercase()))
-        .next_back()
+        .rfind(|t| t.chars().next().is_some_and(|c| c.is_ascii_uppercase()))
         .unwrap_or(debug);
     let mut out = String::new();
     for (i, ch) in name.chars().enumerate() {
