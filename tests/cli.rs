@@ -504,3 +504,78 @@ async fn candidates_follow_their_shown_rank_and_probes_are_numeric() {
     assert_eq!(ids, sorted, "{text}");
     farm.stop();
 }
+
+/// What a terminal shows after `raw` (a `script` typescript): each line as
+/// left by carriage returns and erase-line (`ESC [2K`) sequences.
+fn rendered(raw: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let (mut line, mut col): (Vec<char>, usize) = (Vec::new(), 0);
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' if chars.peek() == Some(&'[') => {
+                chars.next();
+                let mut arg = String::new();
+                for d in chars.by_ref() {
+                    if d.is_ascii_alphabetic() {
+                        if d == 'K' && arg == "2" {
+                            line.clear();
+                        }
+                        break;
+                    }
+                    arg.push(d);
+                }
+            }
+            '\r' => col = 0,
+            '\n' => {
+                lines.push(line.drain(..).collect());
+                col = 0;
+            }
+            c => {
+                if col < line.len() {
+                    line[col] = c;
+                } else {
+                    line.push(c);
+                }
+                col += 1;
+            }
+        }
+    }
+    lines.push(line.into_iter().collect());
+    lines
+}
+
+/// On a real terminal (`script` gives the scan one) the progress bar never
+/// leaves a line behind: each record is printed with the bar off the
+/// screen, and the bar's rate reads in targets per second.
+#[test]
+fn the_bar_leaves_no_line_behind_on_a_terminal() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` (util-linux) to give the scan a terminal");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("wsfp-tty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("typescript");
+    let cmd = format!("{} demo", env!("CARGO_BIN_EXE_wsfp"));
+    let out = Command::new("script")
+        .args(["-qec", &cmd])
+        .arg(&log)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let raw = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    // The bar was drawn (else this would prove nothing), in units.
+    assert!(raw.contains("targets/s"), "no progress bar drawn: {raw:?}");
+    assert!(!raw.contains("/s ETA") || raw.contains(" targets/s ETA"));
+    let screen = rendered(&raw);
+    let stale: Vec<&String> = screen.iter().filter(|l| l.contains("targets/s")).collect();
+    assert!(stale.is_empty(), "bar lines left on screen: {stale:#?}");
+    assert!(screen.iter().any(|l| l.contains("refused")), "{screen:#?}");
+}

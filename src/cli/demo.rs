@@ -55,9 +55,13 @@ pub async fn run(a: DemoArgs) -> Result<i32, Box<dyn std::error::Error>> {
     let mut writer = RecordWriter::new(Box::new(std::io::stdout()), a.format)?;
     writer.detail = false;
     writer.kept = Some(Vec::new());
-    let mut progress = Progress::new(std::io::stderr().is_terminal(), Some(total), None);
+    let show = std::io::stderr().is_terminal();
+    let mut progress = Progress::new(show, Some(total), None);
     let started = std::time::Instant::now();
-    let opts = SurveyOptions::default();
+    let opts = SurveyOptions {
+        records_on_terminal: show && std::io::stdout().is_terminal(),
+        ..SurveyOptions::default()
+    };
     let tally = survey::run(scanner.clone(), rx, &mut writer, &mut progress, None, &opts)
         .await?
         .tally;

@@ -519,6 +519,7 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
             .as_ref()
             .map_or("targets".into(), |p| p.display().to_string()),
         interrupt: Some(interrupt),
+        records_on_terminal: show_bar && writer.flush_each,
         ..SurveyOptions::default()
     };
     let started = std::time::Instant::now();

@@ -106,8 +106,40 @@ pub struct Progress {
     last: (Instant, u64, u64),
 }
 
-const BAR_TEMPLATE: &str = "{elapsed_precise} [{bar:30}] {pos}/{len} {per_sec} ETA {eta} {msg}";
-const SPINNER_TEMPLATE: &str = "{elapsed_precise} {spinner} {pos} targets {per_sec} {msg}";
+const BAR_TEMPLATE: &str = "{elapsed_precise} [{bar:30}] {pos}/{len} {rate} ETA {eta} {msg}";
+const SPINNER_TEMPLATE: &str = "{elapsed_precise} {spinner} {pos} targets {rate} {msg}";
+
+/// `{rate}`: targets per second, in units and without indicatif's four
+/// decimals (`1,237.2535/s`): `1,237 targets/s`, `8.5 targets/s`.
+fn rate(state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write) {
+    let r = state.per_sec();
+    let _ = if !r.is_finite() {
+        write!(w, "- targets/s")
+    } else if r < 10.0 {
+        write!(w, "{r:.1} targets/s")
+    } else {
+        write!(w, "{} targets/s", thousands(r.round() as u64))
+    };
+}
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn style(template: &str) -> Option<ProgressStyle> {
+    ProgressStyle::with_template(template)
+        .ok()
+        .map(|s| s.with_key("rate", rate))
+}
 
 /// The number of targets, which may become known after the scan started
 /// (a second pass over the target file counts them while the first is
@@ -123,7 +155,7 @@ impl Total {
     pub fn set(&self, total: u64) {
         if self.value.set(total).is_ok() && !self.bar.is_hidden() {
             self.bar.set_length(total);
-            if let Ok(style) = ProgressStyle::with_template(BAR_TEMPLATE) {
+            if let Some(style) = style(BAR_TEMPLATE) {
                 self.bar.set_style(style.progress_chars("=> "));
             }
         }
@@ -140,7 +172,7 @@ impl Progress {
     pub fn new(show: bool, total: Option<u64>, stats: Option<Box<dyn Write + Send>>) -> Self {
         let bar = if show {
             let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            if let Ok(style) = ProgressStyle::with_template(SPINNER_TEMPLATE) {
+            if let Some(style) = style(SPINNER_TEMPLATE) {
                 b.set_style(style);
             }
             b
@@ -187,6 +219,17 @@ impl Progress {
         self.bar.finish_and_clear();
     }
 
+    /// Run `f` (which writes to the terminal) with the bar off the screen,
+    /// then draw it again: records printed to a terminal the bar shares
+    /// would otherwise land after the bar's line and leave it behind.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        if self.bar.is_hidden() {
+            f()
+        } else {
+            self.bar.suspend(f)
+        }
+    }
+
     /// Print a line above the bar (or plainly when there is none).
     pub fn println(&self, line: &str) {
         if self.bar.is_hidden() {
@@ -229,5 +272,18 @@ impl Progress {
         out.flush()?;
         self.last = (now, tally.records, connections);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thousands;
+
+    #[test]
+    fn rates_group_thousands() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1237), "1,237");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }

@@ -35,6 +35,9 @@ pub struct SurveyOptions {
     pub input_label: String,
     /// Stop early on a signal (none: run to the end of the input).
     pub interrupt: Option<Interrupt>,
+    /// Records go to the terminal the progress bar is drawn on: each is
+    /// written and flushed with the bar suspended.
+    pub records_on_terminal: bool,
 }
 
 /// How long units in flight may go on after a stop signal: long enough
@@ -63,6 +66,7 @@ impl Default for SurveyOptions {
             checkpoint_interval: Duration::from_secs(1),
             input_label: "targets".into(),
             interrupt: None,
+            records_on_terminal: false,
         }
     }
 }
@@ -164,7 +168,12 @@ pub async fn run(
                     }
                     Err(e) => return Err(std::io::Error::other(format!("scan task: {e}"))),
                 };
-                writer.write(&rec)?;
+                if opts.records_on_terminal {
+                    // Each record whole on the screen, the bar below it.
+                    progress.suspend(|| writer.write(&rec).and_then(|()| writer.flush()))?;
+                } else {
+                    writer.write(&rec)?;
+                }
                 tally.add(&rec);
                 if rec.status == Status::InvalidTarget {
                     invalid += 1;
