@@ -574,6 +574,8 @@ fn the_bar_leaves_no_line_behind_on_a_terminal() {
     // The bar was drawn (else this would prove nothing), in units.
     assert!(raw.contains("targets/s"), "no progress bar drawn: {raw:?}");
     assert!(!raw.contains("/s ETA") || raw.contains(" targets/s ETA"));
+    // And it counts the records that named an implementation.
+    assert!(raw.contains(" identified"), "no hits counter: {raw:?}");
     let screen = rendered(&raw);
     let stale: Vec<&String> = screen.iter().filter(|l| l.contains("targets/s")).collect();
     assert!(stale.is_empty(), "bar lines left on screen: {stale:#?}");

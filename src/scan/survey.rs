@@ -132,6 +132,8 @@ pub async fn run(
     let (mut last_flush, mut last_stats, mut last_ck) = (now, now, now);
     let mut dirty = false;
     let mut invalid = 0u64;
+    // Records that named an implementation, shown on the bar.
+    let mut hits = 0u64;
     let mut interrupt = opts.interrupt.clone().unwrap_or_else(Interrupt::never);
     let (mut stopped, mut grace, mut cut) = (None, None, 0u64);
     loop {
@@ -175,6 +177,12 @@ pub async fn run(
                     writer.write(&rec)?;
                 }
                 tally.add(&rec);
+                if rec.status == Status::Ok
+                    && rec.implementation.as_deref().is_some_and(|i| i != "unknown")
+                {
+                    hits += 1;
+                    progress.message(format!("{hits} identified"));
+                }
                 if rec.status == Status::InvalidTarget {
                     invalid += 1;
                     if invalid <= MAX_WARNINGS {
