@@ -309,8 +309,8 @@ fn ndjson(out: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// A target file of one identifiable server and one refused port.
-async fn farm_and_refused(name: &str) -> (wsfp::demo::Farm, String) {
+/// A farm of one identifiable server (tokio-tungstenite) and its address.
+async fn tungstenite_farm() -> (wsfp::demo::Farm, std::net::SocketAddr) {
     let mut farm = wsfp::demo::Farm::empty();
     let ws = farm
         .add(
@@ -321,6 +321,12 @@ async fn farm_and_refused(name: &str) -> (wsfp::demo::Farm, String) {
         )
         .await
         .unwrap();
+    (farm, ws)
+}
+
+/// A target file of one identifiable server and one refused port.
+async fn farm_and_refused(name: &str) -> (wsfp::demo::Farm, String) {
+    let (farm, ws) = tungstenite_farm().await;
     let f = tmp(
         name,
         &format!("ws://{ws}/\nws://127.0.0.1:{}/\n", closed_port()),
@@ -435,16 +441,7 @@ fn bad_only_value_is_exit_2() {
 /// and the text view's probe rows run in probe-number order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn candidates_follow_their_shown_rank_and_probes_are_numeric() {
-    let mut farm = wsfp::demo::Farm::empty();
-    let ws = farm
-        .add(
-            "127.0.0.1",
-            "ws",
-            "rs-tokio-tungstenite",
-            wsfp::demo::Kind::Tungstenite,
-        )
-        .await
-        .unwrap();
+    let (farm, ws) = tungstenite_farm().await;
     let url = format!("ws://{ws}/");
     let (code, out, err) = wsfp_async(
         ["scan", "-u", &url, "--format", "ndjson"]

@@ -199,7 +199,12 @@ impl Progress {
     /// Whether anything shows progress (a bar or stats lines): if not,
     /// the total need not be counted.
     pub fn wants_total(&self) -> bool {
-        !self.bar.is_hidden() || self.stats.is_some()
+        self.visible() || self.stats.is_some()
+    }
+
+    /// Whether a bar is drawn.
+    pub fn visible(&self) -> bool {
+        !self.bar.is_hidden()
     }
 
     /// A handle to set the total from another task.

@@ -484,6 +484,11 @@ fn server_decoder() -> Decoder {
     })
 }
 
+/// A ping carrying `payload`, masked as a client's.
+fn ping(payload: &[u8]) -> Vec<u8> {
+    encode_frame(&FrameSpec::new(9).masked(rand::random()), payload)
+}
+
 /// A close frame with code 1000, masked as a client's.
 fn polite_close() -> Vec<u8> {
     encode_frame(&FrameSpec::new(8).masked(rand::random()), b"\x03\xe8")
@@ -512,8 +517,7 @@ fn reusable(p: &Probe, o: &Observation) -> bool {
 /// we sent nothing but the upgrade and a valid ping, so it is at a message
 /// boundary) means yes; a close, EOF or reset means no.
 async fn usable(conn: &mut Conn<'_>, link: &mut Link, pushed: &mut Vec<FrameObs>) -> bool {
-    let ping = encode_frame(&FrameSpec::new(9).masked(rand::random()), LIVENESS_PAYLOAD);
-    if conn.write(&ping).await.is_err() {
+    if conn.write(&ping(LIVENESS_PAYLOAD)).await.is_err() {
         return false;
     }
     let until = conn.cfg.until(conn.cfg.frame_timeout);
@@ -874,11 +878,6 @@ async fn handshake(
     Ok((o, buf, kept))
 }
 
-/// Run `probe`'s frame script on an upgraded connection and wait for the
-/// reaction. The wait ends at a close, or once our liveness ping (payload
-/// `tag`) is answered and every message of the script has had an answer
-/// or [`ECHO_SETTLE`] has passed; the bytes read past its end stay in
-/// `link`. `owner` is this probe's index among the connection's runs.
 /// Where a probe's frames start on a connection.
 struct Start<'t> {
     /// The probe's index among the connection's runs.
@@ -890,7 +889,11 @@ struct Start<'t> {
     opening: bool,
 }
 
-/// Send `probe`'s frame script on `link` and observe the reaction.
+/// Run `probe`'s frame script on an upgraded connection and wait for the
+/// reaction. The wait ends at a close, or once our liveness ping (payload
+/// `at.tag`) is answered and every message of the script has had an
+/// answer or [`ECHO_SETTLE`] has passed; the bytes read past its end stay
+/// in `link`.
 ///
 /// On a connection of its own (`at.opening`) the script is preceded by a
 /// ping, as a chained probe's is by its host's: a server writes what it
@@ -934,14 +937,7 @@ async fn frames(
         .iter()
         .all(|f| !f.is_long() || cfg.payload_mode == PayloadMode::Full);
     let script_pings = probe.frames.iter().any(|f| f.opcode == 9);
-    let opening = opening
-        && conn
-            .write(&encode_frame(
-                &FrameSpec::new(9).masked(rand::random()),
-                OPENING_PAYLOAD,
-            ))
-            .await
-            .is_ok();
+    let opening = opening && conn.write(&ping(OPENING_PAYLOAD)).await.is_ok();
     // A script with pings of its own waits for the opening ping's answer
     // first (briefly: a server may answer no pings): any pong then is
     // that answer, as uWSGI answers every ping with an empty one, and
@@ -989,7 +985,7 @@ async fn frames(
     // two happened to arrive, and the probe end `alive` or `timeout`.
     let mut held_ping = None;
     if liveness && !write_failed {
-        let ping = encode_frame(&FrameSpec::new(9).masked(rand::random()), tag);
+        let ping = ping(tag);
         // So does the opening ping's (libwebsockets, reading both at once,
         // answered the opening ping and not ours: 806 and 807 flapped).
         if script_pings || opening {
@@ -1175,9 +1171,7 @@ fn drain(link: &mut Link, o: &mut Observation, wait: &mut Wait) -> Option<End> {
             // answer, whatever its payload (uWSGI's are empty), as the
             // script sent no ping of its own (see `frames`).
             if op == 0xA && !f.payload.starts_with(LIVENESS_PAYLOAD) {
-                let greeting = std::mem::take(held);
-                o.pushed
-                    .extend(greeting.iter().take(MAX_PUSHED).map(frame_obs));
+                o.pushed.extend(held.iter().take(MAX_PUSHED).map(frame_obs));
                 wait.held = None;
                 continue;
             }

@@ -181,7 +181,10 @@ pub async fn run(
                     && rec.implementation.as_deref().is_some_and(|i| i != "unknown")
                 {
                     hits += 1;
-                    progress.message(format!("{hits} identified"));
+                    // (No string per record for a bar nobody sees.)
+                    if progress.visible() {
+                        progress.message(format!("{hits} identified"));
+                    }
                 }
                 if rec.status == Status::InvalidTarget {
                     invalid += 1;
