@@ -1,18 +1,18 @@
 #!/bin/bash
 # Pushpin 1.36 (Debian pushpin: condure HTTP/WebSocket server + pushpin-proxy + pushpin-handler, backend connections
-# through zurl) as plain WebSocket reverse proxy: 127.0.0.1:PORT -> 127.0.0.1:BACKEND_PORT ; usage: PORT BACKEND_PORT [default|smallbuf]
+# through zurl) as plain WebSocket reverse proxy: 127.0.0.1:PORT -> 127.0.0.1:BACKEND_PORT ; usage: PORT BACKEND_PORT [default|wspath]
 #   Route `* 127.0.0.1:BACKEND` (no over_http: WebSocket-over-HTTP needs a GRIP backend): pushpin-proxy opens a
 #   WebSocket to the backend through zurl and relays messages (it does not copy bytes: frames are re-encoded).
 #   Own config and routes in the run dir; every internal socket is ipc:// in the run dir (zurl too: the Debian
 #   default points at a system zurl in /var/run/zurl), the handler's HTTP push port on 127.0.0.1:0 (a kernel-chosen port; empty = 0), so several
 #   instances run side by side. Runs as root (binds nothing but 127.0.0.1:PORT).
-#   smallbuf: client_buffer_size 2048 (default 8192: condure's per-connection buffer, so the largest message it takes),
-#   x_forwarded_for=append and auto_cross_origin=true (CORS headers on answers to requests with an Origin).
+#   wspath: only /ws is routed (`*,path_beg=/ws`: any other path gets Pushpin's own error), x_forwarded_for=append
+#   and auto_cross_origin=true (CORS headers on answers to requests with an Origin).
 PORT=${1:-9001}; BACKEND=${2:-9002}; MODE=${3:-default}; D=${WSFP_LAB_RUN:-${WSFP_LAB:-/tmp/wsfp-lab}/run}/pushpin-$PORT
 mkdir -p $D/run $D/log
-XFF=""; ACO=false; BUF=8192
-[ "$MODE" = smallbuf ] && { XFF=append; ACO=true; BUF=2048; }
-echo "* 127.0.0.1:$BACKEND" > $D/routes
+XFF=""; ACO=false; ROUTE="*"
+[ "$MODE" = wspath ] && { XFF=append; ACO=true; ROUTE="*,path_beg=/ws"; }
+echo "$ROUTE 127.0.0.1:$BACKEND" > $D/routes
 cat > $D/pushpin.conf <<CONF
 [global]
 include={libdir}/internal.conf
@@ -26,7 +26,7 @@ services=condure,zurl,pushpin-proxy,pushpin-handler
 http_port=127.0.0.1:$PORT
 logdir=$D/log
 log_level=2
-client_buffer_size=$BUF
+client_buffer_size=8192
 client_maxconn=1000
 condure_bin=condure
 zurl_bin=zurl
