@@ -33,7 +33,7 @@ while IFS=$'\t' read -r id impl lang ver probe pin cmd base kind front; do
   fi
 done < "$TSV"
 while IFS=$'\t' read -r id impl lang ver probe pin cmd base kind front; do
-  [[ -z "$id" || "$id" == \#* || "$kind" != proxy ]] && continue
+  [[ -z "$id" || "$id" == \#* || "$kind" == support ]] && continue
   for p in $pin; do
     [[ -n "${SUP[$p]+x}${SEEN[$p]+x}" ]] && continue; SEEN[$p]=1
     case "$p" in deb:*) DEB+=("${p#deb:}") ;; pip:*) PIP+=("${p#pip:}") ;; esac
