@@ -1,5 +1,5 @@
 #!/bin/bash
-# Installs the RUNTIMES group's pins (lab/variants/runtimes.tsv: Bun, Deno, workerd) into $WSFP_LAB/npm/runtimes.
+# Installs the RUNTIMES group's pins (lab/variants/runtimes.tsv: Bun, Deno, workerd, crossws) into $WSFP_LAB/npm/runtimes.
 # The npm packages `bun`, `deno` and `workerd` are only wrappers: their postinstall script picks one of a dozen
 # optionalDependencies (one per platform) and links its binary. Here each release is instead ONE lock dir
 # lab/variants/locks/runtimes/NAME/ (package.json + package-lock.json) that depends on the linux-x64 platform
@@ -7,6 +7,7 @@
 # the tarball, so nothing is downloaded by a script), installed with `npm ci --ignore-scripts` into
 # $WSFP_LAB/npm/runtimes/NAME. The rows run the binary from there, e.g.
 #   {NPM}/runtimes/bun-1.4.5/node_modules/@oven/bun-linux-x64/bin/bun
+# crossws (plain JavaScript, run by the machine's node) has an ordinary lock dir crossws-VERSION the same way.
 # Idempotent: a dir whose installed lock equals the committed one (stamp node_modules/.wsfp-lock.sha256) is
 # skipped. One "ok|skip|FAIL step (N s)" line per dir, then a version check of every binary; logs in
 # $WSFP_LAB/logs/runtimes-*.log. Always exits 0 (the FAIL lines say what failed).
@@ -47,16 +48,16 @@ for name in "${names[@]}"; do
     echo "FAIL $name ($((SECONDS - t)) s; see $log)"; tail -n 3 "$log" | sed 's/^/  | /'; nfail=$((nfail + 1))
   fi
 done
-# version check: each binary runs and reports the version its lock dir is named after
-t=$SECONDS; bad=()
+# version check: each binary runs and reports the version its lock dir is named after (crossws: its package.json)
+t=$SECONDS; bad=(); nchk=0
 for name in "${names[@]}"; do
-  b=$(binary "$name"); v=${name#*-}
-  [ -n "$b" ] || continue
-  out=$("$b" --version 2>&1 | head -n 1)
+  b=$(binary "$name"); v=${name#*-}; nchk=$((nchk + 1))
+  if [ -n "$b" ]; then out=$("$b" --version 2>&1 | head -n 1)
+  else out=$(node -p "require('$DEST/$name/node_modules/${name%%-*}/package.json').version" 2>&1); fi
   case "$name" in workerd-*) v=${v#1.}; v="${v:0:4}-${v:4:2}-${v:6:2}" ;; esac  # workerd 1.20261123.1 says "workerd 2026-11-23"
   [[ "$out" == *"$v"* ]] || { bad+=("$name"); echo "     $name: want '$v', got '${out:0:100}'" >> "$LOG/runtimes-verify.log"; }
 done
-if [ ${#bad[@]} -eq 0 ]; then echo "ok   verify (${#names[@]} binaries report their version) ($((SECONDS - t)) s)"
+if [ ${#bad[@]} -eq 0 ]; then echo "ok   verify ($nchk installs report their version) ($((SECONDS - t)) s)"
 else echo "FAIL verify ($((SECONDS - t)) s): ${bad[*]} (see $LOG/runtimes-verify.log)"; nfail=$((nfail + 1)); fi
 echo "install_runtimes: ${#names[@]} dirs: $nok installed, $nskip already there, $nfail failed in $((SECONDS - T0)) s (into $DEST)"
 exit 0
