@@ -6,7 +6,9 @@
 //   echo: echo every message, text as text, binary as binary   silent: read, never send
 //   push: never echo, a text message every 100 ms
 //   OPTIONs: deflate (serverOptions.perMessageDeflate: true; default off), idle=N (crossws >= 0.4 idleTimeout, s:
-//   a heartbeat ping every N s, 0: none; default 30), path=/x (upgrade on /x only; default: /ws and /)
+//   one sweep timer pings every open connection each N s, whenever it was opened, so a scan sees the ping or not by
+//   chance (default 30: 2 of 15 lab scans caught one); 0: none), path=/x (upgrade on /x only; default:
+//   /ws and /)
 // Plain HTTP: 426 "Upgrade Required" on an upgrade path, 404 "Not Found" elsewhere (the app's, from node:http).
 // Prints crossws's version and the options to stderr (the run log), nothing on the wire.
 import { createServer } from 'node:http';
