@@ -37,11 +37,14 @@ for name in "${names[@]}"; do
   if [ ! -f "$src/package.json" ] || [ ! -f "$src/package-lock.json" ]; then echo "FAIL $name (no lock in $src) (0 s)"; nfail=$((nfail + 1)); continue; fi
   want=$(cat "$src/package.json" "$src/package-lock.json" | sha256sum | cut -d' ' -f1)
   if [ -f "$dst/node_modules/.wsfp-lock.sha256" ] && [ "$(cat "$dst/node_modules/.wsfp-lock.sha256")" = "$want" ]; then
+    b=$(binary "$name"); [ -z "$b" ] || [ -x "$b" ] || chmod 755 "$b"
     echo "skip $name ($((SECONDS - t)) s)"; nskip=$((nskip + 1)); continue
   fi
   mkdir -p "$dst"
   cp "$src/package.json" "$src/package-lock.json" "$dst/"
-  if (cd "$dst" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) > "$log" 2>&1; then
+  # the wrappers' postinstall would also chmod the binary: some tarballs (deno 1.46.3) ship it without the exec bit
+  if (cd "$dst" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) > "$log" 2>&1 \
+     && { b=$(binary "$name"); [ -z "$b" ] || chmod 755 "$b"; }; then
     echo "$want" > "$dst/node_modules/.wsfp-lock.sha256"
     echo "ok   $name ($((SECONDS - t)) s)"; nok=$((nok + 1))
   else
@@ -49,13 +52,20 @@ for name in "${names[@]}"; do
   fi
 done
 # version check: each binary runs and reports the version its lock dir is named after (crossws: its package.json)
-t=$SECONDS; bad=(); nchk=0
+t=$SECONDS; bad=(); nchk=0; : > "$LOG/runtimes-verify.log"
 for name in "${names[@]}"; do
   b=$(binary "$name"); v=${name#*-}; nchk=$((nchk + 1))
   if [ -n "$b" ]; then out=$("$b" --version 2>&1 | head -n 1)
   else out=$(node -p "require('$DEST/$name/node_modules/${name%%-*}/package.json').version" 2>&1); fi
-  case "$name" in workerd-*) v=${v#1.}; v="${v:0:4}-${v:4:2}-${v:6:2}" ;; esac  # workerd 1.20261123.1 says "workerd 2026-11-23"
-  [[ "$out" == *"$v"* ]] || { bad+=("$name"); echo "     $name: want '$v', got '${out:0:100}'" >> "$LOG/runtimes-verify.log"; }
+  # the first line of --version exactly: bun "1.4.5", deno "deno 2.9.6 (stable, ...)", workerd 1.20261123.1
+  # "workerd 2026-11-23", crossws's package.json version "0.4.17"
+  case "$name" in
+    deno-*) want="deno $v *" ;;
+    workerd-*) w=${v#1.}; want="workerd ${w:0:4}-${w:4:2}-${w:6:2}" ;;
+    *) want=$v ;;
+  esac
+  # shellcheck disable=SC2053  # $want is a glob on purpose
+  [[ "$out" == $want ]] || { bad+=("$name"); echo "     $name: want '$want', got '${out:0:100}'" >> "$LOG/runtimes-verify.log"; }
 done
 if [ ${#bad[@]} -eq 0 ]; then echo "ok   verify ($nchk installs report their version) ($((SECONDS - t)) s)"
 else echo "FAIL verify ($((SECONDS - t)) s): ${bad[*]} (see $LOG/runtimes-verify.log)"; nfail=$((nfail + 1)); fi

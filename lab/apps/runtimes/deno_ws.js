@@ -1,4 +1,4 @@
-// Deno.serve + Deno.upgradeWebSocket app (Deno's ext/websocket, fastwebsockets underneath; HTTP by hyper), Deno 2.x.
+// Deno.serve + Deno.upgradeWebSocket app (Deno's ext/websocket, fastwebsockets underneath; HTTP by hyper), Deno 1.46 and 2.x.
 // usage: deno run --no-config --allow-net deno_ws.js PORT [echo|silent|push] [OPTION ...]
 //   echo: echo every message, text as text, binary as binary   silent: read, never send
 //   push: never echo, a text message every 100 ms
