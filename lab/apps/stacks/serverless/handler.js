@@ -3,7 +3,8 @@
 //        serverless-offline sends back to the client (routeResponseSelectionExpression: $default in serverless.yml)
 //   silent: $default returns no body (reads, never sends)
 //   push: never echoes; from $connect on, POSTs a text message every 100 ms to the emulated management API
-//        (POST /@connections/{connectionId} on the websocket port) until it answers 410 Gone (lambdas run in-process)
+//        (POST /@connections/{connectionId} on the websocket port) until it answers 410 Gone (serverless_offline.sh runs
+//        the lambdas in-process, so the timer outlives the $connect invocation)
 'use strict';
 const mode = process.env.WSFP_SLS_MODE || 'echo';
 const port = process.env.WSFP_SLS_PORT;
@@ -11,11 +12,12 @@ const port = process.env.WSFP_SLS_PORT;
 exports.connect = async (event) => {
   if (mode === 'push') {
     const id = event.requestContext.connectionId;
-    let n = 0;
+    // the client is registered only after $connect returns: a 410 before the first delivered message is not the end
+    let n = 0, sent = 0, early = 0;
     const t = setInterval(async () => {
       try {
-        const r = await fetch(`http://127.0.0.1:${port}/@connections/${id}`, { method: 'POST', body: `push ${n++}` });
-        if (r.status === 410 || r.status === 404) clearInterval(t);
+        const r = await fetch(`http://127.0.0.1:${port}/@connections/${id}`, { method: 'POST', body: `push ${n}` });
+        if (r.ok) { n++; sent++; } else if (sent > 0 || ++early > 50) clearInterval(t);
       } catch (e) { clearInterval(t); }
     }, 100);
   }
