@@ -7,7 +7,8 @@
 #     $WSFP_LAB/venvs/brokers/nats-V; Jupyter Server venvs $WSFP_LAB/venvs/brokers/jupyter-V from
 #     lab/variants/locks/brokers/jupyter-server-V.txt (pip freeze; `# requires:` holds the top-level pins).
 #   Source (lab/variants/src/brokers/*.tar.gz, checked against SHA256SUMS there; `git archive` of the upstream tags):
-#     - ttyd 1.7.7 (Debian 12 has no ttyd), against Debian's libwebsockets 4.1.6 -> $WSFP_LAB/bin/brokers/ttyd-1.7.7
+#     - libwebsockets 4.3.3 (static, libuv, as ttyd's release binaries), then ttyd 1.7.7 (Debian 12 has no ttyd) less its
+#       "deflate-frame" alias (a scan crashes upstream ttyd, see lab/apps/brokers/ttyd.sh) -> $WSFP_LAB/bin/brokers/ttyd-1.7.7
 #     - libwebsockets 4.2.1, static, with LWS_WITH_EXTERNAL_POLL and the other flags of eclipse-mosquitto's Docker
 #       image (Debian's libwebsockets has no external poll, so Debian 12's mosquitto is built without WebSockets and
 #       a mosquitto 2.0 linked to it cannot open a WebSocket listener), then mosquitto 2.0.20 and 2.0.11 (broker only,
@@ -116,9 +117,25 @@ if step sources bash -c "cd '$SRC' && sha256sum -c SHA256SUMS"; then SRC_OK=1; e
 unpack() { # NAME-V: fresh tree $BUILD/NAME-V from $SRC/NAME-V.tar.gz
   rm -rf "${BUILD:?}/$1" && tar -xzf "$SRC/$1.tar.gz" -C "$BUILD"
 }
-build_ttyd() { # V
-  unpack "ttyd-$1" && mkdir -p "$BUILD/ttyd-$1/build" && cd "$BUILD/ttyd-$1/build" &&
-    cmake -DCMAKE_BUILD_TYPE=Release .. && nice make -j2 && install -m 755 ttyd "$BB/ttyd-$1"
+LWS433="$BUILD/lws-4.3.3"
+build_lws433() { # static libwebsockets 4.3.3 with libuv, the flags of ttyd 1.7.7's scripts/cross-build.sh (its release
+  # binaries) less mbedTLS (the lab listens plain); the sed is cross-build.sh's own (no shared lib in the cmake config)
+  unpack libwebsockets-4.3.3 && cd "$BUILD/libwebsockets-4.3.3" &&
+    sed -i 's/ websockets_shared//g' cmake/libwebsockets-config.cmake.in && mkdir -p build && cd build &&
+    cmake .. -DCMAKE_BUILD_TYPE=RELEASE -DCMAKE_INSTALL_PREFIX="$LWS433" -DLWS_WITHOUT_TESTAPPS=ON -DLWS_WITH_SSL=OFF \
+      -DLWS_WITH_LIBUV=ON -DLWS_STATIC_PIC=ON -DLWS_WITH_SHARED=OFF -DLWS_UNIX_SOCK=ON -DLWS_IPV6=ON \
+      -DLWS_ROLE_RAW_FILE=OFF -DLWS_WITH_HTTP2=ON -DLWS_WITH_HTTP_BASIC_AUTH=OFF -DLWS_WITH_UDP=OFF \
+      -DLWS_WITHOUT_CLIENT=ON -DLWS_WITHOUT_EXTENSIONS=OFF -DLWS_WITH_LEJP=OFF -DLWS_WITH_LEJP_CONF=OFF \
+      -DLWS_WITH_LWSAC=OFF -DLWS_WITH_SEQUENCER=OFF && nice make -j2 install
+}
+build_ttyd() { # V COMMIT: linked to the static lws 4.3.3; version string as a build from the git tree has (1.7.7-40e79c7).
+  # One change to upstream: the "deflate-frame" alias of the permessage-deflate callback is removed (an offer of both
+  # names makes lws run the callback twice and ttyd dies of a double free; see lab/apps/brokers/ttyd.sh).
+  unpack "ttyd-$1" && sed -i "s/^get_git_head(GIT_COMMIT)\$/set(GIT_COMMIT \"$2\")/" "$BUILD/ttyd-$1/CMakeLists.txt" &&
+    sed -i '/{"deflate-frame", lws_extension_callback_pm_deflate, "deflate_frame"},/d' "$BUILD/ttyd-$1/src/server.c" &&
+    ! grep -q '"deflate-frame"' "$BUILD/ttyd-$1/src/server.c" &&
+    mkdir -p "$BUILD/ttyd-$1/build" && cd "$BUILD/ttyd-$1/build" &&
+    cmake -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$LWS433" .. && nice make -j2 && install -m 755 ttyd "$BB/ttyd-$1"
 }
 LWS="$BUILD/lws-4.2.1"
 build_lws() { # static libwebsockets 4.2.1, flags of eclipse-mosquitto's docker/2.0 image (+ no TLS: the lab listens plain)
@@ -137,8 +154,14 @@ build_mosquitto() { # V: the broker only, WebSockets on, linked to the static lw
 }
 if [ $SRC_OK = 1 ]; then
   t=$SECONDS
-  if [ -x "$BB/ttyd-1.7.7" ] && "$BB/ttyd-1.7.7" --version 2>/dev/null | grep -q "version 1.7.7"; then skip ttyd-1.7.7 $((SECONDS - t)) "($BB/ttyd-1.7.7)"
-  else step ttyd-1.7.7 build_ttyd 1.7.7; fi
+  if [ -f "$LWS433/lib/libwebsockets.a" ] && grep -q '^#define LWS_WITH_LIBUV' "$LWS433/include/lws_config.h" 2>/dev/null; then
+    skip lws-4.3.3 $((SECONDS - t)) "($LWS433)"
+  else step lws-4.3.3 build_lws433; fi
+  t=$SECONDS
+  if [ -x "$BB/ttyd-1.7.7" ] && "$BB/ttyd-1.7.7" --version 2>/dev/null | grep -q "version 1.7.7-40e79c7" &&
+     ! grep -q "deflate-frame" "$BB/ttyd-1.7.7"; then skip ttyd-1.7.7 $((SECONDS - t)) "($BB/ttyd-1.7.7)"
+  elif [ -f "$LWS433/lib/libwebsockets.a" ]; then step ttyd-1.7.7 build_ttyd 1.7.7 40e79c7
+  else echo "FAIL ttyd-1.7.7 (0 s): no libwebsockets 4.3.3 build"; FAILED+=("ttyd-1.7.7"); fi
   t=$SECONDS
   if [ -f "$LWS/lib/libwebsockets.a" ] && grep -q '^#define LWS_WITH_EXTERNAL_POLL' "$LWS/include/lws_config.h" 2>/dev/null; then
     skip lws-4.2.1 $((SECONDS - t)) "($LWS)"
@@ -162,7 +185,7 @@ verify() {
   local bad=0 v
   for v in "${NATS[@]}"; do vcheck "nats-$v" "v$v" "$VB/nats-$v/bin/nats-server" --version || bad=1; done
   for v in "${JUP[@]}"; do vcheck "jupyter-$v" "$v" "$VB/jupyter-$v/bin/jupyter-server" --version || bad=1; done
-  vcheck ttyd "version 1.7.7" "$BB/ttyd-1.7.7" --version || bad=1
+  vcheck ttyd "version 1.7.7-40e79c7" "$BB/ttyd-1.7.7" --version || bad=1
   for v in 2.0.20 2.0.11; do vcheck "mosquitto-$v" "mosquitto version $v" "$BB/mosquitto-$v" -h || bad=1; done
   vcheck kamailio "kamailio 5.6.3" /usr/sbin/kamailio -v || bad=1
   [ -f /usr/lib/x86_64-linux-gnu/kamailio/modules/websocket.so ] || { echo "     kamailio websocket.so missing"; bad=1; }

@@ -5,7 +5,7 @@
 #              started at boot with a fixed id (wsfp_fixed_kernel.py), so both WebSockets have stable paths:
 #              /api/kernels/00000000-0000-4000-8000-000000000001/channels  kernel channels (needs ipykernel)
 #              /api/events/subscribe                                        the event bus (jupyter_server >= 2.0)
-#            compress: tornado's permessage-deflate on (ServerApp.tornado_settings websocket_compression_options)
+#            compress: tornado's permessage-deflate on (ServerApp.websocket_compression_options = {})
 # Both WebSockets answer without auth here (token disabled); with a token, both need it.
 # Config, data and runtime dirs are a temp dir (nothing is written under ~), removed when the server exits.
 set -eu
@@ -19,7 +19,7 @@ export JUPYTER_PLATFORM_DIRS=0 PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}"
 EXTRA=()
 case "$VARIANT" in
   base) ;;
-  compress) EXTRA=(--ServerApp.tornado_settings="{'websocket_compression_options': {}}") ;;
+  compress) echo 'c.ServerApp.websocket_compression_options = {}' > "$DIR/config/jupyter_server_config.py" ;;
   *) echo "jupyter.sh: unknown variant $VARIANT" >&2; exit 2 ;;
 esac
 "$VENV/bin/jupyter-server" --ServerApp.ip=127.0.0.1 --ServerApp.port="$PORT" --ServerApp.port_retries=0 \

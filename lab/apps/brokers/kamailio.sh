@@ -1,7 +1,7 @@
 #!/bin/bash
 # Kamailio with SIP over WebSocket on 127.0.0.1:PORT (kamailio.cfg), in the foreground, for the wsfp lab.
 # usage: kamailio.sh PORT [VARIANT]
-#   VARIANT: base (default) | nosig (server_signature=no, Server: sip-gw) | ping (WebSocket keepalive Ping every ~2 s)
+#   VARIANT: base (default) | nosig (server_signature=no: no Server header) | ping (WebSocket keepalive Ping every ~2 s)
 #            | msrp (subprotocols sip and msrp)
 # Runs as the invoking user with its own runtime dir (never the system service, whose config is not read).
 set -eu
