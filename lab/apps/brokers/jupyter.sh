@@ -4,7 +4,7 @@
 #   VARIANT: base (default): the server's defaults (tornado WebSocket handlers, no compression), plus one python3 kernel
 #              started at boot with a fixed id (wsfp_fixed_kernel.py), so both WebSockets have stable paths:
 #              /api/kernels/00000000-0000-4000-8000-000000000001/channels  kernel channels (needs ipykernel)
-#              /api/events/subscribe                                        the event bus (jupyter_server >= 2.0)
+#              /api/events/subscribe                                        the event bus (jupyter_server >= 2.0; 1.x: 404)
 #            compress: tornado's permessage-deflate on (ServerApp.websocket_compression_options = {})
 # Both WebSockets answer without auth here (token disabled); with a token, both need it.
 # Config, data and runtime dirs are a temp dir (nothing is written under ~), removed when the server exits.
@@ -22,7 +22,9 @@ case "$VARIANT" in
   compress) echo 'c.ServerApp.websocket_compression_options = {}' > "$DIR/config/jupyter_server_config.py" ;;
   *) echo "jupyter.sh: unknown variant $VARIANT" >&2; exit 2 ;;
 esac
+# jupyter_server 1.x has no IdentityProvider: its token is ServerApp.token (2.x still reads that, with a warning)
+case "$("$VENV/bin/jupyter-server" --version 2>/dev/null)" in 1.*) TOKEN=--ServerApp.token= ;; *) TOKEN=--IdentityProvider.token= ;; esac
 "$VENV/bin/jupyter-server" --ServerApp.ip=127.0.0.1 --ServerApp.port="$PORT" --ServerApp.port_retries=0 \
-  --IdentityProvider.token= --ServerApp.password= --ServerApp.open_browser=False --ServerApp.allow_root=True --ServerApp.root_dir="$DIR/root" \
+  "$TOKEN" --ServerApp.password= --ServerApp.open_browser=False --ServerApp.allow_root=True --ServerApp.root_dir="$DIR/root" \
   --ServerApp.jpserver_extensions="{'wsfp_fixed_kernel': True}" "${EXTRA[@]}" &
 wait $!
