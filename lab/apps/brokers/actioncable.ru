@@ -7,6 +7,9 @@
 #          confirmed, and each {"command":"message",...,"data":"{...}"} is transmitted back to the subscriber.
 #   reject: the connection is refused in `connect` (reject_unauthorized_connection): the server sends
 #          {"type":"disconnect","reason":"unauthorized","reconnect":false} and closes.
+# WSFP_CABLE_ORIGINS=1 (config variant): request forgery protection on, as a Rails app has it by default, with
+#   allowed_request_origins = http(s)://127.0.0.1[:port] and localhost: a handshake from another Origin, or none, is
+#   refused (ActionCable answers 404 to it, and logs "Request origin not allowed").
 require 'logger'
 require 'action_cable'
 
@@ -32,7 +35,12 @@ end
 
 ActionCable.server.config.cable = { 'adapter' => 'async' }
 ActionCable.server.config.connection_class = -> { ApplicationCable::Connection }
-ActionCable.server.config.disable_request_forgery_protection = true
+if ENV['WSFP_CABLE_ORIGINS'] == '1'
+  ActionCable.server.config.disable_request_forgery_protection = false
+  ActionCable.server.config.allowed_request_origins = [%r{\Ahttps?://(127\.0\.0\.1|localhost)(:\d+)?\z}]
+else
+  ActionCable.server.config.disable_request_forgery_protection = true
+end
 ActionCable.server.config.logger = Logger.new($stderr, level: Logger::WARN)
 ActionCable.server.config.worker_pool_size = 4
 
