@@ -96,6 +96,16 @@ def path_of(row):
     return ""
 
 
+def headers_of(row):
+    """-H arguments for the probe column's header=NAME:VALUE entries (a server that refuses a handshake without a
+    header, e.g. Kamailio without `Sec-WebSocket-Protocol: sip`); rows without one scan as before."""
+    out = []
+    for kv in row[4].split(";"):
+        if kv.startswith("header="):
+            out += ["-H", kv[7:]]
+    return out
+
+
 def listening(port):
     import socket
     s = socket.socket()
@@ -154,7 +164,7 @@ def main():
             (i, row, lab), run = job
             target = f"127.0.0.1:{port + i}{path_of(row)}"
             t = time.time()
-            p = subprocess.run([WSFP, "scan", "-n", *scan_args, "--format", "ndjson", "-u", target],
+            p = subprocess.run([WSFP, "scan", "-n", *scan_args, *headers_of(row), "--format", "ndjson", "-u", target],
                                capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
             return (i, row, lab, run, target, p.returncode, int((time.time() - t) * 1000), p.stdout)
 
