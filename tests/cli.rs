@@ -215,7 +215,7 @@ fn csv_has_fixed_header() {
     let mut lines = out.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "schema_version,target,url,ip,status,http_status,implementation,confidence,candidates,elapsed_ms,bytes_sent,bytes_received,connections,probe_set,error"
+        "schema_version,target,url,ip,status,http_status,implementation,confidence,candidates,elapsed_ms,bytes_sent,bytes_received,connections,probe_set,error,library,front,backend,app_protocol"
     );
     let row = lines.next().unwrap();
     assert!(row.contains(",refused,"), "{row}");
@@ -237,8 +237,15 @@ fn probes_lists_risk_and_layer() {
     let (code, out, _) = wsfp(&["probes"]);
     assert_eq!(code, 0);
     let safe = rows_of(&out);
-    assert_eq!(safe.len(), 31);
+    assert_eq!(safe.len(), 29);
     assert!(safe.iter().all(|r| r.contains(" safe ")), "{safe:?}");
+    // The offers of both permessage-deflate and deflate-frame kill ttyd
+    // (a double free in libwebsockets' extension table): not safe.
+    assert!(
+        !safe
+            .iter()
+            .any(|r| r.starts_with("400 ") || r.starts_with("401 "))
+    );
     // -a: the full set skips the 15 probes marked same_as another;
     // --exhaustive and named series run them.
     let (_, out, _) = wsfp(&["probes", "-a"]);
@@ -577,4 +584,109 @@ fn the_bar_leaves_no_line_behind_on_a_terminal() {
     let stale: Vec<&String> = screen.iter().filter(|l| l.contains("targets/s")).collect();
     assert!(stale.is_empty(), "bar lines left on screen: {stale:#?}");
     assert!(screen.iter().any(|l| l.contains("refused")), "{screen:#?}");
+}
+
+/// An app protocol's greeting names `app_protocol` (the record and the CSV
+/// column) and is kept as a pushed frame of the connection, while the same
+/// implementation without it has none; a custom signature directory
+/// replaces the built-in ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_greeting_names_the_app_protocol_apart_from_the_implementation() {
+    const OPEN: &str = r#"0{"sid":"x9Ab","upgrades":[],"pingInterval":25000,"pingTimeout":20000}"#;
+    let mut farm = wsfp::demo::Farm::empty();
+    let kind = wsfp::demo::Kind::Greeter(OPEN);
+    let greeter = farm.add("127.0.0.1", "greets", "-", kind).await.unwrap();
+    let plain = farm
+        .add("127.0.0.1", "echo", "-", wsfp::demo::Kind::Tungstenite)
+        .await
+        .unwrap();
+    let f = tmp(
+        "app-protocol.txt",
+        &format!("ws://{greeter}/\nws://{plain}/\n"),
+    );
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = ["scan", "-n", "-f", &f, "--window", "1", "--silent"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let (code, out, err) = wsfp_async(args(&["--format", "ndjson"])).await;
+    assert_eq!(code, 0, "{err}");
+    let recs = ndjson(&out);
+    let by = |a: std::net::SocketAddr| {
+        recs.iter()
+            .find(|r| r["target"].as_str().unwrap().contains(&a.to_string()))
+            .unwrap()
+            .clone()
+    };
+    let (g, p) = (by(greeter), by(plain));
+    assert_eq!(g["status"], "ok", "{g}");
+    assert_eq!(g["app_protocol"], "engine.io", "{g}");
+    assert!(p.get("app_protocol").is_none(), "{p}");
+    // The greeting is the app's, not a reaction: some observation keeps it
+    // as pushed, with its head (the first 64 bytes).
+    let heads: Vec<&str> = g["observations"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(|o| o["pushed"].as_array())
+        .flatten()
+        .filter_map(|f| f["head"].as_str())
+        .collect();
+    assert!(heads.contains(&&OPEN[..64]), "{heads:?}");
+    // Both are the same library underneath.
+    assert_eq!(g["library"], p["library"], "{g}\n{p}");
+
+    let (code, out, err) = wsfp_async(args(&["--format", "csv"])).await;
+    assert_eq!(code, 0, "{err}");
+    let mut rows = csv::Reader::from_reader(out.as_bytes());
+    let col = rows
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "app_protocol")
+        .unwrap();
+    let mut names: Vec<String> = rows
+        .records()
+        .map(|r| r.unwrap()[col].to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["", "engine.io"], "{out}");
+
+    // A DB directory with its own app-protocols/ uses only those.
+    let dir = std::env::temp_dir().join(format!("wsfp-app-db-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("app-protocols")).unwrap();
+    for e in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/fingerprints")).unwrap() {
+        let e = e.unwrap().path();
+        if e.extension().is_some_and(|x| x == "toml") {
+            std::fs::copy(&e, dir.join(e.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::write(
+        dir.join("app-protocols/mine.toml"),
+        "[[app_protocol]]\nname = \"my-eio\"\ndescription = \"test\"\npushed_prefix = ['0{\"sid\"']\nexamples = ['0{\"sid\":\"a\"}']\n",
+    )
+    .unwrap();
+    let db = dir.display().to_string();
+    let (code, out, err) = wsfp_async(args(&["--format", "ndjson", "--db", &db])).await;
+    assert_eq!(code, 0, "{err}");
+    let named: Vec<_> = ndjson(&out)
+        .iter()
+        .filter_map(|r| r["app_protocol"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(named, ["my-eio"], "{out}");
+    // A signature whose example it does not name is a DB error, exit 2.
+    std::fs::write(
+        dir.join("app-protocols/mine.toml"),
+        "[[app_protocol]]\nname = \"bad\"\ndescription = \"test\"\npushed_prefix = ['INFO ']\nexamples = ['HELLO']\n",
+    )
+    .unwrap();
+    let (code, _, err) = wsfp_async(args(&["--db", &db])).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("mine.toml") && err.contains("HELLO"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+    farm.stop();
 }

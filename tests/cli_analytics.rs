@@ -689,7 +689,7 @@ fn csv_rows_zipped_with_the_header_equal_the_ndjson_records() {
     let records = lines(&nd);
     let mut rd = csv::Reader::from_reader(csv_text.as_bytes());
     let header: Vec<String> = rd.headers().unwrap().iter().map(String::from).collect();
-    assert_eq!(header.len(), 15, "{header:?}");
+    assert_eq!(header.len(), 19, "{header:?}");
     let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), records.len());
     assert!(records.len() >= 10);

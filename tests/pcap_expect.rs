@@ -893,3 +893,41 @@ fn packets_cut_by_the_snap_length_are_gaps_and_decoding_continues() {
         assert_eq!(conn["anomalies"]["resync"], 1, "{conn}");
     }
 }
+
+/// The app protocol of a captured connection: from the subprotocol the
+/// server agreed to (Jupyter's kernel channels, Kaazing's gateway), or
+/// from the head of the server's first messages (Zeek Broker's ack, kept
+/// even when the log shows no payload at all); none for a plain app.
+#[test]
+fn captured_connections_name_their_app_protocol() {
+    let cases = [
+        ("zeek-jupyter-websocket.pcap", Some("jupyter-kernel")),
+        ("zeek-http-websocket.pcap", Some("kaazing")),
+        ("zeek-broker-websocket.pcap", Some("zeek-broker")),
+        ("zeek-reply-ping-separate.pcap", None),
+        ("sv-websocket-basic_websockets.pcap", None),
+    ];
+    for (name, want) in cases {
+        let Some(p) = capture(name) else { return };
+        for payload_bytes in [256, 0] {
+            let cfg = Config {
+                payload_bytes,
+                ..Config::default()
+            };
+            let v = run_file(&p, cfg);
+            let conns = of(&v, "websocket_connection");
+            assert_eq!(conns.len(), 1, "{name}");
+            assert_eq!(
+                conns[0]["app_protocol"].as_str(),
+                want,
+                "{name} {payload_bytes}"
+            );
+            // The heads kept for it do not widen the log's previews.
+            for m in of(&v, "websocket_message") {
+                let shown = m["payload"].as_str().unwrap_or("");
+                assert!(payload_bytes > 0 || m["payload"].is_null(), "{name}: {m}");
+                assert!(shown.len() <= 4 * 256 / 3 + 4, "{name}: {m}");
+            }
+        }
+    }
+}

@@ -246,6 +246,7 @@ mod tests {
                 close_code: Some(1002),
                 close_reason: None,
                 anomalies: Vec::new(),
+                head: None,
             });
         }
         r.observations.insert("100".into(), o);

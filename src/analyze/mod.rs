@@ -123,6 +123,12 @@ pub struct Summary {
     pub implementation: String,
     #[serde(default)]
     pub library: Option<String>,
+    /// The reverse proxy in front, when the record names one.
+    #[serde(default)]
+    pub front: Option<String>,
+    /// The app protocol the server volunteered.
+    #[serde(default)]
+    pub app_protocol: Option<String>,
     /// The record's version estimate.
     #[serde(default)]
     pub version: Option<crate::fingerprint::version::Estimate>,
@@ -137,6 +143,8 @@ impl From<&Record> for Summary {
             status: r.status,
             implementation: r.implementation().to_string(),
             library: r.library.clone(),
+            front: r.front.clone(),
+            app_protocol: r.app_protocol.clone(),
             version: r.version.clone(),
             confidence: r.confidence,
         }

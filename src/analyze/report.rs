@@ -21,6 +21,9 @@ use crate::output::Status;
 
 /// Bumped on any incompatible change to the report JSON.
 pub const REPORT_VERSION: u32 = 1;
+/// The key of the `front` and `app_protocol` rows of records that name
+/// none (not `unknown`: nothing was there to name).
+const NONE: &str = "none";
 /// Confidence buckets: [0, 0.1), [0.1, 0.2) ... [0.9, 1.0].
 const BUCKETS: usize = 10;
 
@@ -68,6 +71,13 @@ pub struct Report {
     pub version: Vec<Row>,
     pub port: Vec<Row>,
     pub path: Vec<Row>,
+    /// The reverse proxy in front (`none`: the record names none).
+    #[serde(default)]
+    pub front: Vec<Row>,
+    /// The app protocol over WebSocket (`none`: the server volunteered
+    /// none we know).
+    #[serde(default)]
+    pub app_protocol: Vec<Row>,
     pub confidence: Vec<Bucket>,
 }
 
@@ -85,6 +95,8 @@ pub struct Prevalence {
     version: BTreeMap<String, u64>,
     port: BTreeMap<String, u64>,
     path: BTreeMap<String, u64>,
+    front: BTreeMap<String, u64>,
+    app_protocol: BTreeMap<String, u64>,
     confidence: [u64; BUCKETS],
 }
 
@@ -130,6 +142,11 @@ impl Prevalence {
             return;
         }
         self.websocket += 1;
+        bump(&mut self.front, r.front.as_deref().unwrap_or(NONE));
+        bump(
+            &mut self.app_protocol,
+            r.app_protocol.as_deref().unwrap_or(NONE),
+        );
         let imp = r.implementation.as_str();
         bump(&mut self.implementation, imp);
         let meta = self.index.get(imp).filter(|_| imp != UNKNOWN);
@@ -216,6 +233,8 @@ impl Prevalence {
             version: rows(self.version, ws, None),
             port: rows(self.port, self.records, None),
             path: rows(self.path, self.records, None),
+            front: rows(self.front, ws, Some(&self.index)),
+            app_protocol: rows(self.app_protocol, ws, None),
             confidence,
         }
     }
@@ -223,7 +242,7 @@ impl Prevalence {
 
 impl Report {
     /// The tables in display order, with their denominators' names.
-    pub fn tables(&self) -> [(&'static str, &'static str, &[Row]); 8] {
+    pub fn tables(&self) -> [(&'static str, &'static str, &[Row]); 10] {
         [
             (
                 "implementation",
@@ -234,6 +253,8 @@ impl Report {
             ("family", "of WebSocket endpoints", &self.family),
             ("language", "of WebSocket endpoints", &self.language),
             ("version", "of WebSocket endpoints", &self.version),
+            ("front", "of WebSocket endpoints", &self.front),
+            ("app_protocol", "of WebSocket endpoints", &self.app_protocol),
             ("status", "of all records", &self.status),
             ("port", "of all records", &self.port),
             ("path", "of all records", &self.path),
@@ -334,7 +355,10 @@ mod tests {
         let db = Db::embedded(&ProbeSet::builtin()).unwrap();
         let fp = &db.fingerprints[0];
         let mut p = Prevalence::new(DbIndex::new(&db));
-        p.add(&rec("ws://h:80/a?x=1", Status::Ok, &fp.id, 0.95));
+        let mut behind = rec("ws://h:80/a?x=1", Status::Ok, &fp.id, 0.95);
+        behind.front = Some("proxy-nginx".into());
+        behind.app_protocol = Some("engine.io".into());
+        p.add(&behind);
         p.add(&rec("ws://h:80/a", Status::Ok, &fp.id, 1.0));
         p.add(&rec("ws://h:81/", Status::Ok, UNKNOWN, 0.3));
         p.add(&rec("ws://h:82/", Status::Refused, UNKNOWN, 0.0));
@@ -355,6 +379,18 @@ mod tests {
         assert_eq!(path_a.count, 2, "query dropped");
         assert_eq!(r.port.iter().find(|x| x.key == "80").unwrap().count, 2);
         assert_eq!(r.status.iter().map(|x| x.count).sum::<u64>(), 4);
+        // Front and app protocol: of WebSocket endpoints, `none` for the
+        // records that name none; the front's DB name is looked up.
+        let count = |t: &[Row], k: &str| t.iter().find(|x| x.key == k).map(|x| x.count);
+        assert_eq!(count(&r.front, "proxy-nginx"), Some(1));
+        assert_eq!(count(&r.front, NONE), Some(2));
+        assert!(r.front.iter().any(|x| x.name.is_some()), "{:?}", r.front);
+        assert_eq!(count(&r.app_protocol, "engine.io"), Some(1));
+        assert_eq!(count(&r.app_protocol, NONE), Some(2));
+        assert!(
+            r.to_text()
+                .contains("app_protocol (of WebSocket endpoints)")
+        );
         // 0.95 and 1.0 both land in the top bucket; unknowns are not bucketed.
         assert_eq!(r.confidence[BUCKETS - 1].count, 2);
         assert_eq!(r.confidence.iter().map(|b| b.count).sum::<u64>(), 2);

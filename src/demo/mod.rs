@@ -142,6 +142,10 @@ pub enum Kind {
     Soketto,
     /// tokio-tungstenite after a 150 ms pause on every connection.
     Slow,
+    /// tokio-tungstenite that sends this text message first on every
+    /// connection (as an app protocol's greeting: Engine.IO's open
+    /// packet, NATS's `INFO`), then echoes.
+    Greeter(&'static str),
     /// HTTP/1.1 404 for any request.
     Http404,
     /// Accepts and reads, never writes.
@@ -202,10 +206,15 @@ async fn handle(mut s: TcpStream, kind: Kind) {
             let _ = soketto_echo(s).await;
         }
         Kind::Hostile(h) => hostile(s, h).await,
-        Kind::Tungstenite => {
+        Kind::Tungstenite | Kind::Greeter(_) => {
             let Ok(mut ws) = tokio_tungstenite::accept_async(s).await else {
                 return;
             };
+            if let Kind::Greeter(text) = kind
+                && ws.send(text.into()).await.is_err()
+            {
+                return;
+            }
             while let Some(Ok(msg)) = ws.next().await {
                 if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
                     break;

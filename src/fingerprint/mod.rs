@@ -4,6 +4,7 @@
 //! map of a scan (`score`). `docs/fingerprints.md` documents the format.
 
 pub mod adaptive;
+pub mod app_protocol;
 pub mod calibrate;
 pub mod corpus;
 pub mod generate;
@@ -318,12 +319,18 @@ fn parse_expect(v: toml::Value) -> Result<Parsed, String> {
 #[derive(Debug, Clone, Default)]
 pub struct Db {
     pub fingerprints: Vec<Fingerprint>,
+    /// The app-protocol signatures (`app-protocols/` beside the
+    /// fingerprints; the built-in ones when a DB directory has none).
+    pub app_protocols: app_protocol::AppProtocols,
 }
 
 impl Db {
     /// The fingerprints compiled into the binary.
     pub fn embedded(probes: &ProbeSet) -> Result<Db, DbError> {
-        let mut db = Db::default();
+        let mut db = Db {
+            app_protocols: app_protocol::AppProtocols::embedded()?,
+            ..Db::default()
+        };
         for (name, text) in EMBEDDED {
             db.add(Fingerprint::parse(
                 text,
@@ -334,7 +341,9 @@ impl Db {
         Ok(db)
     }
 
-    /// Every `*.toml` in `dir`, in name order.
+    /// Every `*.toml` in `dir`, in name order, and the app-protocol
+    /// signatures of `dir/app-protocols/` (the built-in ones if it has
+    /// no such directory).
     pub fn load_dir(dir: &Path, probes: &ProbeSet) -> Result<Db, DbError> {
         let rd = std::fs::read_dir(dir).map_err(|e| DbError {
             file: dir.display().to_string(),
@@ -346,7 +355,15 @@ impl Db {
             .filter(|p| p.extension().is_some_and(|x| x == "toml"))
             .collect();
         paths.sort();
-        let mut db = Db::default();
+        let apps = dir.join("app-protocols");
+        let mut db = Db {
+            app_protocols: if apps.is_dir() {
+                app_protocol::AppProtocols::load_dir(&apps)?
+            } else {
+                app_protocol::AppProtocols::embedded()?
+            },
+            ..Db::default()
+        };
         for p in paths {
             let text = std::fs::read_to_string(&p).map_err(|e| DbError {
                 file: p.display().to_string(),

@@ -1399,6 +1399,7 @@ mod tests {
                     "\"309.status\" = 101\n\"104.close_code\" = 1007\n\"104.close_reason\" = \"\"\n\"105.close_reason\" = \"C5\"\n",
                 ),
             ],
+            ..Db::default()
         })
     }
 
@@ -1436,6 +1437,7 @@ mod tests {
                 fp("px-quiet", &heads),
                 fp("srv", &server),
             ],
+            ..Db::default()
         });
         let s = Scorer::new(db);
         let mut seen = obs(&[
@@ -1511,7 +1513,10 @@ probe_set = "p"
         .unwrap();
         let mut fps = db().fingerprints.clone();
         fps.push(versioned);
-        let s = Scorer::new(Arc::new(Db { fingerprints: fps }));
+        let s = Scorer::new(Arc::new(Db {
+            fingerprints: fps,
+            ..Db::default()
+        }));
         let base = [
             ("309.status", "101"),
             ("104.status", "101"),
@@ -1625,6 +1630,7 @@ probe_set = "p"
                 banner("framework", "-", "same"),
                 banner("other", "other", "different"),
             ],
+            ..Db::default()
         });
         let s = Scorer::new(db);
         // Four probes saw the header: each weighs a quarter of one feature.

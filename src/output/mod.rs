@@ -93,6 +93,12 @@ pub const CSV_COLUMNS: &[(&str, Cell)] = &[
     ("connections", |r| r.connections.to_string()),
     ("probe_set", |r| r.probe_set.clone()),
     ("error", |r| opt(&r.error)),
+    // Appended (after `error`, so readers of the first 15 columns by
+    // position keep working).
+    ("library", |r| opt(&r.library)),
+    ("front", |r| opt(&r.front)),
+    ("backend", |r| opt(&r.backend)),
+    ("app_protocol", |r| opt(&r.app_protocol)),
 ];
 
 pub struct RecordWriter {
@@ -236,6 +242,9 @@ pub fn render_text(r: &Record, detail: bool) -> String {
     }
     if let Some(v) = &r.version {
         let _ = writeln!(s, "  version: {v}");
+    }
+    if let Some(a) = &r.app_protocol {
+        let _ = writeln!(s, "  app protocol: {}", escape_controls(a));
     }
     if let Some(l) = &r.layers {
         let _ = writeln!(

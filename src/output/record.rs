@@ -117,6 +117,11 @@ pub struct Record {
     /// the head): what each names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layers: Option<crate::fingerprint::score::Layers>,
+    /// The protocol the app speaks over WebSocket (`engine.io`, `mqtt`,
+    /// `graphql-transport-ws`...), from what the server volunteered: apart
+    /// from the implementation, and never a feature of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_protocol: Option<String>,
     pub confidence: f64,
     #[serde(default)]
     pub candidates: Vec<Candidate>,
@@ -163,6 +168,7 @@ impl Record {
             front: None,
             backend: None,
             library: None,
+            app_protocol: None,
             version: None,
             layers: None,
             confidence: 0.0,

@@ -83,6 +83,11 @@ impl Rematcher {
             }
         }
         r.set_verdicts(self.scorer.verdicts_of(ev));
+        r.app_protocol = self
+            .scorer
+            .db()
+            .app_protocols
+            .classify(&self.set, &r.observations);
     }
 
     /// One input line (without or with its line ending) → its NDJSON output

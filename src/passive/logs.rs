@@ -189,6 +189,9 @@ pub struct ConnectionLog {
     /// Anomaly labels with how often each was seen.
     pub anomalies: BTreeMap<String, u64>,
     pub fingerprint: Option<Hint>,
+    /// The app protocol (`engine.io`, `mqtt`...) named from the agreed
+    /// subprotocol or the server's first messages.
+    pub app_protocol: Option<String>,
 }
 
 /// One record of any log.

@@ -42,6 +42,7 @@ use logs::{Head, Sink};
 use reassembly::Reassembler;
 use session::{Config, Session};
 
+use crate::fingerprint::app_protocol::AppProtocols;
 use crate::fingerprint::score::Scorer;
 
 /// Flow-table bounds.
@@ -125,6 +126,9 @@ pub struct Analyzer<'s> {
     /// and a probe touches one cache line rather than a whole session.
     flows: HashMap<Key, Box<Flow>, foldhash::fast::RandomState>,
     scorer: Option<Scorer>,
+    /// App-protocol signatures: the scorer's DB's, else the built-in ones
+    /// (`--no-fingerprint` skips the hint, not the app protocol).
+    apps: std::sync::Arc<AppProtocols>,
     sink: &'s mut dyn Sink,
     created: u64,
     last_sweep: f64,
@@ -175,12 +179,17 @@ impl<'s> Analyzer<'s> {
         scorer: Option<Scorer>,
         sink: &'s mut dyn Sink,
     ) -> Self {
+        let apps = match &scorer {
+            Some(sc) => std::sync::Arc::new(sc.db().app_protocols.clone()),
+            None => AppProtocols::builtin(),
+        };
         Analyzer {
             cfg,
             limits,
             stats: Stats::default(),
             flows: HashMap::default(),
             scorer,
+            apps,
             sink,
             created: 0,
             last_sweep: f64::NEG_INFINITY,
@@ -376,6 +385,12 @@ impl<'s> Analyzer<'s> {
             {
                 f.session.fingerprint = Some(fingerprint::hint(sc, req, resp));
             }
+            let s = &f.session;
+            let sub = s
+                .response()
+                .and_then(|r| r.header("Sec-WebSocket-Protocol"));
+            let heads = s.server_heads().iter().map(String::as_str);
+            f.session.app_protocol = self.apps.classify_session(sub, heads);
         }
         f.session.finish(end, cfg, sink);
     }

@@ -24,6 +24,7 @@ use bytes::BytesMut;
 use super::logs::*;
 use super::reassembly::Chunk;
 use super::sides::Sides;
+use crate::fingerprint::app_protocol::{HEAD_BYTES, head_of};
 use crate::wire::decode::{header_len_needed, parse_header};
 use crate::wire::deflate::{InflateLimits, InflateState, Inflater, PmdParams, parse_extensions};
 use crate::wire::mask::apply_mask;
@@ -146,6 +147,9 @@ struct Msg {
     wire_len: u64,
     data_len: u64,
     preview: Vec<u8>,
+    /// Bytes of the payload kept in `preview`: the preview's, or more for
+    /// the first messages, whose heads name the app protocol.
+    keep: usize,
     utf8: Option<Utf8Stream>,
     incomplete: bool,
     anomalies: Vec<String>,
@@ -199,7 +203,13 @@ struct WsDir {
     last_ping: Option<f64>,
     ping_sum: f64,
     close: Option<(Option<u16>, String)>,
+    /// The heads of this direction's first [`APP_HEADS`] data messages
+    /// (see [`crate::fingerprint::app_protocol::head_of`]).
+    heads: Vec<String>,
 }
+
+/// Data messages per direction whose heads are kept for the app protocol.
+const APP_HEADS: usize = 2;
 
 pub struct Session {
     pub head: Head,
@@ -233,6 +243,9 @@ pub struct Session {
     /// Bytes seen in each direction before the session knew what they were.
     pub gap_bytes: Sides<u64>,
     pub fingerprint: Option<Hint>,
+    /// The app protocol named from the agreed subprotocol or the server's
+    /// first messages (set before [`Session::finish`]).
+    pub app_protocol: Option<String>,
 }
 
 impl Session {
@@ -263,7 +276,13 @@ impl Session {
             close_from: None,
             gap_bytes: Sides::default(),
             fingerprint: None,
+            app_protocol: None,
         }
+    }
+
+    /// The heads of the server's first data messages, oldest first.
+    pub fn server_heads(&self) -> &[String] {
+        self.ws.as_ref().map_or(&[], |ws| &ws[1].heads)
     }
 
     /// True once nothing more will be analysed (the flow table can stop
@@ -715,6 +734,7 @@ impl Session {
                 },
                 spare_preview: Vec::new(),
                 spare_ctrl: Vec::new(),
+                heads: Vec::new(),
                 inflater,
                 frame: None,
                 msg: None,
@@ -959,6 +979,7 @@ impl Session {
             end,
             anomalies: std::mem::take(&mut self.anomalies),
             fingerprint: self.fingerprint.take(),
+            app_protocol: self.app_protocol.take(),
         };
         sink.record(Record::Connection(rec));
     }
@@ -1088,7 +1109,13 @@ impl WsDir {
         }
         let mut preview = std::mem::take(&mut self.spare_preview);
         preview.clear();
+        let keep = if self.heads.len() < APP_HEADS {
+            cfg.payload_bytes.max(HEAD_BYTES)
+        } else {
+            cfg.payload_bytes
+        };
         self.msg = Some(Msg {
+            keep,
             opcode: h.opcode.0,
             compressed,
             frames: 1,
@@ -1120,9 +1147,9 @@ impl WsDir {
         if m.compressed
             && let Some(inf) = self.inflater.as_mut()
         {
-            inf.feed(b, &cfg.inflate, &mut |out| take(m, out, cfg.payload_bytes));
+            inf.feed(b, &cfg.inflate, &mut |out| take(m, out));
         } else {
-            take(m, b, cfg.payload_bytes);
+            take(m, b);
         }
     }
 
@@ -1248,9 +1275,7 @@ impl WsDir {
             let state = if incomplete {
                 inf.state()
             } else {
-                inf.finish(&cfg.inflate, &mut |out| {
-                    take(&mut m, out, cfg.payload_bytes)
-                })
+                inf.finish(&cfg.inflate, &mut |out| take(&mut m, out))
             };
             let l = match state {
                 InflateState::Ok => None,
@@ -1283,14 +1308,18 @@ impl WsDir {
         }
         self.summary.messages += 1;
         let text = m.opcode == 1 && m.utf8.as_ref().is_some_and(|u| !u.is_invalid());
+        if self.heads.len() < APP_HEADS && !partial {
+            self.heads.push(head_of(&m.preview));
+        }
+        let shown = m.preview.get(..cfg.payload_bytes).unwrap_or(&m.preview);
         let r = &mut self.msg_log;
-        set_preview(r, &m.preview, text, cfg);
+        set_preview(r, shown, text, cfg);
         r.opcode = m.opcode;
         r.length = m.wire_len;
         r.compressed = m.compressed;
         r.inflated_length = m.compressed.then_some(m.data_len);
         r.frames = m.frames;
-        r.truncated = incomplete || m.data_len > m.preview.len() as u64;
+        r.truncated = incomplete || m.data_len > shown.len() as u64;
         r.close_code = None;
         r.close_reason = None;
         r.anomalies = anomalies;
@@ -1334,12 +1363,12 @@ impl WsDir {
 
 /// Account inflated (or plain) message bytes, keeping a bounded preview
 /// and checking UTF-8 as they pass.
-fn take(m: &mut Msg, data: &[u8], keep: usize) {
+fn take(m: &mut Msg, data: &[u8]) {
     m.data_len += data.len() as u64;
     if let Some(u) = &mut m.utf8 {
         u.feed(data);
     }
-    let room = keep.saturating_sub(m.preview.len());
+    let room = m.keep.saturating_sub(m.preview.len());
     if room > 0 {
         m.preview
             .extend_from_slice(data.get(..room).unwrap_or(data));

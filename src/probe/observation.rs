@@ -95,6 +95,11 @@ pub struct FrameObs {
     pub close_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub anomalies: Vec<String>,
+    /// The payload's first bytes as text (see
+    /// [`crate::fingerprint::app_protocol::head_of`]): kept for pushed
+    /// messages only, which name an app protocol; never a feature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -424,6 +429,7 @@ mod tests {
             close_code: None,
             close_reason: None,
             anomalies: vec![],
+            head: None,
         });
         o.frames.push(FrameObs {
             opcode: 8,
@@ -434,6 +440,7 @@ mod tests {
             close_code: Some(1002),
             close_reason: Some("bad".into()),
             anomalies: vec![],
+            head: None,
         });
         let mut f = BTreeMap::new();
         features(p, &o, &mut f);

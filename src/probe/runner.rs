@@ -556,7 +556,7 @@ async fn await_pong(
                 return Answer::Pong;
             }
             if pushed.len() < MAX_PUSHED {
-                pushed.push(frame_obs(&f));
+                pushed.push(pushed_obs(&f));
             }
             if op == 0x8 {
                 return Answer::Ended;
@@ -1171,7 +1171,8 @@ fn drain(link: &mut Link, o: &mut Observation, wait: &mut Wait) -> Option<End> {
             // answer, whatever its payload (uWSGI's are empty), as the
             // script sent no ping of its own (see `frames`).
             if op == 0xA && !f.payload.starts_with(LIVENESS_PAYLOAD) {
-                o.pushed.extend(held.iter().take(MAX_PUSHED).map(frame_obs));
+                o.pushed
+                    .extend(held.iter().take(MAX_PUSHED).map(pushed_obs));
                 wait.held = None;
                 continue;
             }
@@ -1264,7 +1265,19 @@ fn frame_obs(f: &DecodedFrame) -> FrameObs {
             r
         }),
         anomalies: f.anomalies.labels().into_iter().map(String::from).collect(),
+        head: None,
     }
+}
+
+/// A frame the server pushed before reading ours: with its payload's head,
+/// which may name the app protocol (a data frame's; a control frame's
+/// payload is ours or nobody's).
+fn pushed_obs(f: &DecodedFrame) -> FrameObs {
+    let mut o = frame_obs(f);
+    if matches!(f.header.opcode.0, 0..=2) {
+        o.head = Some(crate::fingerprint::app_protocol::head_of(&f.payload));
+    }
+    o
 }
 
 fn failed_before_head(stop: ReadStop, when: &str) -> Observation {

@@ -207,6 +207,7 @@ mod tests {
             close_code: None,
             close_reason: None,
             anomalies: vec![],
+            head: None,
         });
         assert_eq!(l.note("612", &echoed), None);
         let failed = Observation::failed(Outcome::Timeout, "handshake timed out");

@@ -303,6 +303,7 @@ impl Scanner {
                     .verdicts_keyed(key, || self.features(&rec.observations))
             });
             rec.set_verdicts(verdicts);
+            self.name_app_protocol(&mut rec);
             rec.elapsed_ms = started.elapsed().as_millis() as u64;
             return rec;
         }
@@ -328,6 +329,7 @@ impl Scanner {
                 .await;
             let features = self.features(&rec.observations);
             rec.rescore(&self.scorer, &features);
+            self.name_app_protocol(&mut rec);
             rec.schema_version = SCHEMA_VERSION;
             rec.elapsed_ms = started.elapsed().as_millis() as u64;
             return rec;
@@ -626,9 +628,19 @@ impl Scanner {
         self.record_stand_ins(&mut rec.observations);
         let features = self.features(&rec.observations);
         rec.rescore(&self.scorer, &features);
+        self.name_app_protocol(&mut rec);
         rec.schema_version = SCHEMA_VERSION;
         rec.elapsed_ms = started.elapsed().as_millis() as u64;
         rec
+    }
+
+    /// The record's app protocol, from what its server volunteered.
+    fn name_app_protocol(&self, rec: &mut Record) {
+        rec.app_protocol = self
+            .scorer
+            .db()
+            .app_protocols
+            .classify(&self.probes, &rec.observations);
     }
 
     /// `rec.error` for work the target's deadline cut: the token
