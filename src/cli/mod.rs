@@ -7,6 +7,7 @@
 pub mod demo;
 pub mod diff;
 pub mod evaluate;
+pub mod fingerprints;
 pub mod generate;
 pub mod holdout;
 pub mod pcap;
@@ -47,6 +48,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// List the probes (id, series, risk, layer, name).
     Probes(probes::ProbesArgs),
+    /// List what the DB can name: implementations, versions, app protocols.
+    Fingerprints(fingerprints::FingerprintsArgs),
     /// Re-score stored results under the current (or a given) DB.
     Match(rematch::MatchArgs),
     /// Confusion summary and leave-one-out check on labelled results.
@@ -415,6 +418,7 @@ pub fn main() -> i32 {
             Command::Generate(a) => generate::run(a).await,
             Command::Demo(a) => demo::run(a).await,
             Command::Probes(a) => probes::run(a),
+            Command::Fingerprints(a) => fingerprints::run(a),
             Command::Match(a) => rematch::run(a),
             Command::Evaluate(a) => evaluate::run(a),
             Command::Report(a) => report::run(a),
