@@ -237,7 +237,7 @@ fn probes_lists_risk_and_layer() {
     let (code, out, _) = wsfp(&["probes"]);
     assert_eq!(code, 0);
     let safe = rows_of(&out);
-    assert_eq!(safe.len(), 29);
+    assert_eq!(safe.len(), 30);
     assert!(safe.iter().all(|r| r.contains(" safe ")), "{safe:?}");
     // The offers of both permessage-deflate and deflate-frame kill ttyd
     // (a double free in libwebsockets' extension table): not safe.
@@ -249,13 +249,13 @@ fn probes_lists_risk_and_layer() {
     // -a: the full set skips the 15 probes marked same_as another;
     // --exhaustive and named series run them.
     let (_, out, _) = wsfp(&["probes", "-a"]);
-    assert_eq!(rows_of(&out).len(), 92 - 15);
+    assert_eq!(rows_of(&out).len(), 93 - 15);
     assert!(!rows_of(&out).iter().any(|r| r.starts_with("204 ")));
     let (_, out, _) = wsfp(&["probes", "--series", "200"]);
     assert!(rows_of(&out).iter().any(|r| r.starts_with("204 ")));
     let (_, out, _) = wsfp(&["probes", "-a", "--exhaustive"]);
     let rows = rows_of(&out);
-    assert_eq!(rows.len(), 92);
+    assert_eq!(rows.len(), 93);
     assert!(
         rows.iter()
             .any(|r| r.starts_with("104") && r.contains("intrusive") && r.contains("frame"))

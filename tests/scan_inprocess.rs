@@ -46,7 +46,7 @@ async fn identifies_tokio_tungstenite_with_every_stews_case() {
         rec.candidates
     );
     assert!(rec.confidence > 0.5);
-    assert_eq!(rec.observations.len(), 92, "51 STEWS cases and 41 more");
+    assert_eq!(rec.observations.len(), 93, "51 STEWS cases and 42 more");
     assert!(rec.bytes_sent <= 256 * 1024, "uploaded {}", rec.bytes_sent);
     assert!(
         rec.connections < 90,
@@ -447,7 +447,7 @@ async fn wss_with_and_without_certificate_checks() {
 #[test]
 fn builtin_probe_set_has_risk_and_layer_for_every_probe() {
     let set = ProbeSet::builtin();
-    assert_eq!(set.probes.len(), 92);
+    assert_eq!(set.probes.len(), 93);
     assert!(set.probes.iter().all(|p| !p.intent.is_empty()));
 }
 
