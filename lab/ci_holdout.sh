@@ -12,16 +12,12 @@ set -u
 REPO="$(cd "$LAB_DIR/.." && pwd)"
 export WSFP=${WSFP:-$REPO/target/release/wsfp}
 OUT=${OUT:-$WSFP_LAB/ci-holdout}
-MAIN_IDS="py-websockets node-ws go-gorilla"
-LADDER="py-websockets-10.4 py-websockets-12.0 py-websockets-13.1 py-websockets-14.2 py-websockets-16.0"
-PAIRS="nginx-py-websockets nginx-node-ws nginx-go-gorilla haproxy-py-websockets haproxy-node-ws haproxy-go-gorilla"
+MAIN_IDS=$CI_HOLDOUT_MAIN; LADDER=$CI_HOLDOUT_LADDER; PAIRS=$CI_HOLDOUT_PAIRS  # lab/lib.sh
 [ -x "$WSFP" ] || { echo "ci_holdout: $WSFP not found" >&2; exit 2; }
 bash "$LAB_DIR/variants/install_py.sh" $LADDER || exit 2
-# nginx and HAProxy at the pins of the main lab's proxy rows
-PINS=$(awk -F'\t' '$1=="proxy-nginx" || $1=="proxy-haproxy" {print $6}' "$LAB_DIR/manifest.tsv" | tr ' ' '\n' \
-  | sed -n 's/^deb://p' | grep -E '^(nginx|nginx-common|haproxy)=' | sort -u)
-[ -n "$PINS" ] || { echo "ci_holdout: no nginx/haproxy pins in lab/manifest.tsv" >&2; exit 2; }
-DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 $PINS >/dev/null || exit 2
+# nginx and HAProxy at the pins of the main lab's proxy rows (a pin gone from the archive: its version there, WARN)
+[ -n "$(ci_proxy_pins)" ] || { echo "ci_holdout: no nginx/haproxy pins in lab/manifest.tsv" >&2; exit 2; }
+ci_install_proxies || exit 2
 # lighttpd/apache etc. are not needed: only nginx and HAProxy rows are started
 rm -rf "$OUT"
 python3 "$LAB_DIR/corpus.py" --groups main,py-versions,proxies --runs 1 --out "$OUT" \

@@ -13,7 +13,9 @@ Env: WSFP (default <repo>/target/release/wsfp), WSFP_LAB (/tmp/wsfp-lab),
      SCAN_ARGS (default "-a --exhaustive": every probe, so the DB has evidence for every scan mode), JOBS (scans at once, default 2),
      ALONE (row ids scanned one at a time after the rest of their group, default "c-uwsgi": uWSGI's
      four workers time out probes 304/305 when another scan shares the machine, and a corpus with
-     those timeouts gave it a fingerprint the lab then did not match).
+     those timeouts gave it a fingerprint the lab then did not match),
+     GROUP_PORTS (base ports instead of the groups' own, e.g. "brokers=26001,stacks=26101": a second lab
+     beside one already running on the usual ports; the main group's is BASE_PORT).
 Writes DIR (default $WSFP_LAB/corpus): records.ndjson, labels.tsv, scans.tsv
 (group, row id, target, run, exit code, ms). A group already running on its
 base port is used as it is; otherwise it is started and stopped afterwards.
@@ -49,6 +51,17 @@ def rows_of(path):
     return out
 
 
+def group_ports():
+    """GROUP_PORTS="name=port,...": base ports that replace the groups' own."""
+    out = {}
+    for kv in filter(None, os.environ.get("GROUP_PORTS", "").replace(" ", ",").split(",")):
+        name, sep, port = kv.partition("=")
+        if not sep or not port.isdigit() or name == "main":
+            sys.exit(f"corpus: GROUP_PORTS entry '{kv}' is not GROUP=PORT (the main group's is BASE_PORT)")
+        out[name] = int(port)
+    return out
+
+
 def groups():
     """(name, manifest path, base port) of every group, main first."""
     g = [("main", os.path.join(LAB, "manifest.tsv"), int(os.environ.get("BASE_PORT", "9001"))),
@@ -62,7 +75,11 @@ def groups():
                 print(f"corpus: {f} has no {name}.port, skipped", file=sys.stderr)
                 continue
             g.append((name, os.path.join(vdir, f), int(open(port_file).read().strip())))
-    return g
+    over = group_ports()
+    unknown = set(over) - {n for n, _, _ in g}
+    if unknown:
+        sys.exit(f"corpus: GROUP_PORTS names no group: {', '.join(sorted(unknown))}")
+    return [(n, m, over.get(n, p)) for n, m, p in g]
 
 
 def identity():

@@ -21,6 +21,35 @@ export NODE_PATH="$WSFP_LAB/node/node_modules"
 
 # The CI subset: fast to install, five different stacks (Python x2, Node.js x2, Go).
 CI_IDS="py-websockets py-tornado node-ws node-faye-websocket go-gorilla"
+# The CI held-out corpus (lab/ci_holdout.sh; lab/ci_new.sh scans it again with its new rows): three CI servers of the
+# main group, five websockets releases (group py-versions) and nginx/HAProxy in front of the three (group proxies).
+CI_HOLDOUT_MAIN="py-websockets node-ws go-gorilla"
+CI_HOLDOUT_LADDER="py-websockets-10.4 py-websockets-12.0 py-websockets-13.1 py-websockets-14.2 py-websockets-16.0"
+CI_HOLDOUT_PAIRS="nginx-py-websockets nginx-node-ws nginx-go-gorilla haproxy-py-websockets haproxy-node-ws haproxy-go-gorilla"
+
+# ci_proxy_pins: Debian's nginx and HAProxy at the pins of lab/manifest.tsv's proxy rows (NAME=VERSION, one a line)
+ci_proxy_pins() {
+  awk -F'\t' '$1=="proxy-nginx" || $1=="proxy-haproxy" {print $6}' "$LAB_DIR/manifest.tsv" | tr ' ' '\n' \
+    | sed -n 's/^deb://p' | grep -E '^(nginx|nginx-common|haproxy)=' | sort -u
+}
+# ci_install_proxies: installs ci_proxy_pins as lab/install.sh installs Debian pins: skipped when installed at the pin;
+# a pin a Debian point release took out of the archive gets the archive's version and a WARN line (check the
+# fingerprints again then). One line per step. Returns 1 when a package could not be installed at all.
+ci_install_proxies() {
+  local p have need=() APT=(apt-get -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 install)
+  for p in $(ci_proxy_pins); do
+    have=$(dpkg-query -W -f='${db:Status-Abbrev}|${Version}' "${p%%=*}" 2>/dev/null | sed -n 's/^ii *|//p')
+    [ "$have" = "${p#*=}" ] || need+=("$p")
+  done
+  [ ${#need[@]} -eq 0 ] && { echo "skip apt (nginx/HAProxy installed at their pins)"; return 0; }
+  DEBIAN_FRONTEND=noninteractive "${APT[@]}" "${need[@]}" > /dev/null 2>&1 && { echo "ok   apt ${need[*]}"; return 0; }
+  for p in "${need[@]}"; do  # one by one, pinned then the archive's version
+    if DEBIAN_FRONTEND=noninteractive "${APT[@]}" "$p" > /dev/null 2>&1; then echo "ok   apt $p"
+    elif DEBIAN_FRONTEND=noninteractive "${APT[@]}" "${p%%=*}" > /dev/null 2>&1; then
+      echo "WARN apt ${p%%=*}: pinned ${p#*=} not installable, got $(dpkg-query -W -f='${Version}' "${p%%=*}")"
+    else echo "FAIL apt ${p%%=*}"; return 1; fi
+  done
+}
 
 # load_manifest: fills M_IDS, M_IMPL, M_LANG, M_VER, M_PROBE, M_PIN, M_CMD, M_BASE (indexed in manifest order) and M_IDX[id]
 # M_BASE: the optional 8th column (lab/variants.tsv: the main-manifest id whose library the variant runs), else "".

