@@ -45,6 +45,34 @@ pub struct Learned {
     /// Learned as a substring instead of values: a proxy's own product
     /// token in a banner that also carries what the backend sent.
     pub contains: Option<String>,
+    /// At least half of the releases that ran the probe did not show
+    /// the feature at all (written `optional = true`: see
+    /// [`crate::fingerprint::Expect`]).
+    pub optional: bool,
+}
+
+/// Whether at least half of the releases (base and version variants)
+/// that ran the probe lack the feature, and another shows it: its absence is then the usual,
+/// no evidence against the implementation (NATS 2.12 and later drop the
+/// connection where 2.10 and 2.11 send a close frame with a code). Where
+/// only a few releases lack it, or only apps and configurations do (a
+/// silent app echoes nothing), its absence still counts as a mismatch:
+/// marking those optional let a fingerprint fit every scan that lacks
+/// what it alone shows (SockJS's, fitted by ws with the safe probes).
+fn absent_on_most_releases(seen: &[(&Variant, Option<&String>)]) -> bool {
+    let releases = seen.iter().filter(|(v, _)| {
+        matches!(
+            v.kind,
+            super::corpus::Kind::Base | super::corpus::Kind::Version
+        )
+    });
+    let (n, absent) = releases.fold((0, 0), |(n, a), (_, val)| {
+        (n + 1, a + usize::from(val.is_none()))
+    });
+    // Some release shows it: a feature no release shows is an app's or a
+    // configuration's (SockJS's framed app closes with 3000), whose
+    // absence from a scan is evidence as before.
+    absent > 0 && absent < n && 2 * absent >= n
 }
 
 /// One variant of an implementation (a release, an app, a configuration,
@@ -178,6 +206,7 @@ pub fn learn(
                         values: Vec::new(),
                         stability: 1.0,
                         contains: Some(tok.to_string()),
+                        optional: false,
                     },
                 );
             }
@@ -202,6 +231,7 @@ pub fn learn(
                 values: counts.keys().map(|v| (*v).clone()).collect(),
                 stability: modal as f64 / seen.len().max(1) as f64,
                 contains: None,
+                optional: absent_on_most_releases(&seen),
             },
         );
         // The version table: one value per release, when releases differ.
@@ -264,6 +294,7 @@ pub fn to_toml(meta: &Meta, features: &BTreeMap<String, String>) -> String {
                     values: vec![v.clone()],
                     stability: 1.0,
                     contains: None,
+                    optional: false,
                 },
             )
         })
@@ -311,15 +342,16 @@ pub fn to_toml_learned(
             let _ = writeln!(s, "{} = {{ contains = {} }}", quote(k), quote(tok));
             continue;
         }
+        let optional = if l.optional { ", optional = true" } else { "" };
         match values.as_slice() {
             [] => {}
-            [v] if stability >= 1.0 => {
+            [v] if stability >= 1.0 && !l.optional => {
                 let _ = writeln!(s, "{} = {}", quote(k), quote(v));
             }
             [v] => {
                 let _ = writeln!(
                     s,
-                    "{} = {{ exact = {}, stability = {stability} }}",
+                    "{} = {{ exact = {}, stability = {stability}{optional} }}",
                     quote(k),
                     quote(v)
                 );
@@ -328,7 +360,7 @@ pub fn to_toml_learned(
                 let list: Vec<String> = vs.iter().map(|v| quote(v)).collect();
                 let _ = writeln!(
                     s,
-                    "{} = {{ any_of = [{}], stability = {stability} }}",
+                    "{} = {{ any_of = [{}], stability = {stability}{optional} }}",
                     quote(k),
                     list.join(", ")
                 );
@@ -442,6 +474,94 @@ mod tests {
         assert!(e.matcher.matches("old") && e.matcher.matches("new"));
         assert!((e.stability - 0.667).abs() < 1e-9);
         assert_eq!(fp.by_version["104.close_reason"]["w 17.4"], "new");
+    }
+
+    /// A close code that half the releases never send (they drop the
+    /// connection) is learned `optional`: a scan without it is not
+    /// compared on it, so every release is named; one only an app shows
+    /// stays required, and a scan without it is a mismatch as before.
+    #[test]
+    fn what_most_releases_lack_is_optional_and_an_apps_alone_is_not() {
+        use crate::fingerprint::score::Scorer;
+        use crate::fingerprint::{Db, corpus::Kind};
+        let run = |close: bool, app_close: bool| -> BTreeMap<String, String> {
+            let mut m: BTreeMap<String, String> = [
+                ("100.status", "101"),
+                ("100.end", if close { "close" } else { "drop" }),
+                ("104.status", "101"),
+                ("104.end", "close"),
+                ("104.close_code", "1002"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into();
+            if close {
+                m.insert("100.close_code".into(), "1002".into());
+            }
+            if app_close {
+                m.insert("104.close_reason".into(), "Broken framing.".into());
+            }
+            m
+        };
+        let v = |kind, version: &str, close, app_close| Variant {
+            kind,
+            version: version.into(),
+            runs: vec![run(close, app_close)],
+        };
+        let variants = vec![
+            v(Kind::Base, "n 2.15", false, false),
+            v(Kind::Version, "n 2.12", false, false),
+            v(Kind::Version, "n 2.11", true, false),
+            v(Kind::Version, "n 2.10", true, false),
+            v(Kind::App, "n 2.15.0", false, true),
+        ];
+        let (learned, by_version) = learn(&variants);
+        assert!(
+            learned["100.close_code"].optional,
+            "half the releases lack it"
+        );
+        assert!(
+            !learned["104.close_reason"].optional,
+            "only an app shows it"
+        );
+        assert!(
+            !learned["104.close_code"].optional,
+            "every release shows it"
+        );
+        let meta = Meta {
+            id: "n".into(),
+            name: "n".into(),
+            library: "go:n".into(),
+            language: "Go".into(),
+            versions: ["n 2.10", "n 2.11", "n 2.12", "n 2.15"]
+                .map(String::from)
+                .into(),
+            date: "d".into(),
+            probe_set: "p".into(),
+            ..Meta::default()
+        };
+        let text = to_toml_learned(&meta, &learned, &by_version);
+        assert!(
+            text.contains(
+                "\"100.close_code\" = { exact = \"1002\", stability = 0.4, optional = true }"
+            ),
+            "{text}"
+        );
+        let set = ProbeSet::builtin();
+        let fp = Fingerprint::parse(&text, "n.toml", &set).unwrap();
+        assert!(fp.features["100.close_code"].optional);
+        let sc = Scorer::new(std::sync::Arc::new(Db {
+            fingerprints: vec![fp],
+            ..Db::default()
+        }));
+        let t = |f: &BTreeMap<String, String>| sc.counts_for_test(f)[0];
+        // A new release (no close code): 100.close_code not compared.
+        let (new, old) = (t(&run(false, true)), t(&run(true, true)));
+        assert_eq!(new.0 + 1, old.0, "{new:?} {old:?}");
+        assert_eq!(new.0, new.1, "{new:?}");
+        // Without the app's close reason: a mismatch, as before.
+        let plain = t(&run(false, false));
+        assert_eq!(plain.0, new.0);
+        assert_eq!(plain.1 + 1, plain.0, "{plain:?}");
     }
 
     #[test]

@@ -73,6 +73,12 @@ pub struct Expect {
     /// the feature held (default 1): a feature that changes between
     /// releases or configurations counts for less.
     pub stability: f64,
+    /// Absent on at least half of the releases it was learned from (one
+    /// that sends no close frame has no close code): a scan without the feature is not
+    /// compared on it, rather than counted a mismatch; one that has it is
+    /// compared as usual. What the absence means is another feature's
+    /// (the `end` of the same probe).
+    pub optional: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -178,7 +184,7 @@ impl Fingerprint {
                     "probe {probe_id} yields no feature {feature:?} (see docs/fingerprints.md for the feature names)"
                 )));
             }
-            let (matcher, layer, weight, stability) =
+            let (matcher, layer, weight, stability, optional) =
                 parse_expect(spanned.into_inner()).map_err(err)?;
             features.insert(
                 key.clone(),
@@ -187,6 +193,7 @@ impl Fingerprint {
                     layer: layer.unwrap_or(probe.layer),
                     weight: weight.unwrap_or(1.0),
                     stability: stability.unwrap_or(1.0),
+                    optional,
                 },
             );
         }
@@ -234,18 +241,18 @@ impl Fingerprint {
 
 /// A bare string, integer or boolean means exact; a table picks the kind
 /// (`exact`, `contains`, `prefix`, `any_of`, `range`) and may add `layer`
-/// and `weight`.
-type Parsed = (Match, Option<Layer>, Option<f64>, Option<f64>);
+/// `weight`, `stability` and `optional`.
+type Parsed = (Match, Option<Layer>, Option<f64>, Option<f64>, bool);
 
 fn parse_expect(v: toml::Value) -> Result<Parsed, String> {
     if let Some(t) = value_text(&v) {
-        return Ok((Match::Exact(t), None, None, None));
+        return Ok((Match::Exact(t), None, None, None, false));
     }
     let toml::Value::Table(t) = v else {
         return Err("expected a string, integer, boolean or table".into());
     };
     let mut kinds = Vec::new();
-    let (mut layer, mut weight, mut stability) = (None, None, None);
+    let (mut layer, mut weight, mut stability, mut optional) = (None, None, None, false);
     for (k, v) in t {
         let text = || value_text(&v).ok_or(format!("{k} takes a string, integer or boolean"));
         match k.as_str() {
@@ -299,9 +306,10 @@ fn parse_expect(v: toml::Value) -> Result<Parsed, String> {
                 }
                 stability = Some(w);
             }
+            "optional" => optional = v.as_bool().ok_or("optional takes true or false")?,
             other => {
                 return Err(format!(
-                    "unknown key {other:?} (expected exact, contains, prefix, any_of, range, layer, weight, stability)"
+                    "unknown key {other:?} (expected exact, contains, prefix, any_of, range, layer, weight, stability, optional)"
                 ));
             }
         }
@@ -312,7 +320,7 @@ fn parse_expect(v: toml::Value) -> Result<Parsed, String> {
     let Some(kind) = kinds.pop() else {
         return Err("give exactly one of exact, contains, prefix, any_of, range".into());
     };
-    Ok((kind, layer, weight, stability))
+    Ok((kind, layer, weight, stability, optional))
 }
 
 /// A loaded DB.

@@ -264,6 +264,8 @@ struct Post {
     /// Its evidence slot (its layer's).
     slot: u32,
     weight: f64,
+    /// Compared only when observed (`optional` expectations).
+    optional: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -290,6 +292,7 @@ struct Feat {
     probe: usize,
     layer: Layer,
     weight: f64,
+    optional: bool,
 }
 
 /// A record's evidence, laid out for one [`Scorer`]: which probes ran and
@@ -528,6 +531,7 @@ impl Scorer {
                             fp: i as u32,
                             slot: slot(Some(e.layer)) as u32,
                             weight,
+                            optional: e.optional,
                         };
                         let km = &mut by_key[key];
                         km.all.push(post);
@@ -551,6 +555,7 @@ impl Scorer {
                             probe,
                             layer: e.layer,
                             weight,
+                            optional: e.optional,
                         }
                     })
                     .collect()
@@ -799,7 +804,14 @@ impl Scorer {
                     // Compared with no one already.
                     continue;
                 }
-                sub(&mut t, &km.all, true);
+                // Optional expectations were compared only if observed.
+                if v.is_some() {
+                    sub(&mut t, &km.all, true);
+                } else {
+                    let required: Vec<Post> =
+                        km.all.iter().filter(|p| !p.optional).copied().collect();
+                    sub(&mut t, &required, true);
+                }
                 for posts in v.into_iter().flat_map(|v| km.accepting(v)) {
                     sub(&mut t, posts, false);
                 }
@@ -1008,6 +1020,19 @@ impl Scorer {
         self.tallies_of(features, false)
     }
 
+    /// Per fingerprint, how many expectations were compared and matched
+    /// (all layers), for tests elsewhere in the crate.
+    #[cfg(test)]
+    pub(crate) fn counts_for_test(
+        &self,
+        features: &BTreeMap<String, String>,
+    ) -> Vec<(usize, usize)> {
+        self.tallies(features)
+            .iter()
+            .map(|t| (t[SLOT_ALL].compared, t[SLOT_ALL].matched))
+            .collect()
+    }
+
     /// Score only the expectations whose feature was observed, for thin
     /// evidence that covers part of a probe (passive capture analysis: a
     /// capture shows a handshake's headers but no reaction to a probe). A
@@ -1085,6 +1110,17 @@ impl Scorer {
             let (a, b) = observed[k as usize];
             let v = &values[a as usize..b as usize];
             let km = &self.index[k as usize];
+            if !only_observed {
+                // Optional expectations count as compared once observed
+                // (the compared weights left them out).
+                for p in km.all.iter().filter(|p| p.optional) {
+                    let t = &mut tallies[p.fp as usize];
+                    for s in [SLOT_ALL, p.slot as usize] {
+                        t[s].compared += 1;
+                        t[s].compared_w += p.weight;
+                    }
+                }
+            }
             if km.banner && v == "-" {
                 // An absent banner is not compared (a configuration may
                 // have removed it): taken back from every fingerprint
@@ -1112,7 +1148,8 @@ impl Scorer {
             let ran_feats = runs
                 .iter()
                 .filter(|(p, ..)| ran[*p])
-                .flat_map(|&(_, a, b)| &feats[a..b]);
+                .flat_map(|&(_, a, b)| &feats[a..b])
+                .filter(|f| !f.optional);
             for f in ran_feats {
                 for s in [SLOT_ALL, slot(Some(f.layer))] {
                     t[s].compared += 1;
@@ -1692,36 +1729,48 @@ probe_set = "p"
             .enumerate()
             .map(|(i, fp)| {
                 let mut t = [Tally::default(); 3];
+                // Compared first, in key order: every expectation of a
+                // probe that ran (only the observed ones with
+                // `only_observed`), an optional one only further down,
+                // once observed.
                 for (k, e) in &fp.features {
                     let p = k.split_once('.').map_or(k.as_str(), |(p, _)| p);
                     let o = features.get(k);
-                    if !ran.contains(p) || only_observed && o.is_none() {
+                    let counted = if only_observed {
+                        o.is_some()
+                    } else {
+                        !e.optional
+                    };
+                    if !ran.contains(p) || !counted {
                         continue;
                     }
                     let w = s.weight(i, k).unwrap();
-                    let f = k.split_once('.').map_or("", |(_, f)| f);
-                    let absent = is_banner_feature(f) && o.is_some_and(|o| o == "-");
                     for sl in [SLOT_ALL, slot(Some(e.layer))] {
                         t[sl].compared += 1;
                         t[sl].compared_w += w;
-                        if !absent && o.is_some_and(|o| e.matcher.matches(o)) {
-                            t[sl].matched += 1;
-                            t[sl].matched_w += w;
-                        }
                     }
                 }
-                // Absent banners taken back, in key order.
+                // Then each observed key, in key order: an optional
+                // expectation compared, an absent banner taken back, or
+                // a match.
                 for (k, e) in &fp.features {
                     let p = k.split_once('.').map_or(k.as_str(), |(p, _)| p);
+                    let Some(o) = features.get(k).filter(|_| ran.contains(p)) else {
+                        continue;
+                    };
+                    let w = s.weight(i, k).unwrap();
                     let f = k.split_once('.').map_or("", |(_, f)| f);
-                    if ran.contains(p)
-                        && is_banner_feature(f)
-                        && features.get(k).is_some_and(|o| o == "-")
-                    {
-                        let w = s.weight(i, k).unwrap();
-                        for sl in [SLOT_ALL, slot(Some(e.layer))] {
+                    for sl in [SLOT_ALL, slot(Some(e.layer))] {
+                        if e.optional && !only_observed {
+                            t[sl].compared += 1;
+                            t[sl].compared_w += w;
+                        }
+                        if is_banner_feature(f) && o == "-" {
                             t[sl].compared -= 1;
                             t[sl].compared_w -= w;
+                        } else if e.matcher.matches(o) {
+                            t[sl].matched += 1;
+                            t[sl].matched_w += w;
                         }
                     }
                 }
