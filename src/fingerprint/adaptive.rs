@@ -278,7 +278,11 @@ pub fn replay(
             k,
             budget,
             &mut confirmed,
-            front.is_some(),
+            // A front the head cannot tell from another proxy (nginx or
+            // lighttpd?) is not named: the head is still to be asked.
+            front
+                .as_ref()
+                .is_some_and(|f| f.implementation != "unknown"),
         ) {
             Step::Stop => break,
             Step::Run(next) => next,
@@ -333,7 +337,15 @@ pub fn next_step(
             Step::Run(picks)
         };
     }
-    let next = planner.next(scorer, features, done, k, backend);
+    let mut next = planner.next(scorer, features, done, k, backend);
+    if next.is_empty() && v.implementation != "unknown" {
+        // Nothing separates the candidates left (two wire-identical
+        // implementations of one library), but the verdict is short of
+        // the evidence it needs: the best candidate's most distinctive
+        // probes add to it.
+        let best = v.candidates.first().map_or("", |c| c.id.as_str());
+        next = planner.confirm(scorer, best, done, k, backend);
+    }
     if next.is_empty() {
         Step::Stop
     } else {
