@@ -26,10 +26,10 @@ REPO="$(cd "$LAB_DIR/.." && pwd)"
 export WSFP=${WSFP:-$REPO/target/release/wsfp}
 OUT=${OUT:-$WSFP_LAB/ci-new}
 NEW_BROKERS="nats nats-2.12.8 nats-2.11.11"
-# Checked with the built-in DB only, left out of the held-out corpus: nats-server 2.11 sends the close frame of a
-# protocol error that 2.12 and 2.15 mostly do not (probes 100, 101, 200, 900), and with it among the training samples
-# no nats release held out is named (unknown 0.2-0.5; without it 2.12.8 and 2.15.1 name each other at 1.00).
-NOT_HELD_OUT="nats-2.11.11"
+# Rows checked with the built-in DB only, left out of the held-out corpus (none now: nats-server 2.11 sends the close
+# frame of a protocol error that 2.12 and 2.15 do not, and until the generator learned a feature most releases lack as
+# `optional`, with 2.11 among the training samples no nats release held out was named).
+NOT_HELD_OUT=""
 NEW_STACKS="node-graphql-ws-6.4.2 node-graphql-ws-5.16.2"
 [ -x "$WSFP" ] || { echo "ci_new: $WSFP not found" >&2; exit 2; }
 DB_ARGS=(); DB_NAME="the DB built into"

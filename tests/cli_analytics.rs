@@ -273,7 +273,10 @@ fn report_formats() {
 /// that was `unknown` gets the new name, and nothing else changes.
 #[test]
 fn match_relabels_after_a_fingerprint_is_added() {
-    let id = "go-gorilla";
+    // Jetty: without its fingerprint the stored (probe set 2) scan is
+    // `unknown`. (Gorilla's is not: since the DB holds NATS, another Go
+    // server, that thin scan fits NATS at 0.99; see issue #13.)
+    let id = "java-jetty";
     let dir = tmpdir("match");
     let old_db = dir.join("db-without");
     std::fs::create_dir_all(&old_db).unwrap();
@@ -314,7 +317,7 @@ fn match_relabels_after_a_fingerprint_is_added() {
         .iter()
         .find(|r| r["implementation"] == id)
         .map(endpoint)
-        .expect("the lab scan has a gorilla endpoint");
+        .expect("the lab scan has a Jetty endpoint");
     let find = |rs: &[Value]| rs.iter().find(|r| endpoint(r) == target).cloned().unwrap();
     assert_eq!(find(&old_records)["implementation"], "unknown");
     // --without gives the same verdict as the smaller DB directory.
