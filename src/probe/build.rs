@@ -337,17 +337,26 @@ pub struct FrameWrites {
     first: Option<Bytes>,
     payload: Option<Pieces>,
     streamed: u64,
+    /// Bytes of the frame header in the first write.
+    header: u64,
 }
 
 impl FrameWrites {
-    /// Payload bytes written after the first write: a long payload's prefix,
+    /// Payload bytes a long frame writes: its prefix (in the header's write),
     /// or (`--payload-mode full`) all of it; 0 for a frame written whole.
     pub fn streamed(&self) -> u64 {
         self.streamed
     }
 
+    /// Bytes of the frame header (what the first write holds before any
+    /// payload).
+    pub fn header_len(&self) -> u64 {
+        self.header
+    }
+
     fn whole(frame: Vec<u8>) -> Self {
         FrameWrites {
+            header: frame.len() as u64,
             first: Some(Bytes::from(frame)),
             payload: None,
             streamed: 0,
@@ -405,10 +414,30 @@ pub fn frame_writes(step: &FrameStep, mode: PayloadMode, cache: &PayloadCache) -
         } else {
             MaskedRepeat::new(fill.as_bytes(), None)
         };
+        let mut pieces = repeat.take(send);
+        if mode == PayloadMode::Prefix {
+            // Header and prefix in one write: a server that refuses the
+            // length on reading the header and closes (Tornado, 1009)
+            // then has nothing of ours left unread, so its kernel sends
+            // a FIN after the close frame; with the prefix a moment
+            // behind, it was often a reset that took the close frame
+            // with it (the 600 series flapped between close and reset).
+            let mut one: Vec<u8> = head.iter().take(n).copied().collect();
+            for piece in pieces.by_ref() {
+                one.extend_from_slice(&piece);
+            }
+            return FrameWrites {
+                first: Some(Bytes::from(one)),
+                payload: None,
+                streamed: send,
+                header: n as u64,
+            };
+        }
         return FrameWrites {
             first: Some(head.iter().take(n).copied().collect::<Bytes>()),
-            payload: Some(repeat.take(send)),
+            payload: Some(pieces),
             streamed: send,
+            header: n as u64,
         };
     }
     let payload = match (&step.payload, &step.payload_hex) {

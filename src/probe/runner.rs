@@ -957,11 +957,8 @@ async fn frames(
         // most the write timeout (or what is left of the target's time),
         // whatever length it announces.
         let until = cfg.until(cfg.write_timeout);
-        let (start, mut head) = (conn.sent, 0);
+        let (start, head) = (conn.sent, writes.header_len());
         for (i, chunk) in writes.enumerate() {
-            if i == 0 {
-                head = chunk.len() as u64;
-            }
             // A peer that reads as fast as we write never makes a write
             // wait, and a timeout only fires on a wait: look at the clock
             // between pieces.
