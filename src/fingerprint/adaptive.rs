@@ -278,11 +278,7 @@ pub fn replay(
             k,
             budget,
             &mut confirmed,
-            // A front the head cannot tell from another proxy (nginx or
-            // lighttpd?) is not named: the head is still to be asked.
-            front
-                .as_ref()
-                .is_some_and(|f| f.implementation != "unknown"),
+            front_named(front.as_ref()),
         ) {
             Step::Stop => break,
             Step::Run(next) => next,
@@ -299,6 +295,14 @@ pub fn replay(
         }
     }
     seen
+}
+
+/// Whether the head named a reverse proxy, so that the backend is what is
+/// left to ask (frame probes only). A front the head cannot tell from
+/// another proxy (nginx or lighttpd on probe 309 alone) is not named: the
+/// head is still to be asked.
+pub fn front_named(front: Option<&Verdict>) -> bool {
+    front.is_some_and(|f| f.implementation != "unknown")
 }
 
 /// What an adaptive round does next.

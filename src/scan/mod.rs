@@ -784,11 +784,7 @@ impl Scanner {
                 k,
                 budget,
                 &mut confirmed,
-                // A front the head cannot tell from another proxy (nginx or
-                // lighttpd?) is not named: the head is still to be asked.
-                front
-                    .as_ref()
-                    .is_some_and(|f| f.implementation != "unknown"),
+                crate::fingerprint::adaptive::front_named(front.as_ref()),
             ) {
                 crate::fingerprint::adaptive::Step::Stop => break,
                 crate::fingerprint::adaptive::Step::Run(next) => next,
