@@ -264,8 +264,6 @@ struct Post {
     /// Its evidence slot (its layer's).
     slot: u32,
     weight: f64,
-    /// Compared only when observed (`optional` expectations).
-    optional: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -280,6 +278,11 @@ struct KeyIndex {
     /// Every fingerprint expecting the key (what an observed value is
     /// compared with, for [`Scorer::score_observed`]).
     all: Vec<Post>,
+    /// The posts of `all` whose expectation is optional (compared only
+    /// when observed), and the others: split once here rather than
+    /// filtered per record.
+    optional: Vec<Post>,
+    required: Vec<Post>,
     /// A banner key (`h.server`): an absent banner (`-`) is compared with
     /// no fingerprint, neither those that expect one nor those that
     /// expect none (a configuration may remove it; its absence says
@@ -531,10 +534,14 @@ impl Scorer {
                             fp: i as u32,
                             slot: slot(Some(e.layer)) as u32,
                             weight,
-                            optional: e.optional,
                         };
                         let km = &mut by_key[key];
                         km.all.push(post);
+                        if e.optional {
+                            km.optional.push(post);
+                        } else {
+                            km.required.push(post);
+                        }
                         km.banner = is_banner_feature(feature);
                         match &e.matcher {
                             Match::Exact(v) => values[key].entry(v).or_default().push(post),
@@ -805,13 +812,11 @@ impl Scorer {
                     continue;
                 }
                 // Optional expectations were compared only if observed.
-                if v.is_some() {
-                    sub(&mut t, &km.all, true);
-                } else {
-                    let required: Vec<Post> =
-                        km.all.iter().filter(|p| !p.optional).copied().collect();
-                    sub(&mut t, &required, true);
-                }
+                sub(
+                    &mut t,
+                    if v.is_some() { &km.all } else { &km.required },
+                    true,
+                );
                 for posts in v.into_iter().flat_map(|v| km.accepting(v)) {
                     sub(&mut t, posts, false);
                 }
@@ -1113,7 +1118,7 @@ impl Scorer {
             if !only_observed {
                 // Optional expectations count as compared once observed
                 // (the compared weights left them out).
-                for p in km.all.iter().filter(|p| p.optional) {
+                for p in &km.optional {
                     let t = &mut tallies[p.fp as usize];
                     for s in [SLOT_ALL, p.slot as usize] {
                         t[s].compared += 1;
