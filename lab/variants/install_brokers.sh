@@ -65,29 +65,8 @@ while IFS=$'\t' read -r id impl lang ver probe pin cmd base kind front; do
 done < "$TSV"
 
 # ---- 1. Debian packages (exact pins; a pin gone from the archive: the archive's version and WARN)
-deb_have() { dpkg-query -W -f='${db:Status-Abbrev}|${Version}' "$1" 2>/dev/null | sed -n 's/^ii *|//p'; }
-t=$SECONDS; need=()
-for p in "${DEB[@]}"; do [ "$(deb_have "${p%%=*}")" = "${p#*=}" ] || need+=("$p"); done
-if [ ${#DEB[@]} -eq 0 ]; then skip apt $((SECONDS - t)) "(the selected rows have no Debian pins)"
-elif [ ${#need[@]} -eq 0 ]; then skip apt $((SECONDS - t)) "(${#DEB[@]} Debian pins installed)"
-else
-  echo "     apt: ${need[*]}"
-  PRC=/usr/sbin/policy-rc.d; made_prc=0
-  if [ ! -e "$PRC" ]; then printf '#!/bin/sh\nexit 101\n' > "$PRC"; chmod 755 "$PRC"; made_prc=1; fi
-  APT=(apt-get -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 install)
-  step apt-update apt-get -q -o DPkg::Lock::Timeout=600 update || true
-  if ! step apt "${APT[@]}" "${need[@]}"; then
-    unset 'FAILED[${#FAILED[@]}-1]'
-    for p in "${need[@]}"; do
-      n=${p%%=*}; t=$SECONDS
-      if "${APT[@]}" "$p" >> "$LOG/brokers-apt.log" 2>&1; then echo "ok   apt $p ($((SECONDS - t)) s)"
-      elif "${APT[@]}" "$n" >> "$LOG/brokers-apt.log" 2>&1; then
-        echo "WARN apt $n ($((SECONDS - t)) s): pinned ${p#*=} not installable, got $(deb_have "$n")"; WARNED+=("deb:$p")
-      else echo "FAIL apt $n ($((SECONDS - t)) s) see $LOG/brokers-apt.log"; FAILED+=("apt:$n"); fi
-    done
-  fi
-  [ $made_prc = 1 ] && rm -f "$PRC"
-fi
+. "$HERE/apt_pins.sh"
+apt_pins brokers "${DEB[@]}"
 BUILDS=$(( ${#MOSQ[@]} + ${#TTYD[@]} ))  # source builds of the selected rows
 [ $BUILDS -gt 0 ] && for x in gcc make; do command -v $x > /dev/null || { echo "FAIL tools: $x missing (apt-get install build-essential)"; FAILED+=("tools:$x"); }; done
 

