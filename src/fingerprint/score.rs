@@ -154,7 +154,8 @@ pub struct Scorer {
     db: Arc<Db>,
     /// Identifies this scorer's layout to an [`Evidence`] built for it.
     id: u64,
-    /// Per fingerprint: key → weight.
+    /// Per fingerprint: key → weight (when every probe ran: a header's
+    /// share of its group is larger when fewer of them ran).
     weights: Vec<BTreeMap<String, f64>>,
     /// Number of feature keys the DB expects (sorted, numbered), and the
     /// banner version keys the version estimate reads.
@@ -178,6 +179,8 @@ pub struct Scorer {
     /// Per fingerprint, its features in key order (the order the weights
     /// are summed in, so scores are bit-for-bit those of a plain loop).
     compiled: Vec<Vec<Feat>>,
+    /// How many evidence groups ([`Post::group`]) the DB's fingerprints have.
+    groups: usize,
     /// Per fingerprint, its features' runs of one probe: (probe, start,
     /// end) into `compiled` (keys sort by probe, so each probe's features
     /// are contiguous). A probe that did not run skips its run in one
@@ -263,7 +266,35 @@ struct Post {
     fp: u32,
     /// Its evidence slot (its layer's).
     slot: u32,
+    /// Its weight before sharing: see [`Post::group`].
     weight: f64,
+    /// Its evidence group ([`group_of`]: one header that many probes saw),
+    /// numbered over the whole DB, or [`NO_GROUP`]. A group is one fact:
+    /// its weight is shared among the members whose probe ran, so a short
+    /// scan that saw the header on three probes weighs it as fully as an
+    /// exhaustive one that saw it on eighty.
+    group: u32,
+}
+
+/// [`Post::group`] of a feature in no group.
+const NO_GROUP: u32 = u32::MAX;
+
+impl Post {
+    /// Its weight when `div[g]` members of each group `g` ran.
+    #[inline]
+    fn weight_in(&self, div: &[f64]) -> f64 {
+        shared_weight(self.weight, self.group, div)
+    }
+}
+
+/// A feature's weight `weight` (before sharing), in group `group`, when
+/// `div[g]` members of each group `g` ran.
+#[inline]
+fn shared_weight(weight: f64, group: u32, div: &[f64]) -> f64 {
+    match div.get(group as usize) {
+        Some(&n) if n > 1.0 => weight / n,
+        _ => weight,
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -294,7 +325,9 @@ struct KeyIndex {
 struct Feat {
     probe: usize,
     layer: Layer,
+    /// Before sharing, as [`Post::weight`].
     weight: f64,
+    group: u32,
     optional: bool,
 }
 
@@ -319,6 +352,9 @@ pub struct Evidence {
     /// ran the same probes, so it is summed once, not per record.
     compared_for: Vec<bool>,
     compared: Vec<[Tally; 3]>,
+    /// Per evidence group ([`Post::group`]): how many of its members' probes
+    /// ran (those in `compared_for`).
+    div: Vec<f64>,
 }
 
 const NONE: (u32, u32) = (u32::MAX, 0);
@@ -460,7 +496,9 @@ impl Scorer {
         // fingerprint: it was most of the start-up time (a tenth of a
         // second, which a short scan pays in full).
         let mut accepted: HashMap<(&str, String), usize> = HashMap::new();
-        let weights: Vec<BTreeMap<String, f64>> = fps
+        // Per fingerprint: key → (weight before sharing, weight when every
+        // member of its group ran).
+        let both: Vec<BTreeMap<String, (f64, f64)>> = fps
             .iter()
             .map(|fp| {
                 let groups = header_groups(fp);
@@ -496,13 +534,15 @@ impl Scorer {
                         };
                         let shared =
                             group_of(k, e).map_or(1, |g| groups.get(&g).copied().unwrap_or(1));
-                        (
-                            k.clone(),
-                            w.max(WEIGHT_FLOOR) * e.weight * e.stability / shared as f64,
-                        )
+                        let base = w.max(WEIGHT_FLOOR) * e.weight * e.stability;
+                        (k.clone(), (base, base / shared as f64))
                     })
                     .collect()
             })
+            .collect();
+        let weights: Vec<BTreeMap<String, f64>> = both
+            .iter()
+            .map(|w| w.iter().map(|(k, &(_, full))| (k.clone(), full)).collect())
             .collect();
         let key_ix: HashMap<&str, usize> = index.keys().enumerate().map(|(i, k)| (*k, i)).collect();
         let mut by_key: Vec<KeyIndex> = vec![KeyIndex::default(); key_ix.len()];
@@ -510,16 +550,25 @@ impl Scorer {
         let mut values: Vec<HashMap<&str, Vec<Post>>> = vec![HashMap::new(); key_ix.len()];
         let mut probes: HashMap<String, usize> = HashMap::new();
         let mut probe_keys: Vec<Vec<(Box<str>, usize)>> = Vec::new();
+        let mut n_groups: u32 = 0;
         let compiled: Vec<Vec<Feat>> = fps
             .iter()
-            .zip(&weights)
+            .zip(&both)
             .enumerate()
             .map(|(i, (fp, w))| {
+                // This fingerprint's groups, numbered on from the last one's.
+                let mut groups: HashMap<(&str, &Match), u32> = HashMap::new();
                 // `w` has the same keys as `fp.features`, in the same order.
                 fp.features
                     .iter()
                     .zip(w.values())
-                    .map(|((k, e), &weight)| {
+                    .map(|((k, e), &(weight, _))| {
+                        let group = group_of(k, e).map_or(NO_GROUP, |g| {
+                            *groups.entry(g).or_insert_with(|| {
+                                n_groups += 1;
+                                n_groups - 1
+                            })
+                        });
                         let key = key_ix[k.as_str()];
                         let (p, feature) = k.split_once('.').unwrap_or((k.as_str(), ""));
                         let n = probes.len();
@@ -534,6 +583,7 @@ impl Scorer {
                             fp: i as u32,
                             slot: slot(Some(e.layer)) as u32,
                             weight,
+                            group,
                         };
                         let km = &mut by_key[key];
                         km.all.push(post);
@@ -562,6 +612,7 @@ impl Scorer {
                             probe,
                             layer: e.layer,
                             weight,
+                            group,
                             optional: e.optional,
                         }
                     })
@@ -623,6 +674,7 @@ impl Scorer {
             weights,
             probes,
             compiled,
+            groups: n_groups as usize,
             memo: Arc::default(),
         }
     }
@@ -635,6 +687,29 @@ impl Scorer {
     /// explaining a verdict: which features counted).
     pub fn weight(&self, fp: usize, key: &str) -> Option<f64> {
         self.weights.get(fp)?.get(key).copied()
+    }
+
+    /// [`Scorer::weight`] when only the probes in `ran` ran: a header seen
+    /// by many probes shares one fact's weight among those that ran.
+    #[cfg(test)]
+    fn weight_when(&self, fp: usize, key: &str, ran: &std::collections::BTreeSet<&str>) -> f64 {
+        let f = &self.db.fingerprints[fp];
+        let (i, (_, e)) = f
+            .features
+            .iter()
+            .enumerate()
+            .find(|(_, (k, _))| k.as_str() == key)
+            .expect("a key of the fingerprint");
+        let Some(g) = group_of(key, e) else {
+            return self.compiled[fp][i].weight;
+        };
+        let n = f
+            .features
+            .iter()
+            .filter(|(k, e)| group_of(k, e) == Some(g))
+            .filter(|(k, _)| ran.contains(k.split_once('.').map_or(k.as_str(), |(p, _)| p)))
+            .count();
+        self.compiled[fp][i].weight / n.max(1) as f64
     }
 
     /// The summed discrimination weight of fingerprint `fp`'s expectations
@@ -779,13 +854,14 @@ impl Scorer {
         let sub = |t: &mut [[Tally; 3]], posts: &[Post], compared: bool| {
             for p in posts {
                 if let Some(t) = t.get_mut(p.fp as usize) {
+                    let w = p.weight_in(&ev.div);
                     for s in [SLOT_ALL, p.slot as usize] {
                         if compared {
                             t[s].compared -= 1;
-                            t[s].compared_w -= p.weight;
+                            t[s].compared_w -= w;
                         } else {
                             t[s].matched -= 1;
-                            t[s].matched_w -= p.weight;
+                            t[s].matched_w -= w;
                         }
                     }
                 }
@@ -877,6 +953,7 @@ impl Scorer {
             tallies: Vec::with_capacity(n),
             compared_for: Vec::new(),
             compared: Vec::new(),
+            div: Vec::new(),
         }
     }
 
@@ -1076,23 +1153,26 @@ impl Scorer {
         assert_eq!(ev.scorer, self.id, "evidence laid out for another scorer");
         let n = self.db.fingerprints.len();
         ev.seen.sort_unstable();
+        // The compared part and the group shares depend only on which probes
+        // ran: most records of a survey ran the same ones.
+        if ev.compared_for != ev.ran {
+            self.compared(&ev.ran, &mut ev.compared, &mut ev.div);
+            ev.compared_for.clone_from(&ev.ran);
+        }
         if only_observed {
             ev.tallies.clear();
             ev.tallies.resize(n, [Tally::default(); 3]);
             for &k in &ev.seen {
                 for p in &self.index[k as usize].all {
                     let t = &mut ev.tallies[p.fp as usize];
+                    let w = p.weight_in(&ev.div);
                     for s in [SLOT_ALL, p.slot as usize] {
                         t[s].compared += 1;
-                        t[s].compared_w += p.weight;
+                        t[s].compared_w += w;
                     }
                 }
             }
         } else {
-            if ev.compared_for != ev.ran {
-                self.compared(&ev.ran, &mut ev.compared);
-                ev.compared_for.clone_from(&ev.ran);
-            }
             ev.tallies.clone_from(&ev.compared);
         }
         let Evidence {
@@ -1100,14 +1180,17 @@ impl Scorer {
             tallies,
             observed,
             values,
+            div,
             ..
         } = ev;
+        let div = &div[..];
         let add = |tallies: &mut [[Tally; 3]], posts: &[Post]| {
             for p in posts {
                 let t = &mut tallies[p.fp as usize];
+                let w = p.weight_in(div);
                 for s in [SLOT_ALL, p.slot as usize] {
                     t[s].matched += 1;
-                    t[s].matched_w += p.weight;
+                    t[s].matched_w += w;
                 }
             }
         };
@@ -1120,9 +1203,10 @@ impl Scorer {
                 // (the compared weights left them out).
                 for p in &km.optional {
                     let t = &mut tallies[p.fp as usize];
+                    let w = p.weight_in(div);
                     for s in [SLOT_ALL, p.slot as usize] {
                         t[s].compared += 1;
-                        t[s].compared_w += p.weight;
+                        t[s].compared_w += w;
                     }
                 }
             }
@@ -1132,9 +1216,10 @@ impl Scorer {
                 // expecting the key.
                 for p in &km.all {
                     let t = &mut tallies[p.fp as usize];
+                    let w = p.weight_in(div);
                     for s in [SLOT_ALL, p.slot as usize] {
                         t[s].compared -= 1;
-                        t[s].compared_w -= p.weight;
+                        t[s].compared_w -= w;
                     }
                 }
                 continue;
@@ -1145,8 +1230,22 @@ impl Scorer {
         }
     }
 
-    /// The compared weights and counts when the probes in `ran` ran.
-    fn compared(&self, ran: &[bool], out: &mut Vec<[Tally; 3]>) {
+    /// The compared weights and counts when the probes in `ran` ran, and
+    /// per evidence group how many of its members ran (`div`).
+    fn compared(&self, ran: &[bool], out: &mut Vec<[Tally; 3]>, div: &mut Vec<f64>) {
+        div.clear();
+        div.resize(self.groups, 0.0);
+        for (feats, runs) in self.compiled.iter().zip(&self.runs) {
+            for f in runs
+                .iter()
+                .filter(|(p, ..)| ran[*p])
+                .flat_map(|&(_, a, b)| &feats[a..b])
+            {
+                if let Some(n) = div.get_mut(f.group as usize) {
+                    *n += 1.0;
+                }
+            }
+        }
         out.clear();
         out.extend(self.compiled.iter().zip(&self.runs).map(|(feats, runs)| {
             let mut t = [Tally::default(); 3];
@@ -1156,9 +1255,10 @@ impl Scorer {
                 .flat_map(|&(_, a, b)| &feats[a..b])
                 .filter(|f| !f.optional);
             for f in ran_feats {
+                let w = shared_weight(f.weight, f.group, div);
                 for s in [SLOT_ALL, slot(Some(f.layer))] {
                     t[s].compared += 1;
-                    t[s].compared_w += f.weight;
+                    t[s].compared_w += w;
                 }
             }
             t
@@ -1704,6 +1804,27 @@ probe_set = "p"
         assert!(lib.score > 0.9 && lib.score == fw.score, "{v:?}");
         // Its banner present: the library.
         assert_eq!(s.score(&obs_with("lib")).implementation, "lib");
+        // However many of those probes ran, the header weighs one fact: a
+        // short scan that saw it once counts it as fully as the scan that
+        // saw it four times (it used to count a quarter).
+        let status = s.weight(0, "1000.status").unwrap();
+        let compared = |header_probes: &[&str]| {
+            let mut m = obs_with("lib");
+            m.retain(|k, _| {
+                let p = k.split_once('.').unwrap().0;
+                !["1000", "1001", "1005", "1006"].contains(&p) || header_probes.contains(&p)
+            });
+            s.tallies(&m)[0][SLOT_ALL].compared_w
+        };
+        let frames_only = compared(&[]);
+        for probes in [
+            &["1000"][..],
+            &["1000", "1005"],
+            &["1000", "1001", "1005", "1006"],
+        ] {
+            let header = compared(probes) - frames_only - probes.len() as f64 * status;
+            assert!((header - 1.0).abs() < 1e-9, "{probes:?}: {header}");
+        }
     }
 
     #[test]
@@ -1749,7 +1870,7 @@ probe_set = "p"
                     if !ran.contains(p) || !counted {
                         continue;
                     }
-                    let w = s.weight(i, k).unwrap();
+                    let w = s.weight_when(i, k, &ran);
                     for sl in [SLOT_ALL, slot(Some(e.layer))] {
                         t[sl].compared += 1;
                         t[sl].compared_w += w;
@@ -1763,7 +1884,7 @@ probe_set = "p"
                     let Some(o) = features.get(k).filter(|_| ran.contains(p)) else {
                         continue;
                     };
-                    let w = s.weight(i, k).unwrap();
+                    let w = s.weight_when(i, k, &ran);
                     let f = k.split_once('.').map_or("", |(_, f)| f);
                     for sl in [SLOT_ALL, slot(Some(e.layer))] {
                         if e.optional && !only_observed {
