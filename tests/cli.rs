@@ -73,6 +73,80 @@ fn bad_db_file_names_file_and_line() {
     );
 }
 
+/// `--db` is repeatable: the first replaces the built-in DB (or, as
+/// `+DIR`/`+FILE`, adds to it), later ones add, and an id already loaded
+/// is replaced; a file of one fingerprint is a DB layer of its own.
+#[test]
+fn db_layers_add_and_replace_by_id() {
+    let builtin = concat!(env!("CARGO_MANIFEST_DIR"), "/fingerprints");
+    let own = std::fs::read_to_string(format!("{builtin}/py-websockets.toml")).unwrap();
+    let renamed = |id: &str, name: &str| {
+        own.lines()
+            .map(|l| {
+                if l.starts_with("id = ") {
+                    format!("id = \"{id}\"")
+                } else if l.starts_with("name = ") {
+                    format!("name = \"{name}\"")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let fork = tmp("db-fork.toml", &renamed("my-fork", "My fork"));
+    let fixed = tmp(
+        "db-fixed.toml",
+        &renamed("py-websockets", "websockets, fixed"),
+    );
+    let list = |db: &[&str]| -> Vec<(String, String)> {
+        let mut args = vec!["fingerprints", "--format", "json"];
+        for d in db {
+            args.extend(["--db", d]);
+        }
+        let (code, out, err) = wsfp(&args);
+        assert_eq!(code, 0, "{db:?}: {err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["fingerprints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["id"].as_str().unwrap().to_string(),
+                    f["name"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let base = list(&[]);
+    assert!(base.len() > 50, "{base:?}");
+    // Added to the built-in DB.
+    let plus = format!("+{fork}");
+    let added = list(&[&plus]);
+    assert_eq!(added.len(), base.len() + 1);
+    assert!(added.contains(&("my-fork".into(), "My fork".into())));
+    // Alone: only that one.
+    assert_eq!(
+        list(&[&fork]),
+        [("my-fork".to_string(), "My fork".to_string())]
+    );
+    // A directory, then a file replacing one of its ids.
+    let replaced = list(&[builtin, &fixed]);
+    assert_eq!(replaced.len(), base.len());
+    let name = |l: &[(String, String)]| {
+        l.iter()
+            .find(|(id, _)| id == "py-websockets")
+            .map(|(_, n)| n.clone())
+    };
+    assert_eq!(name(&replaced).as_deref(), Some("websockets, fixed"));
+    assert_eq!(name(&base).as_deref(), Some("websockets"));
+    // A missing layer is a usage error naming it.
+    let (code, _, err) = wsfp(&["fingerprints", "--db", &plus, "--db", "/nonexistent/x.toml"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("/nonexistent/x.toml"), "{err}");
+}
+
 #[test]
 fn bad_probe_file_names_file_and_line() {
     let f = tmp(

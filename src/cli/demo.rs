@@ -33,7 +33,7 @@ pub async fn run(a: DemoArgs) -> Result<i32, Box<dyn std::error::Error>> {
     for e in &farm.endpoints {
         crate::stderr!("  {:<28} {}", e.url, e.what);
     }
-    let mut scanner = a.probes.build_scanner(&DbOpts { db: None })?;
+    let mut scanner = a.probes.build_scanner(&DbOpts { db: Vec::new() })?;
     scanner.connector.limits = Arc::new(Limits::new(64, None));
     scanner.retries = 0;
     let scanner = Arc::new(scanner);

@@ -8,7 +8,7 @@
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
-use super::{DbOpts, usage};
+use super::DbOpts;
 use crate::fingerprint::Db;
 use crate::probe::{Layer, ProbeSet};
 
@@ -120,11 +120,7 @@ pub fn run(a: FingerprintsArgs) -> Result<i32, Box<dyn std::error::Error>> {
     use std::fmt::Write as _;
     use std::io::Write as _;
     let set = ProbeSet::builtin();
-    let db = match &a.db.db {
-        Some(dir) => Db::load_dir(dir, &set),
-        None => Db::embedded(&set),
-    }
-    .map_err(|e| usage(e.to_string()))?;
+    let db = a.db.load(&set)?;
     let out = match a.format {
         ListFormat::Markdown => markdown(&db),
         ListFormat::Json => {

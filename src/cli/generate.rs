@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{DbOpts, ProbeOpts, usage, value};
+use super::{ProbeOpts, usage, value};
 use crate::fingerprint::generate::{Meta, stable_features, to_toml};
 use crate::output::Status;
 use crate::target::Target;
@@ -148,11 +148,11 @@ pub async fn run(mut a: GenerateArgs) -> Result<i32, Box<dyn std::error::Error>>
     a.probes.exhaustive = true;
     let target = Target::parse(&url, a.probes.plain).map_err(|e| usage(e.to_string()))?;
     // Generation does not need a DB; score against an empty one.
-    let empty = tempdir_empty()?;
-    let scanner = a.probes.scanner(&DbOpts {
-        db: Some(empty.clone()),
-    })?;
-    let _ = std::fs::remove_dir(&empty);
+    let set = a.probes.probe_set()?;
+    let scanner = std::sync::Arc::new(
+        a.probes
+            .build_scanner_with(set, crate::fingerprint::Db::default())?,
+    );
     let mut runs = Vec::new();
     for i in 0..a.runs.max(1) {
         let rec = scanner.scan(&target).await;
@@ -199,12 +199,6 @@ pub async fn run(mut a: GenerateArgs) -> Result<i32, Box<dyn std::error::Error>>
         runs.len()
     );
     Ok(0)
-}
-
-fn tempdir_empty() -> std::io::Result<PathBuf> {
-    let p = std::env::temp_dir().join(format!("wsfp-empty-db-{}", std::process::id()));
-    std::fs::create_dir_all(&p)?;
-    Ok(p)
 }
 
 /// Today's date (UTC) as YYYY-MM-DD, without a date library.

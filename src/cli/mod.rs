@@ -208,9 +208,19 @@ pub struct ProbeOpts {
 /// Fingerprint DB choice.
 #[derive(Debug, Args, Clone)]
 pub struct DbOpts {
-    /// Fingerprint directory (default: the DB built into the binary).
-    #[arg(long, value_name = "DIR")]
-    pub db: Option<PathBuf>,
+    /// Fingerprint directory or file (default: the DB built into the
+    /// binary). Repeatable: later ones add to the first, and a fingerprint
+    /// with an id already loaded replaces it; `--db +DIR` (or `+FILE`)
+    /// adds to the built-in DB instead of replacing it.
+    #[arg(long, value_name = "DIR|+DIR")]
+    pub db: Vec<std::ffi::OsString>,
+}
+
+impl DbOpts {
+    /// The DB these options name (see [`Db::layered`]).
+    pub fn load(&self, set: &ProbeSet) -> Result<Db, Box<dyn std::error::Error>> {
+        Db::layered(&self.db, set).map_err(|e| usage(e.to_string()))
+    }
 }
 
 impl ProbeOpts {
@@ -361,12 +371,17 @@ impl ProbeOpts {
     /// [`ProbeOpts::scanner`], before it is shared (callers add limits).
     pub fn build_scanner(&self, db: &DbOpts) -> Result<Scanner, Box<dyn std::error::Error>> {
         let set = self.probe_set()?;
+        let db = db.load(&set)?;
+        self.build_scanner_with(set, db)
+    }
+
+    /// [`ProbeOpts::build_scanner`] with the probe set and DB given.
+    pub fn build_scanner_with(
+        &self,
+        set: ProbeSet,
+        db: Db,
+    ) -> Result<Scanner, Box<dyn std::error::Error>> {
         let selected = self.selected(&set)?;
-        let db = match &db.db {
-            Some(dir) => Db::load_dir(dir, &set),
-            None => Db::embedded(&set),
-        }
-        .map_err(|e| usage(e.to_string()))?;
         let connector = Connector::new(self.insecure, Duration::from_millis(self.connect_timeout))?;
         let mut s = Scanner::new(
             set,

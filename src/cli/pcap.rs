@@ -10,7 +10,6 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::{DbOpts, usage, value};
-use crate::fingerprint::Db;
 use crate::fingerprint::score::Scorer;
 use crate::passive::logs::NdjsonSink;
 use crate::passive::session::Config;
@@ -69,11 +68,7 @@ pub fn run(a: PcapArgs) -> Result<i32, Box<dyn std::error::Error>> {
         None
     } else {
         let set = ProbeSet::builtin();
-        let db = match &a.db.db {
-            Some(dir) => Db::load_dir(dir, &set),
-            None => Db::embedded(&set),
-        }
-        .map_err(|e| usage(e.to_string()))?;
+        let db = a.db.load(&set)?;
         Some(Scorer::new(Arc::new(db)))
     };
     let cfg = Config {

@@ -49,11 +49,7 @@ pub fn load(
     for f in probe_files {
         set.merge(ProbeSet::load(f).map_err(|e| usage(e.to_string()))?);
     }
-    let mut d = match &db.db {
-        Some(dir) => Db::load_dir(dir, &set),
-        None => Db::embedded(&set),
-    }
-    .map_err(|e| usage(e.to_string()))?;
+    let mut d = db.load(&set)?;
     let drop: BTreeSet<&str> = without.iter().map(String::as_str).collect();
     if let Some(missing) = drop
         .iter()

@@ -383,6 +383,88 @@ impl Db {
         Ok(db)
     }
 
+    /// The DB a list of `--db` values names, in order. The first value
+    /// replaces the built-in DB, unless it starts with `+` (`--db +DIR`
+    /// adds to the built-in one); each later value adds to what came
+    /// before. A value is a directory (as [`Db::load_dir`]) or one
+    /// fingerprint file (`*.toml`); a fingerprint whose id is already in
+    /// the DB replaces it, so fixing or adding one fingerprint needs a
+    /// file with just that one, not a copy of the whole DB. A later
+    /// directory's `app-protocols/` replaces signatures of the same name
+    /// and adds the others. No value: the built-in DB.
+    pub fn layered(values: &[std::ffi::OsString], probes: &ProbeSet) -> Result<Db, DbError> {
+        let Some(first) = values.first() else {
+            return Db::embedded(probes);
+        };
+        let added = |v: &std::ffi::OsStr| v.to_str().and_then(|s| s.strip_prefix('+')).is_some();
+        let mut db = if added(first) {
+            Db::embedded(probes)?
+        } else {
+            Db::default()
+        };
+        for (i, v) in values.iter().enumerate() {
+            let path = match v.to_str().and_then(|s| s.strip_prefix('+')) {
+                Some(rest) => Path::new(rest).to_path_buf(),
+                None => Path::new(v).to_path_buf(),
+            };
+            let layer = if path.is_dir() {
+                Db::load_dir(&path, probes)?
+            } else if path.is_file() {
+                let text = std::fs::read_to_string(&path).map_err(|e| DbError {
+                    file: path.display().to_string(),
+                    line: None,
+                    message: format!("cannot read: {e}"),
+                })?;
+                Db {
+                    fingerprints: vec![Fingerprint::parse(
+                        &text,
+                        &path.display().to_string(),
+                        probes,
+                    )?],
+                    app_protocols: app_protocol::AppProtocols::default(),
+                }
+            } else {
+                return Err(DbError {
+                    file: path.display().to_string(),
+                    line: None,
+                    message: "--db: no such directory or fingerprint file".into(),
+                });
+            };
+            let own_apps = path.join("app-protocols").is_dir();
+            if i == 0 && !added(v) {
+                db = layer;
+                continue;
+            }
+            for fp in layer.fingerprints {
+                match db.fingerprints.iter_mut().find(|f| f.id == fp.id) {
+                    Some(old) => *old = fp,
+                    None => db.fingerprints.push(fp),
+                }
+            }
+            if own_apps {
+                for p in layer.app_protocols.protocols {
+                    let all = &mut db.app_protocols.protocols;
+                    match all.iter_mut().find(|q| q.name == p.name) {
+                        Some(old) => *old = p,
+                        None => all.push(p),
+                    }
+                }
+            }
+        }
+        if db.fingerprints.is_empty() {
+            return Err(DbError {
+                file: values
+                    .iter()
+                    .map(|v| v.to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                line: None,
+                message: "--db: no fingerprints (*.toml) found".into(),
+            });
+        }
+        Ok(db)
+    }
+
     fn add(&mut self, fp: Fingerprint) -> Result<(), DbError> {
         if let Some(other) = self.fingerprints.iter().find(|f| f.id == fp.id) {
             return Err(DbError {
