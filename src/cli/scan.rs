@@ -345,7 +345,7 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
             seed = st.seed;
             if st.config != config_hash(&a, seed, shard) {
                 return Err(usage(format!(
-                    "{here}: the targets, ports, paths, shard or window differ from the \
+                    "{here}: the targets, ports, paths, shard, window or default blocklist differ from the \
                      interrupted scan; resume with the same options",
                 )));
             }
@@ -736,9 +736,10 @@ fn list_targets(
         None => None,
     };
     let mut w: Box<dyn Write> = match &out {
-        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).map_err(
-            |e| usage(format!("cannot write {}: {e}", p.display())),
-        )?)),
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p)
+                .map_err(|e| usage(format!("cannot write {}: {e}", p.display())))?,
+        )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     let mut source = Source::new(plan, urls, reader);

@@ -107,10 +107,7 @@ pub struct Progress {
     total: Total,
     started: Instant,
     last: (Instant, u64, u64),
-    cuts: Option<(
-        Arc<crate::target::CutTally>,
-        Arc<crate::target::Blocklist>,
-    )>,
+    cuts: Option<(Arc<crate::target::CutTally>, Arc<crate::target::Blocklist>)>,
 }
 
 const BAR_TEMPLATE: &str = "{elapsed_precise} [{bar:30}] {pos}/{len} {rate} ETA {eta} {msg}";
@@ -205,7 +202,11 @@ impl Progress {
     }
 
     /// Where the default blocklist's cuts are counted, for the stats lines.
-    pub fn set_cuts(&mut self, cuts: Arc<crate::target::CutTally>, bl: Arc<crate::target::Blocklist>) {
+    pub fn set_cuts(
+        &mut self,
+        cuts: Arc<crate::target::CutTally>,
+        bl: Arc<crate::target::Blocklist>,
+    ) {
         self.cuts = Some((cuts, bl));
     }
 

@@ -77,9 +77,9 @@ impl Blocklist {
         let rules = parse_list(text, label)?
             .into_iter()
             .map(|e| {
-                let name = e
-                    .comment
-                    .ok_or_else(|| format!("{label}:{}: a rule needs a name (# comment)", e.line))?;
+                let name = e.comment.ok_or_else(|| {
+                    format!("{label}:{}: a rule needs a name (# comment)", e.line)
+                })?;
                 Ok(Rule {
                     range: e.range,
                     text: e.text,
@@ -154,6 +154,16 @@ impl Blocklist {
             })
             .collect();
         Cut { kept, by_rule }
+    }
+
+    /// Rule indices in address order (IPv4 first), for what people read.
+    pub fn in_address_order(&self, mut rules: Vec<usize>) -> Vec<usize> {
+        rules.sort_by_key(|&i| {
+            self.rules
+                .get(i)
+                .map(|r| (r.range.v6, r.range.first, u128::MAX - r.range.last))
+        });
+        rules
     }
 
     /// `RULE (name)` for a summary or an error.
@@ -245,7 +255,10 @@ impl CutCounts {
         self.by_rule
             .iter()
             .map(|(&i, &n)| {
-                let key = bl.rules().get(i).map_or_else(|| i.to_string(), |r| r.text.clone());
+                let key = bl
+                    .rules()
+                    .get(i)
+                    .map_or_else(|| i.to_string(), |r| r.text.clone());
                 (key, u64::try_from(n).unwrap_or(u64::MAX))
             })
             .collect()
@@ -256,10 +269,10 @@ impl CutCounts {
         if self.is_empty() {
             return None;
         }
-        let rules: Vec<String> = self
-            .by_rule
-            .iter()
-            .map(|(&i, n)| format!("{} {n}", bl.describe(i)))
+        let rules: Vec<String> = bl
+            .in_address_order(self.by_rule.keys().copied().collect())
+            .into_iter()
+            .map(|i| format!("{} {}", bl.describe(i), self.by_rule[&i]))
             .collect();
         let mut s = format!(
             "default blocklist: {} units cut from CIDR/range expansions (--no-default-exclude \
@@ -412,7 +425,10 @@ mod tests {
             .map(|k| k.len())
             .sum();
         assert_eq!(kept_n + total, 1 << 32);
-        assert!(by.contains(&("240.0.0.0/4".into(), (1 << 28) - 1)), "{by:?}");
+        assert!(
+            by.contains(&("240.0.0.0/4".into(), (1 << 28) - 1)),
+            "{by:?}"
+        );
         assert!(by.contains(&("255.255.255.255/32".into(), 1)), "{by:?}");
         // Cut whole: multicast and reserved together.
         let (kept, by) = cut("224.0.0.0/3");

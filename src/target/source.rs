@@ -555,17 +555,31 @@ mod tests {
             .filter(|u| matches!(u.item, Item::Excluded { .. }))
             .collect();
         assert_eq!(excluded.len(), 1);
-        assert_eq!((excluded[0].text(), excluded[0].line), ("224.0.0.0/3", Some(2)));
-        assert!(all.iter().all(|u| !u.text().starts_with("127.0.0.") || u.line == Some(3)));
+        assert_eq!(
+            (excluded[0].text(), excluded[0].line),
+            ("224.0.0.0/3", Some(2))
+        );
+        assert!(
+            all.iter()
+                .all(|u| !u.text().starts_with("127.0.0.") || u.line == Some(3))
+        );
         assert_eq!(cuts.lines, 1);
         let by = cuts.by_text(&bl);
         assert_eq!(by["127.0.0.0/8"], 8, "{by:?}");
         assert_eq!(by["224.0.0.0/4"], 2 << 28, "{by:?}");
-        assert_eq!(count_units(&{
-            let mut e = plan(Shard::default(), 1, 0).expand;
-            e.blocklist = Some(bl.clone());
-            e
-        }, &[], Some(Box::new(Cursor::new(input.as_bytes().to_vec()))), Shard::default()), 17);
+        assert_eq!(
+            count_units(
+                &{
+                    let mut e = plan(Shard::default(), 1, 0).expand;
+                    e.blocklist = Some(bl.clone());
+                    e
+                },
+                &[],
+                Some(Box::new(Cursor::new(input.as_bytes().to_vec()))),
+                Shard::default()
+            ),
+            17
+        );
         for n in [2u64, 3, 4] {
             let mut sum = super::super::blocklist::CutCounts::default();
             let mut units = 0;

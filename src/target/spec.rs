@@ -302,8 +302,11 @@ impl Space {
                 Some(bl) => {
                     let c = bl.cut(r);
                     let excluded = c.kept.is_empty().then(|| {
-                        let rules: Vec<String> =
-                            c.by_rule.iter().map(|&(i, _)| bl.describe(i)).collect();
+                        let rules: Vec<String> = bl
+                            .in_address_order(c.by_rule.iter().map(|&(i, _)| i).collect())
+                            .into_iter()
+                            .map(|i| bl.describe(i))
+                            .collect();
                         format!(
                             "every address of {line} is in the default blocklist: {} \
                              (--no-default-exclude scans them)",
@@ -453,7 +456,9 @@ impl Space {
     /// into its rules): addresses cut × ports × paths.
     pub fn cut_units(&self) -> impl Iterator<Item = (usize, u128)> + '_ {
         let per_addr = (self.ports.len() as u128).saturating_mul(self.paths.len() as u128);
-        self.cut.iter().map(move |&(i, n)| (i, n.saturating_mul(per_addr)))
+        self.cut
+            .iter()
+            .map(move |&(i, n)| (i, n.saturating_mul(per_addr)))
     }
 
     /// Why the default blocklist cut this whole line, if it did: such a
@@ -626,7 +631,13 @@ mod tests {
         assert_eq!(cut[0].1, 4);
         assert!(s.excluded().is_none());
         // Inside one rule, a single address, a name: untouched.
-        for line in ["127.0.0.0/28", "127.0.0.1", "10.0.0.1:9", "localhost", "[::1]:80"] {
+        for line in [
+            "127.0.0.0/28",
+            "127.0.0.1",
+            "10.0.0.1:9",
+            "localhost",
+            "[::1]:80",
+        ] {
             let s = Space::parse(line, &e).unwrap();
             assert_eq!(s.cut_units().count(), 0, "{line}");
             let plain = Space::parse(line, &x(&[80, 81], &[])).unwrap();
