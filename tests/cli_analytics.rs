@@ -518,6 +518,8 @@ fn report_refuses_a_mismatched_shard_merge() {
         started: "2026-11-23T00:00:00Z".into(),
         finished: "2026-11-23T00:01:00Z".into(),
         records: 8,
+        default_exclude: true,
+        default_excluded: [("127.0.0.0/8".to_string(), 2u64)].into_iter().collect(),
     };
     let path = |n: &str| dir.join(n).display().to_string();
     shard(0, 7).write(Path::new(&path("m0.json"))).unwrap();

@@ -26,7 +26,7 @@ use crate::scan::resume::{
 use crate::scan::survey::{self, SurveyOptions};
 use crate::target::source::count_units;
 use crate::target::spec::{parse_paths, parse_ports};
-use crate::target::{Exclusions, Expand, Plan, Shard, Source, Space, Unit};
+use crate::target::{Blocklist, Exclusions, Expand, Item, Plan, Shard, Source, Space, Unit};
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
@@ -46,6 +46,18 @@ pub struct ScanArgs {
     /// Never connect here: CIDR, address, range, or a file of those (repeatable).
     #[arg(long = "exclude", value_name = "CIDR|FILE")]
     pub exclude: Vec<String>,
+    /// Turn off the default blocklist (IANA special-purpose and reserved
+    /// ranges cut from CIDR and range expansions; see --list-excluded).
+    #[arg(long)]
+    pub no_default_exclude: bool,
+    /// Print the effective exclusions (the default blocklist with each
+    /// rule's name and RFC, then the --exclude entries) and exit.
+    #[arg(long)]
+    pub list_excluded: bool,
+    /// Print the targets this scan would scan, one per line, in its order
+    /// (after the blocklist's cuts; no connection, no DNS) and exit.
+    #[arg(long)]
+    pub list_targets: bool,
     /// DNS server ip[:port] (default: the system's).
     #[arg(long, value_name = "IP[:PORT]")]
     pub resolver: Option<String>,
@@ -172,6 +184,12 @@ fn input_hasher(a: &ScanArgs) -> Sha1 {
     }
     h.update((a.window as u64).to_le_bytes());
     h.update([u8::from(a.probes.plain)]);
+    // The default blocklist decides which units exist: a change to it (or
+    // turning it off) is another input.
+    if !a.no_default_exclude {
+        h.update(b"blocklist\n");
+        h.update(crate::target::blocklist::BUILTIN.as_bytes());
+    }
     for u in &a.urls {
         h.update(u.as_bytes());
         h.update(b"\n");
@@ -231,6 +249,15 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
             long: false,
         });
     }
+    let mut exclusions = Exclusions::default();
+    for e in &a.exclude {
+        exclusions.add_arg(e).map_err(usage)?;
+    }
+    let blocklist = (!a.no_default_exclude).then(|| Arc::new(Blocklist::builtin()));
+    if a.list_excluded {
+        list_excluded(blocklist.as_deref(), &exclusions)?;
+        return Ok(0);
+    }
     if a.urls.is_empty() && a.file.is_none() {
         return Err(usage("no targets: give -u TARGET or -f FILE"));
     }
@@ -244,6 +271,7 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
             None => Vec::new(),
         }),
         plain: a.probes.plain,
+        blocklist: blocklist.clone(),
     };
     // -u values are checked up front: a typo on the command line is a
     // usage error, not a record.
@@ -256,33 +284,36 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
         }
         None => Shard::default(),
     };
-    let mut exclusions = Exclusions::default();
-    for e in &a.exclude {
-        exclusions.add_arg(e).map_err(usage)?;
-    }
     let resolver_addr = match &a.resolver {
         Some(r) => Some(Resolver::parse_server(r).map_err(usage)?),
         None => None,
     };
 
-    // From here on a signal stops the scan cleanly (flush, checkpoint,
-    // summary) rather than killing it, also during the slow start-up.
-    let interrupt = Interrupt::install()?;
-
-    // Resume: the state decides the seed; the output is appended to.
-    let mut seed = a.seed.unwrap_or_else(|| {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        crate::target::permute::mix(t ^ u64::from(std::process::id()))
-    });
     let plan_of = |seed| Plan {
         expand: expand.clone(),
         seed,
         shard,
         window: a.window.max(1),
     };
+    if a.list_targets {
+        // (Run on this thread: nothing else runs beside it.)
+        return list_targets(
+            plan_of(a.seed.unwrap_or_else(random_seed)),
+            a.urls.clone(),
+            a.file.clone(),
+            a.out.clone(),
+            &exclusions,
+            blocklist.as_deref(),
+            a.silent,
+        );
+    }
+
+    // From here on a signal stops the scan cleanly (flush, checkpoint,
+    // summary) rather than killing it, also during the slow start-up.
+    let interrupt = Interrupt::install()?;
+
+    // Resume: the state decides the seed; the output is appended to.
+    let mut seed = a.seed.unwrap_or_else(random_seed);
     let mut skip = Skip::default();
     let mut resumed: Option<State> = None;
     // Units of the tail's records, for the ledger; the input's unit count.
@@ -314,7 +345,7 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
             seed = st.seed;
             if st.config != config_hash(&a, seed, shard) {
                 return Err(usage(format!(
-                    "{here}: the targets, ports, paths, shard or window differ from the \
+                    "{here}: the targets, ports, paths, shard, window or default blocklist differ from the \
                      interrupted scan; resume with the same options",
                 )));
             }
@@ -497,9 +528,21 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
         )),
         None => None,
     };
-    let urls = a.urls.clone();
+    let mut source = Source::new(plan, a.urls.clone(), reader);
+    let cuts = source.cuts();
+    if let Some(bl) = &blocklist {
+        progress.set_cuts(cuts.clone(), bl.clone());
+    }
+    // The blocklist's line for the summary (counts of the whole input,
+    // once the source has read it).
+    let cut_line = || {
+        blocklist
+            .as_deref()
+            .and_then(|bl| cuts.get().summary(bl))
+            .map(|s| format!("\n{s}"))
+            .unwrap_or_default()
+    };
     let producer = tokio::task::spawn_blocking(move || {
-        let mut source = Source::new(plan, urls, reader);
         for unit in source.by_ref() {
             if !skip.is_empty() && skip.skips(unit.seq) {
                 continue;
@@ -546,9 +589,10 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
         // not waited for (it may be blocked reading stdin).
         if !a.silent {
             let mut line = format!(
-                "wsfp: stopped by {}; {}",
+                "wsfp: stopped by {}; {}{}",
                 sig.name(),
-                tally.summary(started.elapsed(), conns)
+                tally.summary(started.elapsed(), conns),
+                cut_line()
             );
             if ended.cut > 0 {
                 line += &format!(
@@ -588,11 +632,20 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
             records: checkpointer
                 .as_ref()
                 .map_or(tally.records, |c| c.state.records),
+            default_exclude: blocklist.is_some(),
+            default_excluded: blocklist
+                .as_deref()
+                .map(|bl| cuts.get().by_text(bl))
+                .unwrap_or_default(),
         };
         m.write(path).map_err(|e| usage(e.to_string()))?;
     }
     if !a.silent {
-        let mut line = format!("wsfp: done; {}", tally.summary(started.elapsed(), conns));
+        let mut line = format!(
+            "wsfp: done; {}{}",
+            tally.summary(started.elapsed(), conns),
+            cut_line()
+        );
         if !a.only.is_empty() {
             line += &format!(
                 "\n{} of {} records written (--only)",
@@ -607,6 +660,123 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
     }
     if let Some(e) = input_error {
         crate::stderr!("wsfp: {e}; records for the targets read before it were written");
+        return Ok(2);
+    }
+    Ok(0)
+}
+
+/// A seed for a scan given none: the clock and the process id, mixed.
+fn random_seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    crate::target::permute::mix(t ^ u64::from(std::process::id()))
+}
+
+/// `--list-excluded`: the default blocklist as its file has it (each rule
+/// with its name and RFC), then the user's `--exclude` entries, each with
+/// where it came from. The output is itself an `--exclude` file.
+fn list_excluded(
+    blocklist: Option<&Blocklist>,
+    user: &Exclusions,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut out = std::io::stdout().lock();
+    match blocklist {
+        Some(bl) => {
+            writeln!(
+                out,
+                "# default blocklist ({} rules, built in; --no-default-exclude turns it off): \
+                 cut from CIDR and range expansions, unless the expansion lies wholly inside \
+                 the rule",
+                bl.rules().len()
+            )?;
+            let width = bl.rules().iter().map(|r| r.text.len()).max().unwrap_or(0);
+            for r in bl.rules() {
+                writeln!(out, "{:<width$}  # {}", r.text, r.name)?;
+            }
+        }
+        None => writeln!(out, "# default blocklist: off (--no-default-exclude)")?,
+    }
+    if user.entries().is_empty() {
+        writeln!(out, "# --exclude: none")?;
+    } else {
+        writeln!(
+            out,
+            "# --exclude ({} entries): never connected to, named or expanded",
+            user.entries().len()
+        )?;
+        let width = user.entries().iter().map(|e| e.0.len()).max().unwrap_or(0);
+        for (entry, from) in user.entries() {
+            writeln!(out, "{entry:<width$}  # {from}")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `--list-targets`: every unit of the input, in the scan's order (seed,
+/// shard, window), after the default blocklist's cuts, without a
+/// connection or a DNS lookup; one target a line, so the output is a
+/// target file. A unit that would get its record without being scanned
+/// is a `#` comment line saying why: an invalid line, a line the
+/// blocklist cut whole, an address `--exclude` names (a name is not
+/// resolved, so its answers are not checked here).
+fn list_targets(
+    plan: Plan,
+    urls: Vec<String>,
+    file: Option<PathBuf>,
+    out: Option<PathBuf>,
+    exclusions: &Exclusions,
+    blocklist: Option<&Blocklist>,
+    silent: bool,
+) -> Result<i32, Box<dyn std::error::Error>> {
+    let reader = match &file {
+        Some(p) => Some((input_reader(p)?, p.display().to_string())),
+        None => None,
+    };
+    let mut w: Box<dyn Write> = match &out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p)
+                .map_err(|e| usage(format!("cannot write {}: {e}", p.display())))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut source = Source::new(plan, urls, reader);
+    let (mut targets, mut notes) = (0u64, 0u64);
+    for unit in source.by_ref() {
+        let at = unit.line.map(|l| format!("line {l}: ")).unwrap_or_default();
+        match &unit.item {
+            Item::Target(t) if t.addr.is_some_and(|ip| exclusions.contains(ip)) => {
+                notes += 1;
+                writeln!(w, "# excluded (--exclude): {at}{}", t.input)?;
+            }
+            Item::Target(t) => {
+                targets += 1;
+                writeln!(w, "{}", t.input)?;
+            }
+            Item::Excluded { text, message } => {
+                notes += 1;
+                writeln!(w, "# excluded: {at}{text}: {message}")?;
+            }
+            Item::Invalid { text, message } => {
+                notes += 1;
+                writeln!(w, "# invalid_target: {at}{text:?}: {message}")?;
+            }
+        }
+    }
+    w.flush()?;
+    if !silent {
+        let mut line = format!(
+            "wsfp: {targets} targets listed, {notes} units that would be recorded unscanned"
+        );
+        if let Some(s) = blocklist.and_then(|bl| source.cuts().get().summary(bl)) {
+            line += &format!("\n{s}");
+        }
+        crate::stderr!("{line}");
+    }
+    if let Some(e) = source.error() {
+        crate::stderr!("wsfp: {e}");
         return Ok(2);
     }
     Ok(0)

@@ -12,6 +12,7 @@
 //! [`ShardManifest::write`] once the shard is complete. Reader side:
 //! [`ShardManifest::read`] and [`check_merge`].
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -47,6 +48,15 @@ pub struct ShardManifest {
     pub finished: String,
     /// Records written to the shard's result file.
     pub records: u64,
+    /// Whether the default blocklist was on (absent in manifests written
+    /// before it existed: read as off).
+    #[serde(default)]
+    pub default_exclude: bool,
+    /// Units the default blocklist cut from this shard's expansions, per
+    /// rule as written (`127.0.0.0/8`); the shards' counts add up to the
+    /// survey's. Empty (and absent) when nothing was cut.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub default_excluded: BTreeMap<String, u64>,
 }
 
 /// sha1 hex of the input targets specification (the target file's bytes,
@@ -138,7 +148,7 @@ pub fn check_merge(shards: &[ShardManifest]) -> Result<(), String> {
         return Err("shard_count is 0".into());
     }
     for s in &shards[1..] {
-        let fields: [(&str, String, String); 5] = [
+        let fields: [(&str, String, String); 6] = [
             ("seed", first.seed.to_string(), s.seed.to_string()),
             (
                 "shard_count",
@@ -148,6 +158,11 @@ pub fn check_merge(shards: &[ShardManifest]) -> Result<(), String> {
             ("input_hash", first.input_hash.clone(), s.input_hash.clone()),
             ("db_version", first.db_version.clone(), s.db_version.clone()),
             ("probe_set", first.probe_set.clone(), s.probe_set.clone()),
+            (
+                "default_exclude",
+                first.default_exclude.to_string(),
+                s.default_exclude.to_string(),
+            ),
         ];
         for (name, a, b) in fields {
             if a != b {
@@ -208,6 +223,8 @@ mod tests {
             started: "1".into(),
             finished: "2".into(),
             records: 10,
+            default_exclude: true,
+            default_excluded: BTreeMap::new(),
         }
     }
 

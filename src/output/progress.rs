@@ -93,6 +93,9 @@ pub struct StatsLine<'a> {
     /// Records per second over the last interval.
     pub record_rate: f64,
     pub status: &'a BTreeMap<String, u64>,
+    /// Units the default blocklist cut so far, per rule (absent: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_excluded: Option<BTreeMap<String, u64>>,
     #[serde(rename = "final")]
     pub last: bool,
 }
@@ -104,6 +107,7 @@ pub struct Progress {
     total: Total,
     started: Instant,
     last: (Instant, u64, u64),
+    cuts: Option<(Arc<crate::target::CutTally>, Arc<crate::target::Blocklist>)>,
 }
 
 const BAR_TEMPLATE: &str = "{elapsed_precise} [{bar:30}] {pos}/{len} {rate} ETA {eta} {msg}";
@@ -189,11 +193,21 @@ impl Progress {
             stats,
             started: now,
             last: (now, 0, 0),
+            cuts: None,
         };
         if let Some(t) = total {
             p.total.set(t);
         }
         p
+    }
+
+    /// Where the default blocklist's cuts are counted, for the stats lines.
+    pub fn set_cuts(
+        &mut self,
+        cuts: Arc<crate::target::CutTally>,
+        bl: Arc<crate::target::Blocklist>,
+    ) {
+        self.cuts = Some((cuts, bl));
     }
 
     /// Whether anything shows progress (a bar or stats lines): if not,
@@ -269,6 +283,11 @@ impl Progress {
             connection_rate: (connections - self.last.2) as f64 / dt,
             record_rate: (tally.records - self.last.1) as f64 / dt,
             status: &tally.by_status,
+            default_excluded: self
+                .cuts
+                .as_ref()
+                .map(|(c, bl)| c.get().by_text(bl))
+                .filter(|m| !m.is_empty()),
             last,
         };
         let mut bytes = serde_json::to_vec(&line).map_err(std::io::Error::other)?;

@@ -46,8 +46,8 @@ pub const STATE_VERSION: u32 = 2;
 pub struct State {
     pub version: u32,
     /// Hash of the options that decide the unit order (`-u` values,
-    /// ports, paths, window, seed, shard): resuming with others would
-    /// skip the wrong units.
+    /// ports, paths, window, seed, shard, default blocklist): resuming
+    /// with others would skip the wrong units.
     pub config: String,
     /// SHA-1 of the target file's bytes (of nothing without a file): an
     /// edit of the same length, or two lines swapped, changes it.

@@ -104,6 +104,9 @@ pub async fn scan_unit(scanner: Arc<Scanner>, unit: Unit) -> Record {
         Item::Invalid { text, message } => {
             Record::failed(&text, Status::InvalidTarget, message, &version)
         }
+        Item::Excluded { text, message } => {
+            Record::failed(&text, Status::Excluded, message, &version)
+        }
     };
     r.line = unit.line;
     r.tag = unit.tag;

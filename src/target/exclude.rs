@@ -14,6 +14,45 @@ use super::spec::{AddrRange, parse_addr_range};
 pub struct Exclusions {
     v4: Vec<(u128, u128)>,
     v6: Vec<(u128, u128)>,
+    /// Every entry as given, for `--list-excluded`: the value, and where
+    /// it came from (`--exclude V` or `FILE:LINE`, with its comment).
+    entries: Vec<(String, String)>,
+}
+
+/// One entry of an exclusion list: its line number, the range, the entry
+/// as written, and the comment after it (the rule's name in the default
+/// blocklist).
+#[derive(Debug, Clone)]
+pub struct ListEntry {
+    pub line: usize,
+    pub range: AddrRange,
+    pub text: String,
+    pub comment: Option<String>,
+}
+
+/// Parse the text of an exclusion file (the `--exclude FILE` format,
+/// which the built-in blocklist shares): one CIDR, range or address a
+/// line, `#` starts a comment, blank lines are skipped. An error names
+/// `label:line`.
+pub fn parse_list(text: &str, label: &str) -> Result<Vec<ListEntry>, String> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let (entry, comment) = match line.split_once('#') {
+            Some((e, c)) => (e.trim(), Some(c.trim()).filter(|c| !c.is_empty())),
+            None => (line.trim(), None),
+        };
+        if entry.is_empty() {
+            continue;
+        }
+        let range = parse_addr_range(entry).map_err(|e| format!("{label}:{}: {e}", i + 1))?;
+        out.push(ListEntry {
+            line: i + 1,
+            range,
+            text: entry.to_string(),
+            comment: comment.map(str::to_string),
+        });
+    }
+    Ok(out)
 }
 
 impl Exclusions {
@@ -22,6 +61,8 @@ impl Exclusions {
     pub fn add_arg(&mut self, arg: &str) -> Result<(), String> {
         if let Ok(r) = parse_addr_range(arg) {
             self.add(r);
+            self.entries
+                .push((arg.trim().to_string(), format!("--exclude {}", arg.trim())));
             return Ok(());
         }
         let path = Path::new(arg);
@@ -32,16 +73,21 @@ impl Exclusions {
         }
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("--exclude: cannot read {}: {e}", path.display()))?;
-        for (i, line) in text.lines().enumerate() {
-            let t = line.split('#').next().unwrap_or("").trim();
-            if t.is_empty() {
-                continue;
+        let label = path.display().to_string();
+        for e in parse_list(&text, &label)? {
+            self.add(e.range);
+            let mut from = format!("{label}:{}", e.line);
+            if let Some(c) = &e.comment {
+                from += &format!(" {c}");
             }
-            let r =
-                parse_addr_range(t).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
-            self.add(r);
+            self.entries.push((e.text, from));
         }
         Ok(())
+    }
+
+    /// The entries as given (value, where from), in order.
+    pub fn entries(&self) -> &[(String, String)] {
+        &self.entries
     }
 
     pub fn add(&mut self, r: AddrRange) {

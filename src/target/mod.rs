@@ -3,12 +3,14 @@
 //! them, sharding, exclusions, and the streamed unit source. Nothing here
 //! knows about WebSocket beyond URL schemes.
 
+pub mod blocklist;
 pub mod exclude;
 pub mod permute;
 pub mod source;
 pub mod spec;
 mod url;
 
+pub use blocklist::{Blocklist, CutTally};
 pub use exclude::Exclusions;
 pub use source::{Item, Plan, Shard, Source, Unit};
 pub use spec::{Expand, Space};

@@ -12,7 +12,9 @@
 //!   order gives each unit its `seq`, which `--resume` checkpoints.
 
 use std::io::{BufRead, Read};
+use std::sync::Arc;
 
+use super::blocklist::CutTally;
 use super::permute::{Permutation, SplitMix, mix};
 use super::spec::{Expand, Space};
 use super::url::Target;
@@ -91,6 +93,12 @@ pub enum Item {
         text: String,
         message: String,
     },
+    /// A CIDR or range line the default blocklist cut whole: one
+    /// `excluded` record, naming the rules.
+    Excluded {
+        text: String,
+        message: String,
+    },
 }
 
 /// One unit of work: exactly one output record.
@@ -109,7 +117,7 @@ impl Unit {
     pub fn text(&self) -> &str {
         match &self.item {
             Item::Target(t) => &t.input,
-            Item::Invalid { text, .. } => text,
+            Item::Invalid { text, .. } | Item::Excluded { text, .. } => text,
         }
     }
 
@@ -160,6 +168,7 @@ pub struct Source {
     seq: u64,
     exhausted: bool,
     error: Option<String>,
+    cuts: Arc<CutTally>,
 }
 
 impl Source {
@@ -187,7 +196,16 @@ impl Source {
             seq: 0,
             exhausted: false,
             error: None,
+            cuts: Arc::default(),
         }
+    }
+
+    /// What the default blocklist cut so far (complete once the source
+    /// is exhausted). A line's cuts are counted by the shard that owns
+    /// the line's first position, so the shards' counts add up to the
+    /// input's.
+    pub fn cuts(&self) -> Arc<CutTally> {
+        self.cuts.clone()
     }
 
     /// Why the input ended early (an unreadable file), if it did.
@@ -295,7 +313,27 @@ impl Source {
                 })
             });
             match parsed {
+                Ok(space) if space.excluded().is_some() => {
+                    // Cut whole: one position, like a bad line, and one record.
+                    let pos = self.global;
+                    self.global += 1;
+                    if pos % shard.count == shard.index {
+                        self.cuts.add(space.cut_units(), true);
+                        return Some(Unit {
+                            seq: 0,
+                            line,
+                            tag: None,
+                            item: Item::Excluded {
+                                text: space.input().to_string(),
+                                message: space.excluded().unwrap_or_default().to_string(),
+                            },
+                        });
+                    }
+                }
                 Ok(space) => {
+                    if self.global % shard.count == shard.index {
+                        self.cuts.add(space.cut_units(), false);
+                    }
                     let key = mix(self.plan.seed ^ mix(self.lines_seen));
                     self.current = Some(Current {
                         perm: Permutation::new(space.len(), key),
@@ -369,7 +407,8 @@ pub fn count_units(
     let mut total = 0u64;
     while let Some((_, text)) = s.next_line() {
         total += match text.map(|t| Space::parse(&t, expand)) {
-            Ok(Ok(space)) => space.len(),
+            // A line cut whole still has its one record.
+            Ok(Ok(space)) => space.len().max(1),
             _ => 1,
         };
     }
@@ -389,6 +428,7 @@ mod tests {
                 ports: Arc::from(vec![80u16, 81]),
                 paths: Arc::from(Vec::new()),
                 plain: true,
+                blocklist: None,
             },
             seed,
             shard,
@@ -468,7 +508,7 @@ mod tests {
             .iter()
             .map(|u| match &u.item {
                 Item::Target(t) => t.input.clone(),
-                Item::Invalid { message, .. } => message.clone(),
+                Item::Invalid { message, .. } | Item::Excluded { message, .. } => message.clone(),
             })
             .collect();
         assert_eq!(msgs.len(), 4, "{msgs:?}");
@@ -491,6 +531,68 @@ mod tests {
                 assert!(message.starts_with("contains"), "{message}");
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn blocklist_cuts_are_counted_once_across_shards() {
+        let bl = Arc::new(crate::target::Blocklist::builtin());
+        let input = "126.255.255.252-127.0.0.3\n224.0.0.0/3\n127.0.0.0/30\n";
+        let go = |shard: Shard| {
+            let mut p = plan(shard, 3, 5);
+            p.expand.blocklist = Some(bl.clone());
+            let r: Box<dyn BufRead + Send> = Box::new(Cursor::new(input.as_bytes().to_vec()));
+            let mut s = Source::new(p, vec![], Some((r, "t".into())));
+            let units: Vec<Unit> = s.by_ref().collect();
+            (units, s.cuts().get())
+        };
+        let (all, cuts) = go(Shard::default());
+        // 4 addresses kept × 2 ports, 1 record for the line cut whole,
+        // 4 loopback addresses of the /30 (inside 127/8) × 2 ports.
+        assert_eq!(all.len(), 8 + 1 + 8);
+        let excluded: Vec<&Unit> = all
+            .iter()
+            .filter(|u| matches!(u.item, Item::Excluded { .. }))
+            .collect();
+        assert_eq!(excluded.len(), 1);
+        assert_eq!(
+            (excluded[0].text(), excluded[0].line),
+            ("224.0.0.0/3", Some(2))
+        );
+        assert!(
+            all.iter()
+                .all(|u| !u.text().starts_with("127.0.0.") || u.line == Some(3))
+        );
+        assert_eq!(cuts.lines, 1);
+        let by = cuts.by_text(&bl);
+        assert_eq!(by["127.0.0.0/8"], 8, "{by:?}");
+        assert_eq!(by["224.0.0.0/4"], 2 << 28, "{by:?}");
+        assert_eq!(
+            count_units(
+                &{
+                    let mut e = plan(Shard::default(), 1, 0).expand;
+                    e.blocklist = Some(bl.clone());
+                    e
+                },
+                &[],
+                Some(Box::new(Cursor::new(input.as_bytes().to_vec()))),
+                Shard::default()
+            ),
+            17
+        );
+        for n in [2u64, 3, 4] {
+            let mut sum = super::super::blocklist::CutCounts::default();
+            let mut units = 0;
+            for i in 0..n {
+                let (u, c) = go(Shard { index: i, count: n });
+                units += u.len();
+                for (r, k) in c.by_rule {
+                    *sum.by_rule.entry(r).or_insert(0) += k;
+                }
+                sum.lines += c.lines;
+            }
+            assert_eq!(units, all.len(), "{n} shards");
+            assert_eq!(sum, cuts, "{n} shards");
         }
     }
 

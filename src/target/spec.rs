@@ -9,6 +9,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
+use super::blocklist::Blocklist;
 use super::url::{Target, parse_port};
 
 /// A contiguous address range of one family, as integers.
@@ -123,6 +124,9 @@ pub struct Expand {
     pub paths: Arc<[String]>,
     /// STEWS's `-n`: no scheme means `ws` (else `wss`).
     pub plain: bool,
+    /// The default blocklist, cut out of CIDR and range lines (None:
+    /// `--no-default-exclude`). See [`super::blocklist`] for the rule.
+    pub blocklist: Option<Arc<Blocklist>>,
 }
 
 impl Default for Expand {
@@ -131,6 +135,7 @@ impl Default for Expand {
             ports: Arc::from(Vec::new()),
             paths: Arc::from(Vec::new()),
             plain: true,
+            blocklist: None,
         }
     }
 }
@@ -198,6 +203,51 @@ pub fn parse_paths(s: &str) -> Result<Vec<String>, String> {
 enum Hosts {
     Name(String),
     Range(AddrRange),
+    /// What the default blocklist left of a range: indexed directly.
+    Pieces(Arc<Pieces>),
+}
+
+impl Hosts {
+    fn len(&self) -> u128 {
+        match self {
+            Hosts::Name(_) => 1,
+            Hosts::Range(r) => r.len(),
+            Hosts::Pieces(p) => p.total,
+        }
+    }
+}
+
+/// Sorted, disjoint ranges of one family, numbered as one: the i-th
+/// address is found by a binary search over the ranges' first indices.
+#[derive(Debug)]
+struct Pieces {
+    v6: bool,
+    /// (first address, index of that address among all the pieces').
+    starts: Vec<(u128, u128)>,
+    total: u128,
+}
+
+impl Pieces {
+    fn new(v6: bool, kept: &[AddrRange]) -> Pieces {
+        let mut starts = Vec::with_capacity(kept.len());
+        let mut total = 0u128;
+        for k in kept {
+            starts.push((k.first, total));
+            total = total.saturating_add(k.len());
+        }
+        Pieces { v6, starts, total }
+    }
+
+    fn nth(&self, i: u128) -> IpAddr {
+        let at = self.starts.partition_point(|&(_, start)| start <= i);
+        let (first, start) = self.starts[at.saturating_sub(1)];
+        AddrRange {
+            v6: self.v6,
+            first,
+            last: first,
+        }
+        .nth(i - start)
+    }
 }
 
 /// The targets of one input line.
@@ -214,6 +264,10 @@ pub struct Space {
     paths: Arc<[String]>,
     show_path: bool,
     len: u64,
+    /// Addresses the default blocklist cut from this line, per rule.
+    cut: Vec<(usize, u128)>,
+    /// Set when the blocklist cut the whole line: why (its one record).
+    excluded: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,8 +298,35 @@ impl Space {
         if looks_like_range {
             let r = parse_addr_range(line).map_err(|m| err(format!("invalid range: {m}")))?;
             let tls = !x.plain;
-            return Self::build(line, Hosts::Range(r), None, None, tls, None, None, None, x)
-                .map_err(err);
+            let (hosts, cut, excluded) = match &x.blocklist {
+                Some(bl) => {
+                    let c = bl.cut(r);
+                    let excluded = c.kept.is_empty().then(|| {
+                        let rules: Vec<String> = bl
+                            .in_address_order(c.by_rule.iter().map(|&(i, _)| i).collect())
+                            .into_iter()
+                            .map(|i| bl.describe(i))
+                            .collect();
+                        format!(
+                            "every address of {line} is in the default blocklist: {} \
+                             (--no-default-exclude scans them)",
+                            rules.join(", ")
+                        )
+                    });
+                    let hosts = if c.by_rule.is_empty() {
+                        Hosts::Range(r)
+                    } else {
+                        Hosts::Pieces(Arc::new(Pieces::new(r.v6, &c.kept)))
+                    };
+                    (hosts, c.by_rule, excluded)
+                }
+                None => (Hosts::Range(r), Vec::new(), None),
+            };
+            let mut space =
+                Self::build(line, hosts, None, None, tls, None, None, None, x).map_err(err)?;
+            space.cut = cut;
+            space.excluded = excluded;
+            return Ok(space);
         }
         let (t, e) = Target::parse_explicit(line, x.plain).map_err(|e| err(e.message))?;
         let scheme = e
@@ -337,10 +418,7 @@ impl Space {
             None if x.paths.is_empty() => Arc::from(vec!["/".to_string()]),
             None => x.paths.clone(),
         };
-        let addrs = match &hosts {
-            Hosts::Name(_) => 1,
-            Hosts::Range(r) => r.len(),
-        };
+        let addrs = hosts.len();
         let len = addrs
             .checked_mul(ports.len() as u128)
             .and_then(|n| n.checked_mul(paths.len() as u128))
@@ -358,11 +436,35 @@ impl Space {
             paths,
             show_path,
             len,
+            cut: Vec::new(),
+            excluded: None,
         })
     }
 
+    /// The input line, verbatim.
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+
+    /// Units in the space: what the default blocklist left (0 when it cut
+    /// the whole line, see [`Space::excluded`]).
     pub fn len(&self) -> u64 {
         self.len
+    }
+
+    /// Units the default blocklist cut from this line, per rule (index
+    /// into its rules): addresses cut × ports × paths.
+    pub fn cut_units(&self) -> impl Iterator<Item = (usize, u128)> + '_ {
+        let per_addr = (self.ports.len() as u128).saturating_mul(self.paths.len() as u128);
+        self.cut
+            .iter()
+            .map(move |&(i, n)| (i, n.saturating_mul(per_addr)))
+    }
+
+    /// Why the default blocklist cut this whole line, if it did: such a
+    /// line has no units but one `excluded` record.
+    pub fn excluded(&self) -> Option<&str> {
+        self.excluded.as_deref()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -386,6 +488,10 @@ impl Space {
                     Some(ip),
                 )
             }
+            Hosts::Pieces(p) => {
+                let ip = p.nth(a as u128);
+                (ip.to_string(), Some(ip))
+            }
         };
         let mut t = Target {
             input: String::new(),
@@ -395,7 +501,8 @@ impl Space {
             path: path.clone(),
             addr,
         };
-        t.input = if self.len == 1 {
+        // (A line the blocklist cut to one unit shows that unit.)
+        t.input = if self.len == 1 && self.cut.is_empty() {
             self.input.clone()
         } else {
             let shown = match addr {
@@ -424,6 +531,7 @@ mod tests {
             ports: Arc::from(ports.to_vec()),
             paths: Arc::from(paths.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
             plain: true,
+            blocklist: None,
         }
     }
 
@@ -499,6 +607,55 @@ mod tests {
             let e = Space::parse(bad, &x(&[], &[])).unwrap_err();
             assert!(e.0.contains(why), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn the_default_blocklist_cuts_ranges_not_named_addresses() {
+        let mut e = x(&[80, 81], &[]);
+        e.blocklist = Some(Arc::new(Blocklist::builtin()));
+        // Straddling 127/8: the two loopback addresses are cut, each on
+        // both ports; the units left are indexed without them.
+        let s = Space::parse("126.255.255.254-127.0.0.1", &e).unwrap();
+        assert_eq!(s.len(), 4);
+        assert_eq!(
+            all(&s),
+            [
+                "126.255.255.254:80",
+                "126.255.255.254:81",
+                "126.255.255.255:80",
+                "126.255.255.255:81"
+            ]
+        );
+        let cut: Vec<(usize, u128)> = s.cut_units().collect();
+        assert_eq!(cut.len(), 1);
+        assert_eq!(cut[0].1, 4);
+        assert!(s.excluded().is_none());
+        // Inside one rule, a single address, a name: untouched.
+        for line in [
+            "127.0.0.0/28",
+            "127.0.0.1",
+            "10.0.0.1:9",
+            "localhost",
+            "[::1]:80",
+        ] {
+            let s = Space::parse(line, &e).unwrap();
+            assert_eq!(s.cut_units().count(), 0, "{line}");
+            let plain = Space::parse(line, &x(&[80, 81], &[])).unwrap();
+            assert_eq!(all(&s), all(&plain), "{line}");
+        }
+        // Cut down to one unit: that unit's text, not the line's.
+        let s = Space::parse("126.255.255.255-127.0.0.0", &x(&[9], &[])).unwrap();
+        assert_eq!(all(&s), ["126.255.255.255:9", "127.0.0.0:9"]);
+        let mut one = x(&[9], &[]);
+        one.blocklist = e.blocklist.clone();
+        let s = Space::parse("126.255.255.255-127.0.0.0", &one).unwrap();
+        assert_eq!(all(&s), ["126.255.255.255:9"]);
+        // Cut whole: no units, and why.
+        let s = Space::parse("224.0.0.0/3", &e).unwrap();
+        assert_eq!(s.len(), 0);
+        let why = s.excluded().unwrap();
+        assert!(why.contains("224.0.0.0/4 (Multicast, RFC 5771)"), "{why}");
+        assert_eq!(s.cut_units().map(|(_, n)| n).sum::<u128>(), 2 * (1 << 29));
     }
 
     #[test]
