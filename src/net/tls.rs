@@ -466,7 +466,7 @@ fn pki(e: &webpki::Error) -> String {
 
 /// The innermost name of a debug form, in words:
 /// `Other(OtherError(CaUsedAsEndEntity))` -> `ca used as end entity`.
-pub fn words(debug: &str) -> String {
+fn words(debug: &str) -> String {
     let name = debug
         .split(['(', ')', ' ', '{', '}', ','])
         .rfind(|t| t.chars().next().is_some_and(|c| c.is_ascii_uppercase()))
