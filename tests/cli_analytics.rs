@@ -681,27 +681,91 @@ fn evaluate_fails_on_a_leave_one_out_wrong_name() {
     assert_eq!(code, 2, "{err}");
 }
 
+/// The `tls` object of a wss record, as `wsfp scan` writes it (the
+/// in-process TLS tests check a live scan's).
+fn tls_object() -> Value {
+    serde_json::json!({
+        "version": "TLSv1.3",
+        "cipher": "TLS_AES_128_GCM_SHA256",
+        "alpn": "http/1.1",
+        "chain_length": 2,
+        "cert": {
+            "subject_cn": "example.test",
+            "subject": "O=Example, CN=example.test",
+            "issuer_cn": "Example CA",
+            "issuer": "O=Example, CN=Example CA",
+            "san_dns": ["example.test", "www.example.test"],
+            "san_ip": ["127.0.0.1"],
+            "not_before": "2025-01-02T00:00:00Z",
+            "not_after": "2030-06-30T00:00:00Z",
+            "serial": "0102a3",
+            "sha256": "47209c9b7af839de69e9a9cd625e9182c1ad63dae79ed88a2dd680fe34218620",
+            "self_signed": false
+        }
+    })
+}
+
 /// Every CSV row, zipped with the header, says what the NDJSON record of
 /// the same scan says, column by column (two swapped columns, or a header
 /// that drifted from the rows, fail here). `match` writes the stored lab
-/// scan in both formats.
+/// scan in both formats, its first record given a `tls` object (the
+/// other records, without one, are read as before: no `tls`, empty
+/// cells).
 #[test]
 fn csv_rows_zipped_with_the_header_equal_the_ndjson_records() {
-    let (code, nd, err) = wsfp(&["match", BEFORE, "--format", "ndjson"]);
+    let text = std::fs::read_to_string(BEFORE).unwrap();
+    let mut input = lines(&text);
+    input[0]["tls"] = tls_object();
+    let scan = tmpdir("zip").join("scan.ndjson");
+    let body: Vec<String> = input.iter().map(Value::to_string).collect();
+    std::fs::write(&scan, body.join("\n") + "\n").unwrap();
+    let scan = scan.to_str().unwrap();
+    let (code, nd, err) = wsfp(&["match", scan, "--format", "ndjson"]);
     assert_eq!(code, 0, "{err}");
-    let (code, csv_text, err) = wsfp(&["match", BEFORE, "--format", "csv"]);
+    let (code, csv_text, err) = wsfp(&["match", scan, "--format", "csv"]);
     assert_eq!(code, 0, "{err}");
     let records = lines(&nd);
+    assert_schema("record.schema.json", &records);
+    assert_eq!(records[0]["tls"], tls_object(), "kept by match");
+    assert!(records[1..].iter().all(|r| r.get("tls").is_none()));
     let mut rd = csv::Reader::from_reader(csv_text.as_bytes());
     let header: Vec<String> = rd.headers().unwrap().iter().map(String::from).collect();
-    assert_eq!(header.len(), 19, "{header:?}");
+    assert_eq!(header.len(), 28, "{header:?}");
+    // The TLS columns, and where the record holds each.
+    let tls_path = |name: &str| -> Option<&'static [&'static str]> {
+        Some(match name {
+            "tls_version" => &["tls", "version"],
+            "tls_cipher" => &["tls", "cipher"],
+            "tls_alpn" => &["tls", "alpn"],
+            "cert_subject" => &["tls", "cert", "subject"],
+            "cert_sans" => &["tls", "cert"],
+            "cert_issuer" => &["tls", "cert", "issuer"],
+            "cert_not_before" => &["tls", "cert", "not_before"],
+            "cert_not_after" => &["tls", "cert", "not_after"],
+            "cert_sha256" => &["tls", "cert", "sha256"],
+            _ => return None,
+        })
+    };
     let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), records.len());
     assert!(records.len() >= 10);
     for (row, rec) in rows.iter().zip(&records) {
         assert_eq!(row.len(), header.len());
         for (name, cell) in header.iter().zip(row.iter()) {
-            let want = match (name.as_str(), &rec[name.as_str()]) {
+            let field = match tls_path(name) {
+                Some(path) => path.iter().fold(rec, |v, k| &v[*k]),
+                None => &rec[name.as_str()],
+            };
+            let want = match (name.as_str(), field) {
+                // DNS names, then addresses.
+                ("cert_sans", Value::Object(c)) => c["san_dns"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .chain(c["san_ip"].as_array().unwrap())
+                    .map(|n| n.as_str().unwrap())
+                    .collect::<Vec<_>>()
+                    .join(";"),
                 ("candidates", Value::Array(c)) => c
                     .iter()
                     .map(|c| {

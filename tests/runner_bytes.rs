@@ -38,6 +38,7 @@ async fn chain(probe: &Probe, next: Option<&Probe>, server: &[u8]) -> Vec<ProbeR
         addr: "127.0.0.1:9".parse().unwrap(),
         tls_name: None,
         ctx: TargetCtx::new("test.invalid", 80, "/", false, None),
+        tls_facts: Default::default(),
     };
     let mut queue = next;
     run_connected(

@@ -353,7 +353,8 @@ async fn a_malformed_reply_is_previewed_whole_not_by_segment() {
     }
 }
 
-/// A TLS tokio-tungstenite server; the counter is (handshakes, resumed).
+/// A TLS tokio-tungstenite server with tests/data's localhost
+/// certificate; the counter is (handshakes, resumed).
 async fn tls_tungstenite() -> (SocketAddr, Arc<(AtomicU64, AtomicU64)>) {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -371,6 +372,14 @@ async fn tls_tungstenite() -> (SocketAddr, Arc<(AtomicU64, AtomicU64)>) {
     .with_no_client_auth()
     .with_single_cert(certs, key)
     .unwrap();
+    tls_tungstenite_with(config).await
+}
+
+/// A TLS tokio-tungstenite echo server of `config`; the counter is
+/// (handshakes, resumed).
+async fn tls_tungstenite_with(
+    config: rustls::ServerConfig,
+) -> (SocketAddr, Arc<(AtomicU64, AtomicU64)>) {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
@@ -414,6 +423,13 @@ async fn wss_with_and_without_certificate_checks() {
     let r = insecure.scan(&Target::parse(&url, false).unwrap()).await;
     assert_eq!(r.status, Status::Ok, "{r:?}");
     assert_eq!(r.observations["102"].frames[0].opcode, 0xA, "pong over TLS");
+    // This server names no ALPN protocol: none is recorded.
+    let tls = r.tls.as_ref().expect("the TLS facts of a wss target");
+    assert_eq!(tls.alpn, None, "{tls:?}");
+    assert_eq!(
+        tls.cert.as_ref().unwrap().subject_cn.as_deref(),
+        Some("localhost")
+    );
     // An orphan continuation: this echo loop stops on tungstenite's
     // protocol error and drops the TLS stream. Whether our side then sees a
     // clean EOF or a reset depends on whether the server's socket still
@@ -433,6 +449,7 @@ async fn wss_with_and_without_certificate_checks() {
     let strict = opts(&["-1"]).scanner(&DbOpts { db: None }).unwrap();
     let r = strict.scan(&Target::parse(&url, false).unwrap()).await;
     assert_eq!(r.status, Status::TlsError, "{r:?}");
+    assert_eq!(r.tls, None, "no handshake succeeded");
     let e = r.error.unwrap();
     assert!(e.contains("TLS") && e.contains("-k"), "{e}");
     // A plain ws:// server asked for TLS: the hint says -n.
@@ -442,6 +459,226 @@ async fn wss_with_and_without_certificate_checks() {
     assert_eq!(r.status, Status::TlsError, "{r:?}");
     let e = r.error.unwrap();
     assert!(e.contains("try -n"), "{e}");
+}
+
+/// A private CA (`O=wsfp test, CN=wsfp test CA`) and a server key.
+fn test_ca() -> (rcgen::CertificateParams, rcgen::KeyPair) {
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name = rcgen::DistinguishedName::new();
+    ca.distinguished_name
+        .push(rcgen::DnType::OrganizationName, "wsfp test");
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "wsfp test CA");
+    (ca, rcgen::KeyPair::generate().unwrap())
+}
+
+/// The server certificate's parameters: `O=wsfp test, CN=wsfp.test`,
+/// names localhost and 127.0.0.1, valid 2025-01-02 to 2030-06-30,
+/// serial 01:02:a3.
+fn leaf_params() -> rcgen::CertificateParams {
+    let mut p =
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap();
+    p.distinguished_name = rcgen::DistinguishedName::new();
+    p.distinguished_name
+        .push(rcgen::DnType::OrganizationName, "wsfp test");
+    p.distinguished_name
+        .push(rcgen::DnType::CommonName, "wsfp.test");
+    p.not_before = rcgen::date_time_ymd(2025, 1, 2);
+    p.not_after = rcgen::date_time_ymd(2030, 6, 30);
+    p.serial_number = Some(rcgen::SerialNumber::from(vec![0x01, 0x02, 0xa3]));
+    p
+}
+
+fn server_config(
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: &rcgen::KeyPair,
+    alpn: &[&[u8]],
+) -> rustls::ServerConfig {
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+    let mut c = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(versions)
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    c.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    c
+}
+
+fn sha256_hex(der: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, der)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Issue #16: a wss record keeps its first handshake's TLS facts, as
+/// zgrab2 and httpx do; each checked against what the test's own
+/// certificate and server configuration say.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_records_keep_the_tls_facts_of_the_first_handshake() {
+    let scanner = opts(&["-k", "-1", "-3"])
+        .scanner(&DbOpts { db: None })
+        .unwrap();
+
+    // A self-signed certificate, TLS 1.3, ALPN http/1.1 (what we offer).
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = leaf_params().self_signed(&key).unwrap();
+    let config = server_config(
+        &[&rustls::version::TLS13],
+        vec![cert.der().clone()],
+        &key,
+        &[b"http/1.1"],
+    );
+    let (addr, counts) = tls_tungstenite_with(config).await;
+    let url = format!("wss://localhost:{}/", addr.port());
+    let r = scanner.scan(&Target::parse(&url, false).unwrap()).await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert!(
+        counts.0.load(Ordering::SeqCst) > 1,
+        "several handshakes, one record of them"
+    );
+    let tls = r.tls.clone().expect("the TLS facts of a wss target");
+    assert_eq!(tls.version, "TLSv1.3");
+    let tls13 = [
+        "TLS_AES_256_GCM_SHA384",
+        "TLS_AES_128_GCM_SHA256",
+        "TLS_CHACHA20_POLY1305_SHA256",
+    ];
+    assert!(tls13.contains(&tls.cipher.as_str()), "{}", tls.cipher);
+    assert_eq!(tls.alpn.as_deref(), Some("http/1.1"));
+    assert_eq!(tls.chain_length, 1);
+    let c = tls.cert.clone().unwrap();
+    assert_eq!(c.subject_cn.as_deref(), Some("wsfp.test"));
+    assert_eq!(c.subject.as_deref(), Some("O=wsfp test, CN=wsfp.test"));
+    assert_eq!(c.issuer.as_deref(), Some("O=wsfp test, CN=wsfp.test"));
+    assert_eq!(c.san_dns, ["localhost"]);
+    assert_eq!(c.san_ip, ["127.0.0.1"]);
+    assert_eq!(c.not_before.as_deref(), Some("2025-01-02T00:00:00Z"));
+    assert_eq!(c.not_after.as_deref(), Some("2030-06-30T00:00:00Z"));
+    assert_eq!(c.serial.as_deref(), Some("0102a3"));
+    assert_eq!(c.sha256, sha256_hex(cert.der()));
+    assert!(c.self_signed);
+    assert_eq!(c.error, None);
+    // The text view's line, and the CSV cells.
+    let text = wsfp::output::render_text(&r, false);
+    let line = format!(
+        "  tls: TLSv1.3 {} (alpn http/1.1), cert CN=wsfp.test (self-signed), expires 2030-06-30T00:00:00Z\n",
+        tls.cipher
+    );
+    assert!(text.contains(&line), "{text}");
+    let cell = |name: &str| {
+        let (_, f) = wsfp::output::CSV_COLUMNS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap();
+        f(&r)
+    };
+    assert_eq!(cell("tls_version"), "TLSv1.3");
+    assert_eq!(cell("tls_alpn"), "http/1.1");
+    assert_eq!(cell("cert_subject"), "O=wsfp test, CN=wsfp.test");
+    assert_eq!(cell("cert_sans"), "localhost;127.0.0.1");
+    assert_eq!(cell("cert_not_after"), "2030-06-30T00:00:00Z");
+    assert_eq!(cell("cert_sha256"), c.sha256);
+    // NDJSON: an object the record schema describes, read back as it
+    // was written.
+    let json = serde_json::to_string(&r).unwrap();
+    let back = wsfp::output::read::parse_line(&json).unwrap();
+    assert_eq!(back.tls, r.tls);
+    let schema = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/schema/record.schema.json"
+    );
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(schema).unwrap()).unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    let errs: Vec<String> = v
+        .iter_errors(&serde_json::to_value(&r).unwrap())
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    assert!(errs.is_empty(), "{errs:#?}");
+
+    // Issued by a CA, sent with it (a chain of 2), TLS 1.2, no ALPN.
+    let (ca_params, ca_key) = test_ca();
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let leaf = leaf_params().signed_by(&key, &issuer).unwrap();
+    let config = server_config(
+        &[&rustls::version::TLS12],
+        vec![leaf.der().clone(), ca_cert.der().clone()],
+        &key,
+        &[],
+    );
+    let (addr, _) = tls_tungstenite_with(config).await;
+    let url = format!("wss://127.0.0.1:{}/", addr.port());
+    let r = scanner.scan(&Target::parse(&url, false).unwrap()).await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    let tls = r.tls.expect("the TLS facts of a wss target");
+    assert_eq!(tls.version, "TLSv1.2");
+    assert!(
+        tls.cipher.starts_with("TLS_ECDHE_ECDSA_WITH_"),
+        "an ECDSA key: {}",
+        tls.cipher
+    );
+    assert_eq!(tls.alpn, None, "the server chose no protocol");
+    assert_eq!(tls.chain_length, 2);
+    let c = tls.cert.unwrap();
+    assert_eq!(c.sha256, sha256_hex(leaf.der()), "the leaf's, not the CA's");
+    assert_eq!(c.issuer.as_deref(), Some("O=wsfp test, CN=wsfp test CA"));
+    assert_eq!(c.issuer_cn.as_deref(), Some("wsfp test CA"));
+    assert!(!c.self_signed);
+
+    // A ws:// record has no `tls` at all (absent, not null).
+    let mut farm = Farm::empty();
+    let addr = farm
+        .add("127.0.0.1", "tt", "rs-tokio-tungstenite", Kind::Tungstenite)
+        .await
+        .unwrap();
+    let r = scanner.scan(&target(&format!("ws://{addr}/"))).await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    let v = serde_json::to_value(&r).unwrap();
+    assert!(v.get("tls").is_none(), "{v}");
+    assert!(!wsfp::output::render_text(&r, false).contains("tls:"));
+    farm.stop();
+}
+
+/// A plain HTTP server scanned as wss answers our ClientHello with a 400:
+/// the record says so, and names -n.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_http_port_scanned_as_wss_names_try_n() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = l.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    let scanner = opts(&["-1"]).scanner(&DbOpts { db: None }).unwrap();
+    let r = scanner
+        .scan(&Target::parse(&format!("wss://127.0.0.1:{}/", addr.port()), false).unwrap())
+        .await;
+    assert_eq!(r.status, Status::TlsError, "{r:?}");
+    assert_eq!(r.tls, None);
+    let e = r.error.unwrap();
+    assert!(
+        e.contains("the server answered in plain HTTP (\"HTTP/1.1 400 Bad Request\"), not TLS")
+            && e.ends_with("try -n"),
+        "{e}"
+    );
 }
 
 #[test]

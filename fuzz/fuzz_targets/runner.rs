@@ -274,6 +274,7 @@ fuzz_target!(|input: &[u8]| {
         addr: "127.0.0.1:9".parse().expect("address"),
         tls_name: (flags & 32 != 0).then(|| "fuzz.test".to_string()),
         ctx: TargetCtx::new("fuzz.test", 80, "/", false, None),
+        tls_facts: Default::default(),
     };
     let runs = RT.with(|rt| {
         rt.block_on(async {

@@ -8,7 +8,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rustls::ClientConfig;
@@ -20,6 +20,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::limit::{Limited, Limits};
+use super::tls::{self, Sniffed, TlsFacts};
 
 /// A byte stream to a target, plain or TLS.
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -105,6 +106,10 @@ impl Connector {
     /// Connect to `addr`; with `tls_name`, run TLS with that SNI name (an
     /// IP address name sends no SNI, as RFC 6066 requires).
     ///
+    /// `facts`: the target's slot for the facts of its first successful
+    /// TLS handshake, filled by the first connection that finds it empty
+    /// (the certificate is parsed once per target, not per probe).
+    ///
     /// `deadline` (the target's) bounds everything here, the wait for a
     /// slot under the scan-wide limits included: a target must not spend
     /// its time queueing, and none is started once it has passed. What it
@@ -114,6 +119,7 @@ impl Connector {
         addr: SocketAddr,
         tls_name: Option<&str>,
         deadline: Option<tokio::time::Instant>,
+        facts: Option<&OnceLock<TlsFacts>>,
     ) -> Result<Box<dyn Stream>, ConnectError> {
         let until = |timeout: Duration| {
             let own = tokio::time::Instant::now() + timeout;
@@ -143,81 +149,42 @@ impl Connector {
             .map_err(|e| ConnectError::Tls(format!("bad server name {name:?}: {e}")))?;
         // Boxed: a TLS handshake's future is about 1 KiB, which every
         // plain connection's future would otherwise carry (and move) too.
-        let tls = Box::pin(self.tls.connect(server_name, tcp));
+        // Fallible: a failed handshake hands the stream back, with the
+        // server's first bytes (a plain HTTP port's `HTTP/1.1 400`).
+        let tls = Box::pin(
+            self.tls
+                .connect(server_name, Sniffed::new(tcp))
+                .into_fallible(),
+        );
         match tokio::time::timeout_at(until(self.connect_timeout), tls).await {
             Err(_) => Err(ConnectError::Timeout),
-            Ok(Err(e)) => Err(match classify(&e) {
-                ConnectError::Other(_) => ConnectError::Tls(tls_failure(&e)),
-                ConnectError::Reset => ConnectError::Tls(
-                    "reset during the TLS handshake (a plain ws:// port? try -n)".into(),
-                ),
-                other => other,
-            }),
-            Ok(Ok(s)) => Ok(Box::new(Limited::new(s, Some(permit), self.nodelay))),
+            Ok(Err((e, io))) => Err(handshake_error(&e, io.head())),
+            Ok(Ok(s)) => {
+                if let Some(slot) = facts
+                    && slot.get().is_none()
+                {
+                    let _ = slot.set(TlsFacts::of(s.get_ref().1));
+                }
+                Ok(Box::new(Limited::new(s, Some(permit), self.nodelay)))
+            }
         }
     }
 }
 
-/// A failed TLS handshake in words, with the likely fix. rustls's own
-/// text falls back to its debug form for most certificate errors
-/// (`invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))`),
-/// and tokio-rustls says only `tls handshake eof` when a plain HTTP
-/// server hangs up on a ClientHello.
-fn tls_failure(e: &io::Error) -> String {
-    use rustls::{CertificateError as C, Error as E};
-    const PLAIN: &str = "(a plain ws:// port? try -n)";
-    const UNCHECKED: &str = "-k scans without checking certificates";
-    let Some(err) = e.get_ref().and_then(|i| i.downcast_ref::<E>()) else {
-        return if e.kind() == io::ErrorKind::UnexpectedEof {
-            format!("the server closed the connection during the TLS handshake {PLAIN}")
-        } else {
-            e.to_string()
-        };
-    };
-    match err {
-        E::InvalidCertificate(c) => {
-            let why = match c {
-                C::UnknownIssuer => "it is signed by an issuer we do not trust".to_string(),
-                C::BadSignature => "its signature does not verify".to_string(),
-                C::Revoked => "it is revoked".to_string(),
-                C::Expired | C::NotValidYet | C::NotValidForName => words(&format!("{c:?}")),
-                C::ExpiredContext { .. }
-                | C::NotValidYetContext { .. }
-                | C::NotValidForNameContext { .. } => c.to_string(),
-                other => words(&format!("{other:?}")),
-            };
-            format!("the server's certificate was rejected: {why}; {UNCHECKED}")
-        }
-        E::InvalidMessage(_) | E::InappropriateMessage { .. } => {
-            format!("the server did not answer in TLS {PLAIN}")
-        }
-        E::AlertReceived(a) => format!(
-            "the server refused the TLS handshake (alert: {})",
-            words(&format!("{a:?}"))
-        ),
-        E::PeerIncompatible(why) => format!(
-            "no TLS version or cipher suite in common ({})",
-            words(&format!("{why:?}"))
-        ),
-        other => other.to_string(),
+/// A failed handshake as a record reports it. What the server sent comes
+/// first: an answer that is not TLS names the port's mistake better than
+/// the error rustls made of it (a reset, an EOF, a bad record).
+fn handshake_error(e: &io::Error, head: &[u8]) -> ConnectError {
+    if let Some(why) = tls::not_tls(head) {
+        return ConnectError::Tls(why);
     }
-}
-
-/// The innermost name of a debug form, in words:
-/// `Other(OtherError(CaUsedAsEndEntity))` -> `ca used as end entity`.
-fn words(debug: &str) -> String {
-    let name = debug
-        .split(['(', ')', ' ', '{', '}', ','])
-        .rfind(|t| t.chars().next().is_some_and(|c| c.is_ascii_uppercase()))
-        .unwrap_or(debug);
-    let mut out = String::new();
-    for (i, ch) in name.chars().enumerate() {
-        if ch.is_ascii_uppercase() && i > 0 {
-            out.push(' ');
-        }
-        out.push(ch.to_ascii_lowercase());
+    match classify(e) {
+        ConnectError::Other(_) => ConnectError::Tls(tls::failure(e)),
+        ConnectError::Reset => ConnectError::Tls(
+            "reset during the TLS handshake: is this a ws:// (not wss://) port? try -n".into(),
+        ),
+        other => other,
     }
-    out
 }
 
 /// `-k`: certificates are not checked, signatures still are (so the
@@ -267,38 +234,5 @@ impl ServerCertVerifier for AcceptAnyCert {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tls(e: rustls::Error) -> String {
-        tls_failure(&io::Error::new(io::ErrorKind::InvalidData, e))
-    }
-
-    #[test]
-    fn tls_failures_read_as_words_with_the_fix() {
-        use rustls::CertificateError as C;
-        let other = C::Other(rustls::OtherError(Arc::new(io::Error::other(
-            "CaUsedAsEndEntity",
-        ))));
-        let m = tls(rustls::Error::InvalidCertificate(other));
-        assert!(m.contains("rejected") && m.contains("-k"), "{m}");
-        assert!(!m.contains("OtherError"), "{m}");
-        let m = tls(rustls::Error::InvalidCertificate(C::UnknownIssuer));
-        assert!(m.contains("issuer we do not trust"), "{m}");
-        let m = tls(rustls::Error::InvalidMessage(
-            rustls::InvalidMessage::InvalidContentType,
-        ));
-        assert!(m.contains("try -n"), "{m}");
-        let eof = io::Error::new(io::ErrorKind::UnexpectedEof, "tls handshake eof");
-        assert!(tls_failure(&eof).contains("try -n"));
-        assert_eq!(
-            words("Other(OtherError(CaUsedAsEndEntity))"),
-            "ca used as end entity"
-        );
-        assert_eq!(words("UnknownIssuer"), "unknown issuer");
     }
 }

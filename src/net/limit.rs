@@ -82,9 +82,15 @@ impl TcpOf for tokio::net::TcpStream {
     }
 }
 
-impl TcpOf for tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+impl<S: TcpOf> TcpOf for super::tls::Sniffed<S> {
     fn tcp(&self) -> &tokio::net::TcpStream {
-        self.get_ref().0
+        self.get_ref().tcp()
+    }
+}
+
+impl<S: TcpOf> TcpOf for tokio_rustls::client::TlsStream<S> {
+    fn tcp(&self) -> &tokio::net::TcpStream {
+        self.get_ref().0.tcp()
     }
 }
 

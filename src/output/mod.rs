@@ -99,7 +99,37 @@ pub const CSV_COLUMNS: &[(&str, Cell)] = &[
     ("front", |r| opt(&r.front)),
     ("backend", |r| opt(&r.backend)),
     ("app_protocol", |r| opt(&r.app_protocol)),
+    // Appended with the TLS facts: empty on ws targets.
+    ("tls_version", |r| tls(r, |t| Some(t.version.clone()))),
+    ("tls_cipher", |r| tls(r, |t| Some(t.cipher.clone()))),
+    ("tls_alpn", |r| tls(r, |t| t.alpn.clone())),
+    ("cert_subject", |r| cert(r, |c| c.subject.clone())),
+    ("cert_sans", |r| {
+        cert(r, |c| {
+            let names: Vec<&str> = c
+                .san_dns
+                .iter()
+                .chain(&c.san_ip)
+                .map(String::as_str)
+                .collect();
+            Some(names.join(";"))
+        })
+    }),
+    ("cert_issuer", |r| cert(r, |c| c.issuer.clone())),
+    ("cert_not_before", |r| cert(r, |c| c.not_before.clone())),
+    ("cert_not_after", |r| cert(r, |c| c.not_after.clone())),
+    ("cert_sha256", |r| cert(r, |c| Some(c.sha256.clone()))),
 ];
+
+/// A cell of the record's TLS facts (empty without them).
+fn tls(r: &Record, cell: impl Fn(&crate::net::TlsFacts) -> Option<String>) -> String {
+    r.tls.as_ref().and_then(cell).unwrap_or_default()
+}
+
+/// A cell of the server certificate's facts (empty without them).
+fn cert(r: &Record, cell: impl Fn(&crate::net::CertFacts) -> Option<String>) -> String {
+    tls(r, |t| t.cert.as_ref().and_then(&cell))
+}
 
 pub struct RecordWriter {
     out: Box<dyn Write + Send>,
@@ -230,6 +260,9 @@ pub fn render_text(r: &Record, detail: bool) -> String {
     if let Some(e) = &r.error {
         let _ = writeln!(s, "  error: {}", escape_controls(e));
     }
+    if let Some(t) = &r.tls {
+        let _ = writeln!(s, "  tls: {}", escape_controls(&tls_line(t)));
+    }
     if let Some(imp) = &r.implementation {
         let _ = writeln!(
             s,
@@ -334,6 +367,31 @@ pub fn render_text(r: &Record, detail: bool) -> String {
         }
     }
     s
+}
+
+/// The text view's TLS line: `TLSv1.3 TLS_AES_128_GCM_SHA256, cert
+/// CN=example.com (self-signed), expires 2027-01-01T00:00:00Z`.
+fn tls_line(t: &crate::net::TlsFacts) -> String {
+    let mut line = format!("{} {}", t.version, t.cipher);
+    if let Some(a) = &t.alpn {
+        line.push_str(&format!(" (alpn {a})"));
+    }
+    if let Some(c) = &t.cert {
+        match (&c.subject_cn, &c.subject) {
+            (Some(cn), _) => line.push_str(&format!(", cert CN={cn}")),
+            (None, Some(dn)) if !dn.is_empty() => line.push_str(&format!(", cert {dn}")),
+            _ => line.push_str(", cert without a subject"),
+        }
+        if c.self_signed {
+            line.push_str(" (self-signed)");
+        } else if let Some(issuer) = c.issuer_cn.as_ref().or(c.issuer.as_ref()) {
+            line.push_str(&format!(" from {issuer}"));
+        }
+        if let Some(end) = &c.not_after {
+            line.push_str(&format!(", expires {end}"));
+        }
+    }
+    line
 }
 
 /// Control characters escaped for display (`\0`, `\x01`, `\n`), the rest

@@ -122,6 +122,11 @@ pub struct Record {
     /// from the implementation, and never a feature of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_protocol: Option<String>,
+    /// A wss target's first successful TLS handshake: version, cipher
+    /// suite, ALPN, the server's certificate. Absent on ws targets (and
+    /// on records written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::net::TlsFacts>,
     pub confidence: f64,
     #[serde(default)]
     pub candidates: Vec<Candidate>,
@@ -169,6 +174,7 @@ impl Record {
             backend: None,
             library: None,
             app_protocol: None,
+            tls: None,
             version: None,
             layers: None,
             confidence: 0.0,

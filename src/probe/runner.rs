@@ -140,6 +140,9 @@ pub struct Endpoint {
     /// SNI / certificate name for wss; `None` for ws.
     pub tls_name: Option<String>,
     pub ctx: TargetCtx,
+    /// The facts of the target's first successful TLS handshake (see
+    /// [`Connector::connect`]); empty for ws.
+    pub tls_facts: std::sync::OnceLock<crate::net::TlsFacts>,
 }
 
 pub async fn run_probe(
@@ -322,7 +325,12 @@ pub async fn run_chain<'p>(
         // The probe starts when its connection may.
         run.started = Instant::now();
     }
-    let connecting = connector.connect(ep.addr, ep.tls_name.as_deref(), cfg.deadline);
+    let connecting = connector.connect(
+        ep.addr,
+        ep.tls_name.as_deref(),
+        cfg.deadline,
+        Some(&ep.tls_facts),
+    );
     let io = match connecting.await {
         Ok(io) => io,
         Err(e) => {

@@ -199,6 +199,7 @@ impl Scanner {
             addr: SocketAddr::new(ip, target.port),
             tls_name: target.tls.then(|| target.host.clone()),
             ctx,
+            tls_facts: Default::default(),
         });
 
         let default_gate;
@@ -231,6 +232,7 @@ impl Scanner {
                     if let Ok(g) = &cut {
                         rec.add_costs(g);
                     }
+                    rec.tls = ep.tls_facts.get().cloned();
                     rec.status = Status::TargetTimeout;
                     rec.error = Some(self.cut_note("during the gate handshake"));
                     rec.observations
@@ -265,6 +267,9 @@ impl Scanner {
         };
         let gate_time = gate_started.elapsed();
         rec.add_costs(&g);
+        // The gate made the target's first connections: a handshake that
+        // succeeded was one of them (what probes see later is not kept).
+        rec.tls = ep.tls_facts.get().cloned();
         let go = g.observation;
         rec.http_status = go.status;
         let status = gate_status(&go);
