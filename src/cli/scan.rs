@@ -72,6 +72,11 @@ pub struct ScanArgs {
     /// Handshake only: does the target answer 101? (one connection each)
     #[arg(long)]
     pub discover: bool,
+    /// Say why each verdict and not the runner-up: every feature that
+    /// separated the two (the record's `why`; the text view shows the
+    /// three that counted most without this flag).
+    #[arg(long)]
+    pub explain: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -410,6 +415,11 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
     ));
     scanner.exclusions = Arc::new(exclusions);
     scanner.discover = a.discover;
+    scanner.explain = match (a.explain, a.format) {
+        (true, _) => usize::MAX,
+        (false, Format::Text) => 3,
+        (false, _) => 0,
+    };
     scanner.run.close_frame = !a.discover;
     scanner.connector.nodelay = !a.discover;
     scanner.retries = a.retries;

@@ -130,6 +130,11 @@ pub struct Record {
     pub confidence: f64,
     #[serde(default)]
     pub candidates: Vec<Candidate>,
+    /// Why the first candidate and not the second: the features that
+    /// separated them, most telling first (`--explain`; the text view
+    /// shows three). Absent unless asked for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub why: Vec<crate::fingerprint::score::Separator>,
     /// Probe case id → what it saw.
     #[serde(default)]
     pub observations: BTreeMap<String, Observation>,
@@ -179,6 +184,7 @@ impl Record {
             layers: None,
             confidence: 0.0,
             candidates: Vec::new(),
+            why: Vec::new(),
             observations: BTreeMap::new(),
             probe_set: probe_set.to_string(),
             ts: now_unix(),
@@ -203,6 +209,24 @@ impl Record {
         features: &BTreeMap<String, String>,
     ) {
         self.set_verdicts(scorer.verdicts(features));
+    }
+
+    /// Fill [`Record::why`]: at most `limit` features that separated the
+    /// first candidate from the second (nothing when there is no second).
+    pub fn explain(
+        &mut self,
+        scorer: &crate::fingerprint::score::Scorer,
+        features: &BTreeMap<String, String>,
+        limit: usize,
+    ) {
+        self.why = match &self.candidates[..] {
+            [a, b, ..] => {
+                let mut w = scorer.separators(features, &a.id, &b.id);
+                w.truncate(limit);
+                w
+            }
+            _ => Vec::new(),
+        };
     }
 
     /// Take [`crate::fingerprint::score::Scorer::verdicts`]' answer.

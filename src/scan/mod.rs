@@ -78,6 +78,9 @@ pub struct Scanner {
     pub exclusions: Arc<Exclusions>,
     /// `--discover`: the gate handshake only (does it answer 101?).
     pub discover: bool,
+    /// Write in each record this many features that separated its verdict
+    /// from the runner-up (`why`; 0: none).
+    pub explain: usize,
     /// Extra attempts for a gate connection that failed to connect.
     pub retries: u32,
     /// Retry a refused gate connection too (`--retry-refused`). Off by
@@ -118,6 +121,7 @@ impl Scanner {
             resolver: Arc::new(Resolver::new(None, 64, Duration::from_secs(5))),
             exclusions: Arc::new(Exclusions::default()),
             discover: false,
+            explain: 0,
             retries: 0,
             retry_refused: false,
             target_timeout: Duration::from_secs(120),
@@ -334,6 +338,7 @@ impl Scanner {
                 .await;
             let features = self.features(&rec.observations);
             rec.rescore(&self.scorer, &features);
+            rec.explain(&self.scorer, &features, self.explain);
             self.name_app_protocol(&mut rec);
             rec.schema_version = SCHEMA_VERSION;
             rec.elapsed_ms = started.elapsed().as_millis() as u64;
@@ -633,6 +638,7 @@ impl Scanner {
         self.record_stand_ins(&mut rec.observations);
         let features = self.features(&rec.observations);
         rec.rescore(&self.scorer, &features);
+        rec.explain(&self.scorer, &features, self.explain);
         self.name_app_protocol(&mut rec);
         rec.schema_version = SCHEMA_VERSION;
         rec.elapsed_ms = started.elapsed().as_millis() as u64;
