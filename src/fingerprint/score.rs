@@ -1968,20 +1968,6 @@ probe_set = "p"
         assert_eq!(v.implementation, "unknown");
     }
 
-    fn weight_when(
-        s: &Scorer,
-        fp: usize,
-        key: &str,
-        ran: &std::collections::BTreeSet<&str>,
-    ) -> f64 {
-        let i = s.db().fingerprints[fp]
-            .features
-            .keys()
-            .position(|k| k == key)
-            .expect("a key of the fingerprint");
-        s.weights_when(fp, ran)[i]
-    }
-
     /// Per fingerprint, the plain loop the scorer must equal bit for bit:
     /// every expectation of a probe that ran, in key order.
     fn plain_tallies(
@@ -1999,11 +1985,14 @@ probe_set = "p"
             .enumerate()
             .map(|(i, fp)| {
                 let mut t = [Tally::default(); 3];
+                // Its weights on this evidence (a header's share of its
+                // group depends on which probes ran), once per fingerprint.
+                let ws = s.weights_when(i, &ran);
                 // Compared first, in key order: every expectation of a
                 // probe that ran (only the observed ones with
                 // `only_observed`), an optional one only further down,
                 // once observed.
-                for (k, e) in &fp.features {
+                for ((k, e), &w) in fp.features.iter().zip(&ws) {
                     let p = k.split_once('.').map_or(k.as_str(), |(p, _)| p);
                     let o = features.get(k);
                     let counted = if only_observed {
@@ -2014,7 +2003,6 @@ probe_set = "p"
                     if !ran.contains(p) || !counted {
                         continue;
                     }
-                    let w = weight_when(s, i, k, &ran);
                     for sl in [SLOT_ALL, slot(Some(e.layer))] {
                         t[sl].compared += 1;
                         t[sl].compared_w += w;
@@ -2023,12 +2011,11 @@ probe_set = "p"
                 // Then each observed key, in key order: an optional
                 // expectation compared, an absent banner taken back, or
                 // a match.
-                for (k, e) in &fp.features {
+                for ((k, e), &w) in fp.features.iter().zip(&ws) {
                     let p = k.split_once('.').map_or(k.as_str(), |(p, _)| p);
                     let Some(o) = features.get(k).filter(|_| ran.contains(p)) else {
                         continue;
                     };
-                    let w = weight_when(s, i, k, &ran);
                     let f = k.split_once('.').map_or("", |(_, f)| f);
                     for sl in [SLOT_ALL, slot(Some(e.layer))] {
                         if e.optional && !only_observed {
