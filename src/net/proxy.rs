@@ -365,17 +365,17 @@ impl Proxy {
     fn socks_error(&self, e: tokio_socks::Error, dest: &Dest) -> ConnectError {
         use tokio_socks::Error as E;
         let p = &self.shown;
-        let relayed = |how, code: u8| {
+        let relayed = |how, what: &str, code: u8| {
             ConnectError::Relayed(
                 how,
-                format!("{e} (the proxy {p}'s SOCKS5 reply {code} for {dest})"),
+                format!("{what}: the proxy {p} answered SOCKS5 reply {code} for {dest}"),
             )
         };
         match e {
-            E::ConnectionRefused => relayed(Relayed::Refused, 5),
-            E::TtlExpired => relayed(Relayed::Timeout, 6),
-            E::NetworkUnreachable => relayed(Relayed::Unreachable, 3),
-            E::HostUnreachable => relayed(Relayed::Unreachable, 4),
+            E::ConnectionRefused => relayed(Relayed::Refused, "connection refused", 5),
+            E::TtlExpired => relayed(Relayed::Timeout, "timed out (TTL expired)", 6),
+            E::NetworkUnreachable => relayed(Relayed::Unreachable, "network unreachable", 3),
+            E::HostUnreachable => relayed(Relayed::Unreachable, "host unreachable", 4),
             E::GeneralSocksServerFailure => ConnectError::Proxy(format!(
                 "proxy {p}: general SOCKS server failure (reply 1) for {dest}"
             )),
