@@ -289,7 +289,7 @@ fn csv_has_fixed_header() {
     let mut lines = out.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "schema_version,target,url,ip,status,http_status,implementation,confidence,candidates,elapsed_ms,bytes_sent,bytes_received,connections,probe_set,error,library,front,backend,app_protocol,tls_version,tls_cipher,tls_alpn,cert_subject,cert_sans,cert_issuer,cert_not_before,cert_not_after,cert_sha256"
+        "schema_version,target,url,ip,status,http_status,implementation,confidence,candidates,elapsed_ms,bytes_sent,bytes_received,connections,probe_set,error,library,front,backend,app_protocol,tls_version,tls_cipher,tls_alpn,cert_subject,cert_sans,cert_issuer,cert_not_before,cert_not_after,cert_sha256,proxy"
     );
     let row = lines.next().unwrap();
     assert!(row.contains(",refused,"), "{row}");

@@ -719,6 +719,7 @@ fn csv_rows_zipped_with_the_header_equal_the_ndjson_records() {
     let text = std::fs::read_to_string(BEFORE).unwrap();
     let mut input = lines(&text);
     input[0]["tls"] = tls_object();
+    input[1]["proxy"] = Value::from("socks5://127.0.0.1:1080");
     let scan = tmpdir("zip").join("scan.ndjson");
     let body: Vec<String> = input.iter().map(Value::to_string).collect();
     std::fs::write(&scan, body.join("\n") + "\n").unwrap();
@@ -733,7 +734,7 @@ fn csv_rows_zipped_with_the_header_equal_the_ndjson_records() {
     assert!(records[1..].iter().all(|r| r.get("tls").is_none()));
     let mut rd = csv::Reader::from_reader(csv_text.as_bytes());
     let header: Vec<String> = rd.headers().unwrap().iter().map(String::from).collect();
-    assert_eq!(header.len(), 28, "{header:?}");
+    assert_eq!(header.len(), 29, "{header:?}");
     // The TLS columns, and where the record holds each.
     let tls_path = |name: &str| -> Option<&'static [&'static str]> {
         Some(match name {

@@ -70,6 +70,12 @@ pub struct GenerateArgs {
     /// Directory to write into.
     #[arg(long, default_value = "fingerprints", value_parser = value::out_path())]
     pub out_dir: PathBuf,
+    /// Every connection through this proxy: socks5://[user:pass@]host:port
+    /// (socks5h:// is the same) or http://[user:pass@]host:port (CONNECT).
+    /// A target given as a name is resolved by the proxy, not here, so
+    /// --exclude cannot check its address.
+    #[arg(long, value_name = "URL", value_parser = value::proxy())]
+    pub proxy: Option<crate::net::ProxyUrl>,
     #[command(flatten)]
     pub probes: ProbeOpts,
 }
@@ -149,10 +155,15 @@ pub async fn run(mut a: GenerateArgs) -> Result<i32, Box<dyn std::error::Error>>
     let target = Target::parse(&url, a.probes.plain).map_err(|e| usage(e.to_string()))?;
     // Generation does not need a DB; score against an empty one.
     let set = a.probes.probe_set()?;
-    let scanner = std::sync::Arc::new(
-        a.probes
-            .build_scanner_with(set, crate::fingerprint::Db::default())?,
-    );
+    let mut scanner = a
+        .probes
+        .build_scanner_with(set, crate::fingerprint::Db::default())?;
+    if let Some(p) = &a.proxy {
+        scanner.connector.proxy = Some(std::sync::Arc::new(
+            crate::net::Proxy::resolve(p).await.map_err(usage)?,
+        ));
+    }
+    let scanner = std::sync::Arc::new(scanner);
     let mut runs = Vec::new();
     for i in 0..a.runs.max(1) {
         let rec = scanner.scan(&target).await;

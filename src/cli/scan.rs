@@ -15,7 +15,7 @@ use clap::Args;
 use sha1::{Digest, Sha1};
 
 use super::{DbOpts, ProbeOpts, usage, value};
-use crate::net::{Limits, Resolver};
+use crate::net::{Limits, Proxy, Resolver};
 use crate::output::manifest::{MANIFEST_VERSION, ShardManifest, db_version, hex};
 use crate::output::progress::Progress;
 use crate::output::{Format, RecordWriter};
@@ -58,6 +58,12 @@ pub struct ScanArgs {
     /// (after the blocklist's cuts; no connection, no DNS) and exit.
     #[arg(long)]
     pub list_targets: bool,
+    /// Every connection through this proxy: socks5://[user:pass@]host:port
+    /// (socks5h:// is the same) or http://[user:pass@]host:port (CONNECT).
+    /// A target given as a name is resolved by the proxy, not here, so
+    /// --exclude cannot check its address.
+    #[arg(long, value_name = "URL", value_parser = value::proxy())]
+    pub proxy: Option<crate::net::ProxyUrl>,
     /// DNS server ip[:port] (default: the system's).
     #[arg(long, value_name = "IP[:PORT]")]
     pub resolver: Option<String>,
@@ -408,6 +414,9 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
     open_files(a.concurrency).map_err(usage)?;
     let mut scanner = a.probes.build_scanner(&a.db)?;
     scanner.connector.limits = Arc::new(Limits::new(a.concurrency.max(1), a.rate));
+    if let Some(p) = &a.proxy {
+        scanner.connector.proxy = Some(Arc::new(Proxy::resolve(p).await.map_err(usage)?));
+    }
     scanner.resolver = Arc::new(Resolver::new(
         resolver_addr,
         a.concurrency.clamp(1, 256),

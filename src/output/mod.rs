@@ -119,6 +119,8 @@ pub const CSV_COLUMNS: &[(&str, Cell)] = &[
     ("cert_not_before", |r| cert(r, |c| c.not_before.clone())),
     ("cert_not_after", |r| cert(r, |c| c.not_after.clone())),
     ("cert_sha256", |r| cert(r, |c| Some(c.sha256.clone()))),
+    // Appended with `--proxy`: empty on direct scans.
+    ("proxy", |r| opt(&r.proxy)),
 ];
 
 /// A cell of the record's TLS facts (empty without them).
@@ -259,6 +261,9 @@ pub fn render_text(r: &Record, detail: bool) -> String {
     );
     if let Some(e) = &r.error {
         let _ = writeln!(s, "  error: {}", escape_controls(e));
+    }
+    if let Some(p) = &r.proxy {
+        let _ = writeln!(s, "  via proxy: {}", escape_controls(p));
     }
     if let Some(t) = &r.tls {
         let _ = writeln!(s, "  tls: {}", escape_controls(&tls_line(t)));
