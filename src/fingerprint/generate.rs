@@ -45,15 +45,14 @@ pub struct Learned {
     /// Learned as a substring instead of values: a proxy's own product
     /// token in a banner that also carries what the backend sent.
     pub contains: Option<String>,
-    /// At least half of the releases that ran the probe, or the base
-    /// release, did not show the feature at all (written `optional = true`: see
+    /// At least half of the releases that ran the probe did not show
+    /// the feature at all (written `optional = true`: see
     /// [`crate::fingerprint::Expect`]).
     pub optional: bool,
 }
 
 /// Whether at least half of the releases (base and version variants)
-/// that ran the probe lack the feature, or the base release does, and
-/// another shows it: its absence is then the usual,
+/// that ran the probe lack the feature, and another shows it: its absence is then the usual,
 /// no evidence against the implementation (NATS 2.12 and later drop the
 /// connection where 2.10 and 2.11 send a close frame with a code). Where
 /// only a few releases lack it, or only apps and configurations do (a
@@ -67,20 +66,13 @@ fn absent_on_most_releases(seen: &[(&Variant, Option<&String>)]) -> bool {
             super::corpus::Kind::Base | super::corpus::Kind::Version
         )
     });
-    let (n, absent, base_lacks) = releases.fold((0, 0, false), |(n, a, b), (v, val)| {
-        (
-            n + 1,
-            a + usize::from(val.is_none()),
-            b || (v.kind == super::corpus::Kind::Base && val.is_none()),
-        )
+    let (n, absent) = releases.fold((0, 0), |(n, a), (_, val)| {
+        (n + 1, a + usize::from(val.is_none()))
     });
     // Some release shows it: a feature no release shows is an app's or a
     // configuration's (SockJS's framed app closes with 3000), whose
-    // absence from a scan is evidence as before. And a fingerprint fits
-    // its own base build: what the base lacks is never held against a
-    // scan (Tornado 6.6 answers probe 306 with a 400 where older releases
-    // upgrade; `306.accept` required made its own scans mismatch).
-    absent > 0 && absent < n && (2 * absent >= n || base_lacks)
+    // absence from a scan is evidence as before.
+    absent > 0 && absent < n && 2 * absent >= n
 }
 
 /// One variant of an implementation (a release, an app, a configuration,
@@ -485,43 +477,6 @@ mod tests {
         assert!(e.matcher.matches("old") && e.matcher.matches("new"));
         assert!((e.stability - 0.667).abs() < 1e-9);
         assert_eq!(fp.by_version["104.close_reason"]["w 17.4"], "new");
-    }
-
-    /// What the base build lacks is optional even when most releases show
-    /// it (the fingerprint must fit its own base build: Tornado 6.6
-    /// refuses probe 306 where older releases upgrade); what one older
-    /// release alone lacks stays required.
-    #[test]
-    fn what_the_base_lacks_is_optional() {
-        use crate::fingerprint::corpus::Kind;
-        let v = |kind, version: &str, accept: bool, reason: bool| {
-            let mut m: BTreeMap<String, String> = [("306.status", "101")]
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .into();
-            if accept {
-                m.insert("306.accept".into(), "valid".into());
-            }
-            if reason {
-                m.insert("306.reason".into(), "Switching Protocols".into());
-            }
-            Variant {
-                kind,
-                version: version.into(),
-                runs: vec![m],
-            }
-        };
-        let variants = vec![
-            v(Kind::Base, "t 6.6", false, true),
-            v(Kind::Version, "t 6.5", true, true),
-            v(Kind::Version, "t 6.4", true, true),
-            v(Kind::Version, "t 5.1", true, false),
-        ];
-        let (learned, _) = learn(&variants);
-        assert!(learned["306.accept"].optional, "the base lacks it");
-        assert!(
-            !learned["306.reason"].optional,
-            "only an older release lacks it"
-        );
     }
 
     /// A close code that half the releases never send (they drop the
