@@ -29,6 +29,13 @@ use crate::probe::Layer;
 /// (`wsfp evaluate`): a server scored against the DB without its own
 /// fingerprint must come out `unknown` or as its library.
 pub const MIN_SCORE: f64 = 0.9;
+
+/// A proxy is named the front over the best server's own head only if that
+/// head missed at least this much weight: a thin proxy fingerprint (the
+/// gate's head and little else) fits every head it meets perfectly, and a
+/// server whose own head missed a fraction of one feature is that server,
+/// not a proxy in front of it (a direct Tornado was named behind Varnish).
+const MIN_FRONT_MISS: f64 = 0.5;
 /// ln ε: how much less likely a mismatch of weight 1 makes a candidate
 /// (one fully discriminating mismatch is more than a tie).
 const MISMATCH_LN: f64 = -4.605_170_186; // ln 0.01
@@ -1118,7 +1125,7 @@ impl Scorer {
             .find(|s| !self.handshake_only[s.0] && s.2.is_finite());
         if let Some(p) = proxy
             && p.1 >= MIN_SCORE
-            && server.is_none_or(|q| p.1 > q.1)
+            && server.is_none_or(|q| p.1 > q.1 && q.3.compared_w - q.3.matched_w >= MIN_FRONT_MISS)
         {
             let fronts = self.by_positive_evidence(
                 ranked
@@ -1955,6 +1962,54 @@ probe_set = "p"
         assert!((gap - sum).abs() < 0.01, "gap {gap}, separations {sum}");
         // Unknown ids: nothing to say.
         assert!(s.separators(&seen, "a", "nosuch").is_empty());
+    }
+
+    /// A thin proxy fingerprint fits every head it meets; it is named the
+    /// front only when the best server's own head missed at least
+    /// [`MIN_FRONT_MISS`] (a direct Tornado whose head missed a quarter of
+    /// a feature was named behind Varnish).
+    #[test]
+    fn a_server_whose_head_nearly_fits_has_no_front() {
+        let db = |miss_weight: f64| {
+            Arc::new(Db {
+                fingerprints: vec![
+                    // The proxy's own answers: to probes the server's
+                    // fingerprint expects nothing of.
+                    fp(
+                        "px",
+                        "\"309.status\" = 101\n\"1100.status\" = \"eof\"\n\"1101.status\" = \"eof\"\n\"702.status\" = \"400\"\n",
+                    ),
+                    fp(
+                        "srv",
+                        &format!(
+                            "\"309.status\" = 101\n\"309.reason\" = \"Switching Protocols\"\n\"306.status\" = {{ exact = \"400\", weight = {miss_weight} }}\n\"300.status\" = 400\n\"301.status\" = 400\n\"302.status\" = 400\n\"104.close_code\" = 1002\n\"104.close_reason\" = \"no\"\n\"105.close_reason\" = \"no5\"\n"
+                        ),
+                    ),
+                ],
+                ..Db::default()
+            })
+        };
+        let seen = obs(&[
+            ("309.status", "101"),
+            ("309.reason", "Switching Protocols"),
+            ("1100.status", "eof"),
+            ("1101.status", "eof"),
+            ("702.status", "400"),
+            ("306.status", "101"),
+            ("300.status", "400"),
+            ("301.status", "400"),
+            ("302.status", "400"),
+            ("104.status", "101"),
+            ("104.close_code", "1002"),
+            ("104.close_reason", "no"),
+            ("105.status", "101"),
+            ("105.close_reason", "no5"),
+        ]);
+        let (front, v) = Scorer::new(db(0.3)).verdicts(&seen);
+        assert!(front.is_none(), "{front:?}");
+        assert_eq!(v.implementation, "srv");
+        let (front, _) = Scorer::new(db(2.0)).verdicts(&seen);
+        assert_eq!(front.map(|f| f.implementation).as_deref(), Some("px"));
     }
 
     #[test]
