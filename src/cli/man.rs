@@ -32,7 +32,10 @@ pub fn run(a: ManArgs) -> Result<i32, Box<dyn std::error::Error>> {
                 )));
             };
             let full = format!("wsfp-{}", sub.get_name());
-            sub.clone().name(full.clone()).bin_name(full)
+            sub.clone()
+                .name(full.clone())
+                .bin_name(full)
+                .version(env!("CARGO_PKG_VERSION"))
         }
     };
     let mut out = Vec::new();

@@ -144,10 +144,11 @@ pub struct ProbeOpts {
     /// Long payloads (600 series): header and a short prefix, or all bytes.
     #[arg(long, value_enum, default_value_t = PayloadMode::Prefix)]
     pub payload_mode: PayloadMode,
-    /// Plain ws:// for targets without a scheme (default is wss://).
+    /// Plain ws:// for targets without a scheme (default is wss://), as
+    /// STEWS's -n/--no-encryption.
     #[arg(short = 'n', long = "no-tls", visible_alias = "no-encryption")]
     pub plain: bool,
-    /// Do not verify TLS certificates.
+    /// Do not verify TLS certificates (STEWS's -k/--nocert).
     #[arg(short = 'k', long = "insecure", visible_alias = "nocert")]
     pub insecure: bool,
     /// Origin header for every probe (default http(s)://host[:port]).

@@ -256,6 +256,7 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
         return super::probes::run(super::probes::ProbesArgs {
             probes: a.probes,
             long: false,
+            format: super::probes::ProbesFormat::Text,
         });
     }
     let mut exclusions = Exclusions::default();
