@@ -144,7 +144,7 @@ async fn a_close_reason_of_invalid_utf8_keeps_every_probe() {
         "--handshake-timeout",
         "1000",
     ])
-    .scanner(&DbOpts { db: None })
+    .scanner(&DbOpts { db: Vec::new() })
     .unwrap();
     let want: BTreeSet<String> = scanner.selected.iter().cloned().collect();
     for (name, reason) in [

@@ -35,8 +35,18 @@ fn bash_completion_offers_subcommands_and_flags() {
     let (code, out, err) = wsfp(&["completions", "bash"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("complete -F _wsfp"), "{out}");
-    for word in ["scan", "pcap", "--safety", "--all-tests", "--series-100", "--generate-fingerprint"] {
-        assert!(out.contains(word), "{word} missing from the bash completion");
+    for word in [
+        "scan",
+        "pcap",
+        "--safety",
+        "--all-tests",
+        "--series-100",
+        "--generate-fingerprint",
+    ] {
+        assert!(
+            out.contains(word),
+            "{word} missing from the bash completion"
+        );
     }
 }
 
@@ -92,10 +102,17 @@ fn man_page_of_a_subcommand() {
     let th = first_request(&out);
     assert!(th.starts_with(".TH wsfp-scan 1"), "{th}");
     assert!(th.contains(env!("CARGO_PKG_VERSION")), "{th}");
-    for flag in ["\\-\\-safety", "\\-\\-generate\\-fingerprint", "\\-\\-series\\-700"] {
+    for flag in [
+        "\\-\\-safety",
+        "\\-\\-generate\\-fingerprint",
+        "\\-\\-series\\-700",
+    ] {
         assert!(out.contains(flag), "{flag} missing");
     }
     let (code, _, err) = wsfp(&["man", "nope"]);
     assert_eq!(code, 2);
-    assert!(err.contains("no such subcommand") && err.contains("scan"), "{err}");
+    assert!(
+        err.contains("no such subcommand") && err.contains("scan"),
+        "{err}"
+    );
 }

@@ -15,8 +15,8 @@ fn catalogue() -> String {
 
 #[test]
 fn docs_catalogue_is_the_builtin_probe_set() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/probes.md"))
-        .unwrap();
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/probes.md")).unwrap();
     let set = wsfp::probe::ProbeSet::builtin();
     let heading = format!("## Catalogue (default set, `{}`)", set.version);
     let at = doc
@@ -30,7 +30,10 @@ fn docs_catalogue_is_the_builtin_probe_set() {
     let want = catalogue();
     let want: Vec<&str> = want.lines().collect();
     for (i, (d, w)) in table.iter().zip(&want).enumerate() {
-        assert_eq!(d, w, "docs/probes.md catalogue row {i} differs from the probe set");
+        assert_eq!(
+            d, w,
+            "docs/probes.md catalogue row {i} differs from the probe set"
+        );
     }
     assert_eq!(
         table.len(),

@@ -31,7 +31,7 @@ async fn hostile_servers_cannot_hang_crash_or_flood_the_scanner() {
     }
     let deadline = Duration::from_secs(12);
     let mut s = opts(&["-a", "-k", "--handshake-timeout", "1500"])
-        .build_scanner(&DbOpts { db: None })
+        .build_scanner(&DbOpts { db: Vec::new() })
         .unwrap();
     s.target_timeout = deadline;
     let scanner = std::sync::Arc::new(s);

@@ -35,7 +35,7 @@ async fn identifies_tokio_tungstenite_with_every_stews_case() {
         .await
         .unwrap();
     let scanner = opts(&["-a", "--exhaustive"])
-        .scanner(&DbOpts { db: None })
+        .scanner(&DbOpts { db: Vec::new() })
         .unwrap();
     let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
     assert_eq!(rec.status, Status::Ok, "{rec:?}");
@@ -184,7 +184,7 @@ async fn rsv_and_extension_probes_are_distinct_on_the_wire() {
     let rl = recording_listener().await;
     let addr = rl.addr;
     let scanner = opts(&["-2", "-4", "--frame-timeout", "200"])
-        .scanner(&DbOpts { db: None })
+        .scanner(&DbOpts { db: Vec::new() })
         .unwrap();
     let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
     assert_eq!(rec.status, Status::Ok);
@@ -245,7 +245,7 @@ async fn long_payloads_prefix_by_default_full_on_request() {
             "--frame-timeout",
             "200",
         ])
-        .scanner(&DbOpts { db: None })
+        .scanner(&DbOpts { db: Vec::new() })
         .unwrap();
         let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
         assert_eq!(rec.status, Status::Ok);
@@ -297,7 +297,7 @@ async fn failures_are_statuses_not_crashes() {
         l.local_addr().unwrap()
     };
     let scanner = opts(&["-a", "--handshake-timeout", "300"])
-        .scanner(&DbOpts { db: None })
+        .scanner(&DbOpts { db: Vec::new() })
         .unwrap();
     let r = scanner.scan(&target(&format!("ws://{http}/"))).await;
     assert_eq!((r.status, r.http_status), (Status::NotWebsocket, Some(404)));
@@ -336,7 +336,7 @@ async fn a_malformed_reply_is_previewed_whole_not_by_segment() {
             });
         }
     });
-    let scanner = opts(&[]).scanner(&DbOpts { db: None }).unwrap();
+    let scanner = opts(&[]).scanner(&DbOpts { db: Vec::new() }).unwrap();
     for _ in 0..3 {
         let r = scanner.scan(&target(&format!("ws://{addr}/"))).await;
         let (_, o) = r
@@ -418,7 +418,7 @@ async fn wss_with_and_without_certificate_checks() {
     let (addr, counts) = tls_tungstenite().await;
     let url = format!("wss://localhost:{}/", addr.port());
     let insecure = opts(&["-k", "-1", "-3"])
-        .scanner(&DbOpts { db: None })
+        .scanner(&DbOpts { db: Vec::new() })
         .unwrap();
     let r = insecure.scan(&Target::parse(&url, false).unwrap()).await;
     assert_eq!(r.status, Status::Ok, "{r:?}");
@@ -446,7 +446,7 @@ async fn wss_with_and_without_certificate_checks() {
     );
     eprintln!("TLS handshakes: {full}, resumed: {resumed}");
     assert!(full >= 10 && resumed >= 2, "{resumed} of {full} resumed");
-    let strict = opts(&["-1"]).scanner(&DbOpts { db: None }).unwrap();
+    let strict = opts(&["-1"]).scanner(&DbOpts { db: Vec::new() }).unwrap();
     let r = strict.scan(&Target::parse(&url, false).unwrap()).await;
     assert_eq!(r.status, Status::TlsError, "{r:?}");
     assert_eq!(r.tls, None, "no handshake succeeded");
@@ -524,7 +524,7 @@ fn sha256_hex(der: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wss_records_keep_the_tls_facts_of_the_first_handshake() {
     let scanner = opts(&["-k", "-1", "-3"])
-        .scanner(&DbOpts { db: None })
+        .scanner(&DbOpts { db: Vec::new() })
         .unwrap();
 
     // A self-signed certificate, TLS 1.3, ALPN http/1.1 (what we offer).
@@ -667,7 +667,7 @@ async fn a_plain_http_port_scanned_as_wss_names_try_n() {
             });
         }
     });
-    let scanner = opts(&["-1"]).scanner(&DbOpts { db: None }).unwrap();
+    let scanner = opts(&["-1"]).scanner(&DbOpts { db: Vec::new() }).unwrap();
     let r = scanner
         .scan(&Target::parse(&format!("wss://127.0.0.1:{}/", addr.port()), false).unwrap())
         .await;
@@ -695,7 +695,7 @@ async fn safe_probes_are_well_formed_on_the_wire() {
     let rl = recording_listener().await;
     let addr = rl.addr;
     let scanner = opts(&["--safety", "safe", "--frame-timeout", "200"])
-        .scanner(&DbOpts { db: None })
+        .scanner(&DbOpts { db: Vec::new() })
         .unwrap();
     let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
     assert_eq!(rec.status, Status::Ok);
@@ -843,7 +843,7 @@ async fn user_headers_go_out_on_every_request_but_the_verbatim_ones() {
         "--cookie",
         "b=2",
     ])
-    .scanner(&DbOpts { db: None })
+    .scanner(&DbOpts { db: Vec::new() })
     .unwrap();
     let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
     assert_eq!(rec.status, Status::Ok);
@@ -895,7 +895,7 @@ async fn user_headers_go_out_on_every_request_but_the_verbatim_ones() {
     // `--user-agent ''`: no User-Agent, and nothing else added.
     rl.clear();
     let scanner = opts(&["--frame-timeout", "200", "--user-agent", ""])
-        .scanner(&DbOpts { db: None })
+        .scanner(&DbOpts { db: Vec::new() })
         .unwrap();
     let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
     assert_eq!(rec.status, Status::Ok);
@@ -976,13 +976,13 @@ async fn crash_is_attributed_and_probing_stops() {
     let addr = fragile_server().await;
     let url = format!("ws://{addr}/");
     for _ in 0..3 {
-        let safe = opts(&[]).scanner(&DbOpts { db: None }).unwrap();
+        let safe = opts(&[]).scanner(&DbOpts { db: Vec::new() }).unwrap();
         let r = safe.scan(&target(&url)).await;
         assert_eq!(r.status, Status::Ok);
         assert_eq!(r.target_down_after, None, "safe probes never crash it");
     }
     let intrusive = opts(&["--series", "100", "--per-host", "1"])
-        .scanner(&DbOpts { db: None })
+        .scanner(&DbOpts { db: Vec::new() })
         .unwrap();
     let started = std::time::Instant::now();
     let r = intrusive.scan(&target(&url)).await;
@@ -1013,9 +1013,9 @@ async fn adaptive_names_three_implementations_with_few_connections() {
         targets.push((format!("ws://{addr}/"), id));
     }
     let adaptive = opts(&["-a", "--adaptive"])
-        .scanner(&DbOpts { db: None })
+        .scanner(&DbOpts { db: Vec::new() })
         .unwrap();
-    let full = opts(&["-a"]).scanner(&DbOpts { db: None }).unwrap();
+    let full = opts(&["-a"]).scanner(&DbOpts { db: Vec::new() }).unwrap();
     for (url, id) in targets {
         let r = adaptive.scan(&target(&url)).await;
         assert_eq!(r.implementation.as_deref(), Some(id), "{:?}", r.candidates);
@@ -1045,7 +1045,7 @@ async fn clean_handshakes_host_frame_probes_even_without_pongs() {
     let rl = recording_listener().await;
     let addr = rl.addr;
     let scanner = opts(&["-a", "--frame-timeout", "150"])
-        .scanner(&DbOpts { db: None })
+        .scanner(&DbOpts { db: Vec::new() })
         .unwrap();
     let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
     assert_eq!(rec.status, Status::Ok, "{rec:?}");
@@ -1134,7 +1134,7 @@ async fn clean_handshakes_host_frame_probes_even_without_pongs() {
 async fn late_pongs_are_not_taken_for_a_later_probe() {
     let addr = ping_server(Pongs::Late(Duration::from_millis(300))).await;
     let scanner = opts(&["-1", "--frame-timeout", "200"])
-        .scanner(&DbOpts { db: None })
+        .scanner(&DbOpts { db: Vec::new() })
         .unwrap();
     let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
     assert_eq!(rec.status, Status::Ok, "{rec:?}");
@@ -1231,7 +1231,7 @@ async fn ladder_middles_run_only_when_the_ends_disagree() {
         let (addr, conns) = limited_server(limit).await;
         let mut args = vec!["--safety", "heavy", "--frame-timeout", "200"];
         args.extend_from_slice(extra);
-        let scanner = opts(&args).scanner(&DbOpts { db: None }).unwrap();
+        let scanner = opts(&args).scanner(&DbOpts { db: Vec::new() }).unwrap();
         let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
         assert_eq!(rec.status, Status::Ok, "{rec:?}");
         assert_eq!(
@@ -1399,7 +1399,7 @@ async fn pong_first_echo_server() -> SocketAddr {
 async fn chained_probes_keep_their_own_late_reactions() {
     let addr = pong_first_echo_server().await;
     let scanner = opts(&["--series", "100,800"])
-        .scanner(&DbOpts { db: None })
+        .scanner(&DbOpts { db: Vec::new() })
         .unwrap();
     let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
     assert_eq!(rec.status, Status::Ok, "{rec:?}");
@@ -1564,7 +1564,7 @@ async fn chained_probes_ride_the_same_connection_every_run() {
         .await
         .unwrap();
     let addr = jitter_relay(backend).await;
-    let scanner = opts(&["-a"]).scanner(&DbOpts { db: None }).unwrap();
+    let scanner = opts(&["-a"]).scanner(&DbOpts { db: Vec::new() }).unwrap();
     let mut seen: Vec<Vec<(String, Option<String>)>> = Vec::new();
     for _ in 0..4 {
         let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
@@ -1667,7 +1667,7 @@ async fn ping_server(pongs: Pongs) -> SocketAddr {
 async fn a_probe_ping_and_the_liveness_ping_are_both_answered() {
     let addr = ping_server(Pongs::FirstPerRead).await;
     let scanner = opts(&["-a", "--frame-timeout", "300"])
-        .scanner(&DbOpts { db: None })
+        .scanner(&DbOpts { db: Vec::new() })
         .unwrap();
     let set = ProbeSet::builtin();
     for _ in 0..3 {
@@ -1768,7 +1768,7 @@ async fn frame_echo_server(greet: bool, empty_pongs: bool) -> SocketAddr {
 async fn an_apps_greeting_is_pushed_not_a_probes_reaction() {
     let addr = frame_echo_server(true, false).await;
     for mode in [&["-a"][..], &[][..]] {
-        let scanner = opts(mode).scanner(&DbOpts { db: None }).unwrap();
+        let scanner = opts(mode).scanner(&DbOpts { db: Vec::new() }).unwrap();
         let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
         assert_eq!(rec.status, Status::Ok, "{rec:?}");
         let greeting = |f: &wsfp::probe::FrameObs| f.opcode == 1 && f.len == GREETING.len() as u64;
@@ -1816,7 +1816,7 @@ async fn a_message_left_open_by_one_probe_is_not_the_next_ones_anomaly() {
             hit
         })
     };
-    let scanner = opts(&["-a"]).scanner(&DbOpts { db: None }).unwrap();
+    let scanner = opts(&["-a"]).scanner(&DbOpts { db: Vec::new() }).unwrap();
     let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
     assert_eq!(rec.status, Status::Ok, "{rec:?}");
     let chained = rec
@@ -1848,7 +1848,7 @@ async fn an_empty_pong_answers_the_opening_ping() {
     let addr = frame_echo_server(true, true).await;
     let set = ProbeSet::builtin();
     let scanner = opts(&["-a", "--frame-timeout", "100"])
-        .scanner(&DbOpts { db: None })
+        .scanner(&DbOpts { db: Vec::new() })
         .unwrap();
     let rec = scanner.scan(&target(&format!("ws://{addr}/"))).await;
     assert_eq!(rec.status, Status::Ok, "{rec:?}");

@@ -120,7 +120,9 @@ async fn each_series_flag_runs_only_its_series() {
         let long = format!("--series-{series}");
         for (flag, sub) in [(&short, false), (&long, true)] {
             let mut a = if sub { args(&["scan"]) } else { Vec::new() };
-            a.extend(args(&["-u", &hp, "-n", flag, "--format", "ndjson", "--silent"]));
+            a.extend(args(&[
+                "-u", &hp, "-n", flag, "--format", "ndjson", "--silent",
+            ]));
             let (code, out, err) = wsfp(a.clone()).await;
             assert_eq!(code, 0, "{a:?}: {err}");
             let rec = one(&out);
@@ -152,7 +154,15 @@ async fn all_tests_runs_every_series() {
     let every: BTreeSet<u16> = [100, 200, 300, 400, 500, 600, 700].into();
     for a in [
         args(&["-u", &hp, "-n", "-a", "--format", "ndjson", "--silent"]),
-        args(&["scan", "--url", &hp, "--no-encryption", "--all-tests", "--format", "ndjson"]),
+        args(&[
+            "scan",
+            "--url",
+            &hp,
+            "--no-encryption",
+            "--all-tests",
+            "--format",
+            "ndjson",
+        ]),
     ] {
         let (code, out, err) = wsfp(a.clone()).await;
         assert_eq!(code, 0, "{a:?}: {err}");
@@ -160,11 +170,13 @@ async fn all_tests_runs_every_series() {
         let (series, ids) = observed(&rec);
         assert!(series.is_superset(&every), "{a:?}: {series:?}");
         assert!(ids.contains("603"), "the heavy 600 series ran: {ids:?}");
-        assert_eq!(rec["implementation"], "rs-tokio-tungstenite", "{a:?}: {rec}");
+        assert_eq!(
+            rec["implementation"], "rs-tokio-tungstenite",
+            "{a:?}: {rec}"
+        );
     }
     // The default (no series flag) is the safe set: no 600 series.
-    let (code, out, _) =
-        wsfp(args(&["-u", &hp, "-n", "--format", "ndjson", "--silent"])).await;
+    let (code, out, _) = wsfp(args(&["-u", &hp, "-n", "--format", "ndjson", "--silent"])).await;
     assert_eq!(code, 0);
     let (series, _) = observed(&one(&out));
     assert!(!series.contains(&600), "{series:?}");
@@ -176,8 +188,10 @@ async fn all_tests_runs_every_series() {
 async fn no_encryption_picks_ws() {
     let (_farm, hp) = echo().await;
     for flag in ["-n", "--no-encryption"] {
-        let (code, out, err) =
-            wsfp(args(&["-u", &hp, flag, "-1", "--format", "ndjson", "--silent"])).await;
+        let (code, out, err) = wsfp(args(&[
+            "-u", &hp, flag, "-1", "--format", "ndjson", "--silent",
+        ]))
+        .await;
         assert_eq!(code, 0, "{err}");
         let rec = one(&out);
         assert_eq!(rec["status"], "ok", "{rec}");
@@ -196,15 +210,19 @@ async fn nocert_ignores_an_invalid_certificate() {
     let addr = tls_echo().await;
     let target = format!("localhost:{}", addr.port());
     for flag in ["-k", "--nocert"] {
-        let (code, out, err) =
-            wsfp(args(&["-u", &target, flag, "-1", "--format", "ndjson", "--silent"])).await;
+        let (code, out, err) = wsfp(args(&[
+            "-u", &target, flag, "-1", "--format", "ndjson", "--silent",
+        ]))
+        .await;
         assert_eq!(code, 0, "{err}");
         let rec = one(&out);
         assert_eq!(rec["status"], "ok", "{flag}: {rec}");
         assert_eq!(rec["url"], format!("wss://{target}/"), "{rec}");
     }
-    let (_, out, _) =
-        wsfp(args(&["-u", &target, "-1", "--format", "ndjson", "--silent"])).await;
+    let (_, out, _) = wsfp(args(&[
+        "-u", &target, "-1", "--format", "ndjson", "--silent",
+    ]))
+    .await;
     assert_eq!(one(&out)["status"], "tls_error");
 }
 
@@ -230,7 +248,10 @@ async fn origin_verbose_and_debug() {
         // The request as sent, then the server's 101 as received.
         assert!(err.contains("Origin: http://stews.test\\r\\n"), "{err}");
         assert!(err.contains("[309] -> GET / HTTP/1.1\\r\\n"), "{err}");
-        assert!(err.contains("[309] <- HTTP/1.1 101 Switching Protocols\\r\\n"), "{err}");
+        assert!(
+            err.contains("[309] <- HTTP/1.1 101 Switching Protocols\\r\\n"),
+            "{err}"
+        );
     }
     for d in ["-d", "--debug"] {
         let (code, _, err) = wsfp(args(&["-u", &hp, "-n", "-1", d, "--silent"])).await;
@@ -253,14 +274,20 @@ async fn file_of_targets() {
     let list = list.display().to_string();
     for a in [
         args(&["-f", &list, "-n", "-1", "--format", "ndjson", "--silent"]),
-        args(&["scan", "--file", &list, "-n", "-1", "--format", "ndjson", "--silent"]),
+        args(&[
+            "scan", "--file", &list, "-n", "-1", "--format", "ndjson", "--silent",
+        ]),
     ] {
         let (code, out, err) = wsfp(a.clone()).await;
         assert_eq!(code, 0, "{a:?}: {err}");
         let recs = records(&out);
         let mut urls: Vec<&str> = recs.iter().map(|r| r["url"].as_str().unwrap()).collect();
         urls.sort();
-        assert_eq!(urls, [format!("ws://{hp}/"), format!("ws://{hp}/chat")], "{out}");
+        assert_eq!(
+            urls,
+            [format!("ws://{hp}/"), format!("ws://{hp}/chat")],
+            "{out}"
+        );
         assert!(recs.iter().all(|r| r["status"] == "ok"), "{out}");
     }
 }
@@ -275,12 +302,18 @@ async fn generate_fingerprint_prints_a_loadable_fingerprint() {
     for flag in ["-g", "--generate-fingerprint"] {
         let (code, out, err) = wsfp(args(&["-u", &hp, "-n", flag])).await;
         assert_eq!(code, 0, "{err}");
-        assert!(out.starts_with(&format!("# Fingerprint of {hp} (")), "{out}");
+        assert!(
+            out.starts_with(&format!("# Fingerprint of {hp} (")),
+            "{out}"
+        );
         let path = dir.join("target.toml");
         std::fs::write(&path, &out).unwrap();
         let fp = wsfp::fingerprint::Fingerprint::parse(&out, "target.toml", &ProbeSet::builtin())
             .unwrap_or_else(|e| panic!("{e}\n{out}"));
-        assert_eq!(fp.id, "127.0.0.1-".to_string() + hp.rsplit(':').next().unwrap());
+        assert_eq!(
+            fp.id,
+            "127.0.0.1-".to_string() + hp.rsplit(':').next().unwrap()
+        );
         // Every series ran (STEWS's -g ran all tests).
         let set = ProbeSet::builtin();
         let series: BTreeSet<u16> = fp

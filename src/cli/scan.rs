@@ -723,9 +723,10 @@ async fn generate_fingerprints(a: &ScanArgs) -> Result<i32, Box<dyn std::error::
         parsed.push(space.get(0));
     }
     let mut out: Box<dyn Write> = match &a.out {
-        Some(p) => Box::new(std::fs::File::create(p).map_err(|e| {
-            usage(format!("cannot write {}: {e}", p.display()))
-        })?),
+        Some(p) => Box::new(
+            std::fs::File::create(p)
+                .map_err(|e| usage(format!("cannot write {}: {e}", p.display())))?,
+        ),
         None => Box::new(std::io::stdout()),
     };
     let mut failed = 0;
@@ -749,7 +750,13 @@ async fn generate_fingerprints(a: &ScanArgs) -> Result<i32, Box<dyn std::error::
             probe_set: stable.scanner.probes.version.clone(),
             ..Meta::default()
         };
-        writeln!(out, "# Fingerprint of {t} ({} features, {} unstable dropped over {} runs)", stable.features.len(), stable.dropped, stable.runs)?;
+        writeln!(
+            out,
+            "# Fingerprint of {t} ({} features, {} unstable dropped over {} runs)",
+            stable.features.len(),
+            stable.dropped,
+            stable.runs
+        )?;
         out.write_all(to_toml(&meta, &stable.features).as_bytes())?;
         writeln!(out)?;
         out.flush()?;
