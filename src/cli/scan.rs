@@ -678,7 +678,6 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
     Ok(0)
 }
 
-/// A seed for a scan given none: the clock and the process id, mixed.
 /// `-g`: each target of -u and -f (one URL or host[:port][/path] a line,
 /// as STEWS takes them) scanned as `wsfp generate` scans, and its
 /// fingerprint printed. A target that does not answer is said on stderr
@@ -781,6 +780,7 @@ fn made_up_id(t: &crate::target::Target) -> String {
         .to_string()
 }
 
+/// A seed for a scan given none: the clock and the process id, mixed.
 fn random_seed() -> u64 {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
