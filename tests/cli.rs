@@ -289,7 +289,7 @@ fn csv_has_fixed_header() {
     let mut lines = out.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "schema_version,target,url,ip,status,http_status,implementation,confidence,candidates,elapsed_ms,bytes_sent,bytes_received,connections,probe_set,error,library,front,backend,app_protocol,tls_version,tls_cipher,tls_alpn,cert_subject,cert_sans,cert_issuer,cert_not_before,cert_not_after,cert_sha256"
+        "schema_version,target,url,ip,status,http_status,implementation,confidence,candidates,elapsed_ms,bytes_sent,bytes_received,connections,probe_set,error,library,front,backend,app_protocol,tls_version,tls_cipher,tls_alpn,cert_subject,cert_sans,cert_issuer,cert_not_before,cert_not_after,cert_sha256,proxy"
     );
     let row = lines.next().unwrap();
     assert!(row.contains(",refused,"), "{row}");
@@ -403,6 +403,63 @@ async fn tungstenite_farm() -> (wsfp::demo::Farm, std::net::SocketAddr) {
         .await
         .unwrap();
     (farm, ws)
+}
+
+/// The text view says why the verdict and not the runner-up (three
+/// features); `--explain` writes every separating feature into the record,
+/// and NDJSON without it carries none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verdicts_say_why() {
+    let (farm, ws) = tungstenite_farm().await;
+    let url = format!("ws://{ws}/");
+    let (code, out, err) =
+        wsfp_async(["scan", "-u", &url].iter().map(|s| s.to_string()).collect()).await;
+    assert_eq!(code, 0, "{err}");
+    let why = out
+        .lines()
+        .position(|l| l.starts_with("  why rs-tokio-tungstenite and not "))
+        .unwrap_or_else(|| panic!("no why line: {out}"));
+    let text = out.clone();
+    let reasons: Vec<&str> = text
+        .lines()
+        .skip(why + 1)
+        .take_while(|l| l.starts_with("    "))
+        .collect();
+    assert!((1..=3).contains(&reasons.len()), "{out}");
+    assert!(
+        reasons
+            .iter()
+            .all(|l| l.contains(" saw ") && l.contains(" expects ")),
+        "{out}"
+    );
+    let (_, plain, _) = wsfp_async(
+        ["scan", "-u", &url, "--format", "ndjson"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    )
+    .await;
+    assert!(ndjson(&plain)[0].get("why").is_none(), "{plain}");
+    let (code, out, err) = wsfp_async(
+        ["scan", "-u", &url, "--format", "ndjson", "--explain"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let r = &ndjson(&out)[0];
+    let why = r["why"].as_array().unwrap();
+    // All of them: as many as the text view showed, or more past three.
+    assert!(
+        why.len() == reasons.len() || (reasons.len() == 3 && why.len() > 3),
+        "{r}"
+    );
+    // Most telling first, and each names what the scan saw.
+    let w: Vec<f64> = why.iter().map(|x| x["weight"].as_f64().unwrap()).collect();
+    assert!(w.windows(2).all(|p| p[0] >= p[1]) && w[0] > 0.0, "{w:?}");
+    assert!(why[0]["feature"].as_str().unwrap().contains('.'));
+    farm.stop();
 }
 
 /// A target file of one identifiable server and one refused port.

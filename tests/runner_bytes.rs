@@ -35,7 +35,7 @@ async fn chain(probe: &Probe, next: Option<&Probe>, server: &[u8]) -> Vec<ProbeR
     peer.write_all(server).await.unwrap();
     peer.shutdown().await.unwrap();
     let ep = Endpoint {
-        addr: "127.0.0.1:9".parse().unwrap(),
+        dest: wsfp::net::Dest::Addr("127.0.0.1:9".parse().unwrap()),
         tls_name: None,
         ctx: TargetCtx::new("test.invalid", 80, "/", false, None),
         tls_facts: Default::default(),

@@ -271,7 +271,7 @@ fuzz_target!(|input: &[u8]| {
         keyed: false,
     };
     let ep = Endpoint {
-        addr: "127.0.0.1:9".parse().expect("address"),
+        dest: wsfp::net::Dest::Addr("127.0.0.1:9".parse().expect("address")),
         tls_name: (flags & 32 != 0).then(|| "fuzz.test".to_string()),
         ctx: TargetCtx::new("fuzz.test", 80, "/", false, None),
         tls_facts: Default::default(),

@@ -73,6 +73,12 @@ pub struct GenerateArgs {
     /// Directory to write into.
     #[arg(long, default_value = "fingerprints", value_parser = value::out_path())]
     pub out_dir: PathBuf,
+    /// Every connection through this proxy: socks5://[user:pass@]host:port
+    /// (socks5h:// is the same) or http://[user:pass@]host:port (CONNECT).
+    /// A target given as a name is resolved by the proxy, not here, so
+    /// --exclude cannot check its address.
+    #[arg(long, value_name = "URL", value_parser = value::proxy())]
+    pub proxy: Option<crate::net::ProxyUrl>,
     #[command(flatten)]
     pub probes: ProbeOpts,
 }
@@ -149,10 +155,12 @@ pub struct Stable {
 /// showed: every probe (or only the named series), the `same_as` probes
 /// the full set skips included, as the DB keeps their evidence for
 /// `--exhaustive` scans. No DB is needed (the scan scores against an
-/// empty one). `wsfp generate -u` and `wsfp scan -g` both use it.
+/// empty one); every connection through `proxy` if given. `wsfp
+/// generate -u` and `wsfp scan -g` both use it.
 pub async fn stable_scan(
     probes: &ProbeOpts,
     target: &Target,
+    proxy: Option<&crate::net::ProxyUrl>,
     runs: usize,
 ) -> Result<Stable, Box<dyn std::error::Error>> {
     let mut probes = probes.clone();
@@ -162,7 +170,13 @@ pub async fn stable_scan(
     }
     probes.exhaustive = true;
     let set = probes.probe_set()?;
-    let scanner = Arc::new(probes.build_scanner_with(set, crate::fingerprint::Db::default())?);
+    let mut scanner = probes.build_scanner_with(set, crate::fingerprint::Db::default())?;
+    if let Some(p) = proxy {
+        scanner.connector.proxy = Some(Arc::new(
+            crate::net::Proxy::resolve(p).await.map_err(usage)?,
+        ));
+    }
+    let scanner = Arc::new(scanner);
     let mut seen = Vec::new();
     for i in 0..runs.max(1) {
         let rec = scanner.scan(target).await;
@@ -202,6 +216,7 @@ pub async fn run(a: GenerateArgs) -> Result<i32, Box<dyn std::error::Error>> {
     } = stable_scan(
         &a.probes,
         &Target::parse(&url, a.probes.plain).map_err(|e| usage(e.to_string()))?,
+        a.proxy.as_ref(),
         a.runs,
     )
     .await?;

@@ -15,7 +15,7 @@ use clap::Args;
 use sha1::{Digest, Sha1};
 
 use super::{DbOpts, ProbeOpts, usage, value};
-use crate::net::{Limits, Resolver};
+use crate::net::{Limits, Proxy, Resolver};
 use crate::output::manifest::{MANIFEST_VERSION, ShardManifest, db_version, hex};
 use crate::output::progress::Progress;
 use crate::output::{Format, RecordWriter};
@@ -58,6 +58,12 @@ pub struct ScanArgs {
     /// (after the blocklist's cuts; no connection, no DNS) and exit.
     #[arg(long)]
     pub list_targets: bool,
+    /// Every connection through this proxy: socks5://[user:pass@]host:port
+    /// (socks5h:// is the same) or http://[user:pass@]host:port (CONNECT).
+    /// A target given as a name is resolved by the proxy, not here, so
+    /// --exclude cannot check its address.
+    #[arg(long, value_name = "URL", value_parser = value::proxy())]
+    pub proxy: Option<crate::net::ProxyUrl>,
     /// DNS server ip[:port] (default: the system's).
     #[arg(long, value_name = "IP[:PORT]")]
     pub resolver: Option<String>,
@@ -72,6 +78,11 @@ pub struct ScanArgs {
     /// Handshake only: does the target answer 101? (one connection each)
     #[arg(long)]
     pub discover: bool,
+    /// Say why each verdict and not the runner-up: every feature that
+    /// separated the two (the record's `why`; the text view shows the
+    /// three that counted most without this flag).
+    #[arg(long)]
+    pub explain: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -416,6 +427,9 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
     open_files(a.concurrency).map_err(usage)?;
     let mut scanner = a.probes.build_scanner(&a.db)?;
     scanner.connector.limits = Arc::new(Limits::new(a.concurrency.max(1), a.rate));
+    if let Some(p) = &a.proxy {
+        scanner.connector.proxy = Some(Arc::new(Proxy::resolve(p).await.map_err(usage)?));
+    }
     scanner.resolver = Arc::new(Resolver::new(
         resolver_addr,
         a.concurrency.clamp(1, 256),
@@ -423,6 +437,11 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
     ));
     scanner.exclusions = Arc::new(exclusions);
     scanner.discover = a.discover;
+    scanner.explain = match (a.explain, a.format) {
+        (true, _) => usize::MAX,
+        (false, Format::Text) => 3,
+        (false, _) => 0,
+    };
     scanner.run.close_frame = !a.discover;
     scanner.connector.nodelay = !a.discover;
     scanner.retries = a.retries;
@@ -730,15 +749,16 @@ async fn generate_fingerprints(a: &ScanArgs) -> Result<i32, Box<dyn std::error::
     };
     let mut failed = 0;
     for (t, target) in targets.iter().zip(&parsed) {
-        let stable = match super::generate::stable_scan(&a.probes, target, 2).await {
-            Ok(s) => s,
-            Err(e) if e.is::<super::UsageError>() => return Err(e),
-            Err(e) => {
-                crate::stderr!("wsfp: -g: {e}");
-                failed += 1;
-                continue;
-            }
-        };
+        let stable =
+            match super::generate::stable_scan(&a.probes, target, a.proxy.as_ref(), 2).await {
+                Ok(s) => s,
+                Err(e) if e.is::<super::UsageError>() => return Err(e),
+                Err(e) => {
+                    crate::stderr!("wsfp: -g: {e}");
+                    failed += 1;
+                    continue;
+                }
+            };
         let id = made_up_id(target);
         let meta = Meta {
             id: id.clone(),

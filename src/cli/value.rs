@@ -217,6 +217,12 @@ pub fn id() -> Checked<String> {
     })
 }
 
+/// `--proxy URL`: `socks5://`, `socks5h://` or `http://`, with
+/// `[user:pass@]host:port` (see [`crate::net::ProxyUrl::parse`]).
+pub fn proxy() -> Checked<crate::net::ProxyUrl> {
+    Checked(|s| crate::net::ProxyUrl::parse(utf8(s)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

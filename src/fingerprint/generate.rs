@@ -265,8 +265,11 @@ pub fn learn(
 /// nothing about the implementation, and error tokens from a run that
 /// failed to connect would fingerprint the network, not the server.
 fn worth_keeping(key: &str, value: &str) -> bool {
-    let connect_failure =
-        key.ends_with(".status") && matches!(value, "refused" | "timeout" | "error" | "tls_error");
+    let connect_failure = key.ends_with(".status")
+        && matches!(
+            value,
+            "refused" | "timeout" | "error" | "tls_error" | "proxy_error"
+        );
     !(key.ends_with(".url_match") || connect_failure)
 }
 

@@ -49,6 +49,18 @@ pub enum Match {
 }
 
 impl Match {
+    /// What it accepts, for a person: `1002`, `1002|1011`, `*text*`,
+    /// `text*`, `1000-1011`.
+    pub fn describe(&self) -> String {
+        match self {
+            Match::Exact(v) => v.clone(),
+            Match::Contains(v) => format!("*{v}*"),
+            Match::Prefix(v) => format!("{v}*"),
+            Match::AnyOf(vs) => vs.join("|"),
+            Match::Range(lo, hi) => format!("{lo}-{hi}"),
+        }
+    }
+
     pub fn matches(&self, observed: &str) -> bool {
         match self {
             Match::Exact(v) => observed == v,

@@ -131,6 +131,26 @@ pub struct Basis {
 /// Cap of [`Basis::library_gap`] (no other library: the cap).
 pub const GAP_CAP: f64 = 50.0;
 
+/// A feature that separated the first candidate of a verdict from the
+/// second ([`Scorer::separators`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Separator {
+    /// `<probe>.<feature>`.
+    pub feature: String,
+    /// What the scan saw (absent: the probe ran but showed nothing of it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<String>,
+    /// What the first candidate expects (absent: nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first: Option<String>,
+    /// What the second candidate expects (absent: nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second: Option<String>,
+    /// How much more weight the second failed to match here than the
+    /// first (negative: the feature favoured the second).
+    pub weight: f64,
+}
+
 impl Verdict {
     pub fn unknown() -> Verdict {
         Verdict {
@@ -690,27 +710,104 @@ impl Scorer {
         self.weights.get(fp)?.get(key).copied()
     }
 
-    /// [`Scorer::weight`] when only the probes in `ran` ran: a header seen
-    /// by many probes shares one fact's weight among those that ran.
-    #[cfg(test)]
-    fn weight_when(&self, fp: usize, key: &str, ran: &std::collections::BTreeSet<&str>) -> f64 {
+    /// Fingerprint `fp`'s weights, in its feature order, when only the
+    /// probes in `ran` ran: a header seen by many probes shares one
+    /// fact's weight among those that ran (what scoring uses).
+    pub fn weights_when(&self, fp: usize, ran: &std::collections::BTreeSet<&str>) -> Vec<f64> {
         let f = &self.db.fingerprints[fp];
-        let (i, (_, e)) = f
-            .features
+        let probe = |k: &str| k.split_once('.').map_or(k, |(p, _)| p).to_string();
+        let mut ran_in: HashMap<u32, f64> = HashMap::new();
+        for ((k, _), c) in f.features.iter().zip(&self.compiled[fp]) {
+            if c.group != NO_GROUP && ran.contains(probe(k).as_str()) {
+                *ran_in.entry(c.group).or_default() += 1.0;
+            }
+        }
+        self.compiled[fp]
             .iter()
-            .enumerate()
-            .find(|(_, (k, _))| k.as_str() == key)
-            .expect("a key of the fingerprint");
-        let Some(g) = group_of(key, e) else {
-            return self.compiled[fp][i].weight;
+            .map(|c| match ran_in.get(&c.group) {
+                Some(&n) if n > 1.0 => c.weight / n,
+                _ => c.weight,
+            })
+            .collect()
+    }
+
+    /// The features that separated candidate `a` from candidate `b` on
+    /// this evidence: per feature either expects, how much more weight `b`
+    /// failed to match than `a` (candidates rank by the weight they fail
+    /// to match, least first), largest first; features that favoured `b`
+    /// come last, with a negative `weight`. What a person asks of a
+    /// verdict: why this one and not the next.
+    pub fn separators(
+        &self,
+        features: &BTreeMap<String, String>,
+        a: &str,
+        b: &str,
+    ) -> Vec<Separator> {
+        let fps = &self.db.fingerprints;
+        let (Some(ia), Some(ib)) = (
+            fps.iter().position(|f| f.id == a),
+            fps.iter().position(|f| f.id == b),
+        ) else {
+            return Vec::new();
         };
-        let n = f
-            .features
-            .iter()
-            .filter(|(k, e)| group_of(k, e) == Some(g))
-            .filter(|(k, _)| ran.contains(k.split_once('.').map_or(k.as_str(), |(p, _)| p)))
-            .count();
-        self.compiled[fp][i].weight / n.max(1) as f64
+        let ran: std::collections::BTreeSet<&str> = features
+            .keys()
+            .filter_map(|k| k.split_once('.').map(|(p, _)| p))
+            .collect();
+        // Per candidate: key → (what it expects, the weight it failed to
+        // match there: 0 when it matched or did not compare).
+        let missed = |i: usize| -> BTreeMap<&str, (String, f64)> {
+            let w = self.weights_when(i, &ran);
+            fps[i]
+                .features
+                .iter()
+                .zip(w)
+                .filter_map(|((k, e), w)| {
+                    let p = k.split_once('.').map_or(k.as_str(), |(p, _)| p);
+                    if !ran.contains(p) {
+                        return None;
+                    }
+                    let o = features.get(k);
+                    let f = k.split_once('.').map_or("", |(_, f)| f);
+                    let compared = match o {
+                        None => !e.optional,
+                        Some(v) => !(is_banner_feature(f) && v == "-"),
+                    };
+                    let miss = compared && o.is_none_or(|v| !e.matcher.matches(v));
+                    Some((
+                        k.as_str(),
+                        (e.matcher.describe(), if miss { w } else { 0.0 }),
+                    ))
+                })
+                .collect()
+        };
+        let (ma, mb) = (missed(ia), missed(ib));
+        let keys: std::collections::BTreeSet<&str> = ma.keys().chain(mb.keys()).copied().collect();
+        let mut out: Vec<Separator> = keys
+            .into_iter()
+            .filter_map(|k| {
+                let (ea, wa) = ma
+                    .get(k)
+                    .map_or((None, 0.0), |(e, w)| (Some(e.clone()), *w));
+                let (eb, wb) = mb
+                    .get(k)
+                    .map_or((None, 0.0), |(e, w)| (Some(e.clone()), *w));
+                let weight = wb - wa;
+                (weight.abs() > 1e-9).then(|| Separator {
+                    feature: k.to_string(),
+                    observed: features.get(k).cloned(),
+                    first: ea,
+                    second: eb,
+                    weight: round3(weight),
+                })
+            })
+            .collect();
+        out.sort_by(|x, y| {
+            y.weight
+                .total_cmp(&x.weight)
+                .then(x.feature.cmp(&y.feature))
+        });
+        out
     }
 
     /// The summed discrimination weight of fingerprint `fp`'s expectations
@@ -1828,6 +1925,39 @@ probe_set = "p"
         }
     }
 
+    /// Why `a` and not `b`: the features where `b` failed to match more
+    /// weight than `a`, most first; the shared ones are not listed, one
+    /// that favoured `b` comes last with a negative weight, and the
+    /// separations add up to the candidates' mismatch gap.
+    #[test]
+    fn separators_say_what_set_the_winner_apart() {
+        let s = Scorer::new(db());
+        let seen = obs(&[
+            ("309.status", "101"),
+            ("104.status", "101"),
+            ("104.close_code", "1002"),
+            ("104.close_reason", "A says no"),
+            ("105.status", "101"),
+            ("105.close_reason", "B5"),
+        ]);
+        let v = s.score(&seen);
+        assert_eq!(v.candidates[0].id, "a", "{v:?}");
+        let why = s.separators(&seen, "a", "b");
+        let names: Vec<&str> = why.iter().map(|w| w.feature.as_str()).collect();
+        assert_eq!(names, ["104.close_reason", "105.close_reason"], "{why:?}");
+        let first = &why[0];
+        assert!(first.weight > 0.0);
+        assert_eq!(first.observed.as_deref(), Some("A says no"));
+        assert_eq!(first.first.as_deref(), Some("A says no"));
+        assert_eq!(first.second.as_deref(), Some("B says no"));
+        assert!(why[1].weight < 0.0, "105 favoured b: {why:?}");
+        let gap = v.candidates[1].mismatch.unwrap() - v.candidates[0].mismatch.unwrap();
+        let sum: f64 = why.iter().map(|w| w.weight).sum();
+        assert!((gap - sum).abs() < 0.01, "gap {gap}, separations {sum}");
+        // Unknown ids: nothing to say.
+        assert!(s.separators(&seen, "a", "nosuch").is_empty());
+    }
+
     #[test]
     fn shared_features_weigh_little() {
         let db = db();
@@ -1856,11 +1986,14 @@ probe_set = "p"
             .enumerate()
             .map(|(i, fp)| {
                 let mut t = [Tally::default(); 3];
+                // Its weights on this evidence (a header's share of its
+                // group depends on which probes ran), once per fingerprint.
+                let ws = s.weights_when(i, &ran);
                 // Compared first, in key order: every expectation of a
                 // probe that ran (only the observed ones with
                 // `only_observed`), an optional one only further down,
                 // once observed.
-                for (k, e) in &fp.features {
+                for ((k, e), &w) in fp.features.iter().zip(&ws) {
                     let p = k.split_once('.').map_or(k.as_str(), |(p, _)| p);
                     let o = features.get(k);
                     let counted = if only_observed {
@@ -1871,7 +2004,6 @@ probe_set = "p"
                     if !ran.contains(p) || !counted {
                         continue;
                     }
-                    let w = s.weight_when(i, k, &ran);
                     for sl in [SLOT_ALL, slot(Some(e.layer))] {
                         t[sl].compared += 1;
                         t[sl].compared_w += w;
@@ -1880,12 +2012,11 @@ probe_set = "p"
                 // Then each observed key, in key order: an optional
                 // expectation compared, an absent banner taken back, or
                 // a match.
-                for (k, e) in &fp.features {
+                for ((k, e), &w) in fp.features.iter().zip(&ws) {
                     let p = k.split_once('.').map_or(k.as_str(), |(p, _)| p);
                     let Some(o) = features.get(k).filter(|_| ran.contains(p)) else {
                         continue;
                     };
-                    let w = s.weight_when(i, k, &ran);
                     let f = k.split_once('.').map_or("", |(_, f)| f);
                     for sl in [SLOT_ALL, slot(Some(e.layer))] {
                         if e.optional && !only_observed {

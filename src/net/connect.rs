@@ -1,6 +1,7 @@
-//! Connecting: a slot from the scan-wide [`Limits`], TCP with a timeout,
-//! then TLS (rustls, ring provider) with SNI. Nothing here knows about
-//! WebSocket.
+//! Connecting: a slot from the scan-wide [`Limits`], TCP with a timeout
+//! (to the target, or to a `--proxy` and through its tunnel: see
+//! [`super::proxy`]), then TLS (rustls, ring provider) with SNI. Nothing
+//! here knows about WebSocket.
 //!
 //! One [`Connector`] is shared by every probe of a scan, so its rustls
 //! client config (and its session cache) resumes TLS sessions across the
@@ -20,7 +21,41 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::limit::{Limited, Limits};
+use super::proxy::Proxy;
 use super::tls::{self, Sniffed, TlsFacts};
+
+/// Where a connection goes: an address, or (through a proxy, which
+/// resolves it) a name and a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dest {
+    Addr(SocketAddr),
+    Name(String, u16),
+}
+
+impl std::fmt::Display for Dest {
+    /// `host:port`, an IPv6 address in brackets (a CONNECT request's
+    /// authority).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Dest::Addr(a) => write!(f, "{a}"),
+            Dest::Name(h, p) => write!(f, "{h}:{p}"),
+        }
+    }
+}
+
+/// What a proxy reported of the target, as a direct connection would
+/// have seen it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relayed {
+    /// The target refused (SOCKS5 reply 5): `refused`.
+    Refused,
+    /// The target did not answer in time (SOCKS5 reply 6, CONNECT 504,
+    /// or no reply before our timeout): `timeout`.
+    Timeout,
+    /// The proxy could not reach it (SOCKS5 replies 3 and 4, CONNECT 502
+    /// and 503): `error`, as an unreachable network is on a direct scan.
+    Unreachable,
+}
 
 /// A byte stream to a target, plain or TLS.
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -34,6 +69,12 @@ pub enum ConnectError {
     Reset,
     Tls(String),
     Other(String),
+    /// The proxy itself failed: down, not speaking its protocol, our
+    /// credentials refused, its rules: a `proxy_error`, not the target's
+    /// answer.
+    Proxy(String),
+    /// The proxy's word on the target, in words naming the proxy.
+    Relayed(Relayed, String),
 }
 
 impl std::fmt::Display for ConnectError {
@@ -43,7 +84,9 @@ impl std::fmt::Display for ConnectError {
             ConnectError::Timeout => f.write_str("timed out"),
             ConnectError::Reset => f.write_str("connection reset"),
             ConnectError::Tls(e) => write!(f, "TLS: {e}"),
-            ConnectError::Other(e) => f.write_str(e),
+            ConnectError::Other(e) | ConnectError::Proxy(e) | ConnectError::Relayed(_, e) => {
+                f.write_str(e)
+            }
         }
     }
 }
@@ -73,6 +116,8 @@ pub struct Connector {
     /// saves the system calls. TLS always gets TCP_NODELAY (its handshake
     /// ends in back-to-back writes).
     pub nodelay: bool,
+    /// `--proxy`: every connection through it (None: direct).
+    pub proxy: Option<Arc<Proxy>>,
 }
 
 impl Connector {
@@ -100,11 +145,16 @@ impl Connector {
             connect_timeout,
             limits: Arc::new(Limits::unlimited()),
             nodelay: true,
+            proxy: None,
         })
     }
 
-    /// Connect to `addr`; with `tls_name`, run TLS with that SNI name (an
-    /// IP address name sends no SNI, as RFC 6066 requires).
+    /// Connect to `to`; with `tls_name`, run TLS with that SNI name (an
+    /// IP address name sends no SNI, as RFC 6066 requires). Through a
+    /// proxy, the connection to it and the tunnel's setup each have
+    /// `connect_timeout` (the tunnel's ends when the proxy has reached the
+    /// target), and TLS runs inside the tunnel; a [`Dest::Name`] is only
+    /// reached through one.
     ///
     /// `facts`: the target's slot for the facts of its first successful
     /// TLS handshake, filled by the first connection that finds it empty
@@ -116,7 +166,7 @@ impl Connector {
     /// cuts is a [`ConnectError::Timeout`].
     pub async fn connect(
         &self,
-        addr: SocketAddr,
+        to: &Dest,
         tls_name: Option<&str>,
         deadline: Option<tokio::time::Instant>,
         facts: Option<&OnceLock<TlsFacts>>,
@@ -133,11 +183,27 @@ impl Connector {
                 .map_err(|_| ConnectError::Timeout)?,
         }
         .ok_or_else(|| ConnectError::Other("connection limits closed".into()))?;
-        let connecting = TcpStream::connect(addr);
-        let tcp = match tokio::time::timeout_at(until(self.connect_timeout), connecting).await {
-            Err(_) => return Err(ConnectError::Timeout),
-            Ok(Err(e)) => return Err(classify(&e)),
-            Ok(Ok(s)) => s,
+        let tcp = match (&self.proxy, to) {
+            (Some(proxy), _) => {
+                let tcp = proxy.dial(until(self.connect_timeout), deadline).await?;
+                let _ = tcp.set_nodelay(true);
+                proxy
+                    .tunnel(tcp, to, until(self.connect_timeout), deadline)
+                    .await?
+            }
+            (None, Dest::Addr(addr)) => {
+                let connecting = TcpStream::connect(*addr);
+                match tokio::time::timeout_at(until(self.connect_timeout), connecting).await {
+                    Err(_) => return Err(ConnectError::Timeout),
+                    Ok(Err(e)) => return Err(classify(&e)),
+                    Ok(Ok(s)) => s,
+                }
+            }
+            (None, Dest::Name(host, _)) => {
+                return Err(ConnectError::Other(format!(
+                    "no address for {host}: a name is resolved before connecting, or by a --proxy"
+                )));
+            }
         };
         if self.nodelay || tls_name.is_some() {
             let _ = tcp.set_nodelay(true);

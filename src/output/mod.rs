@@ -119,6 +119,8 @@ pub const CSV_COLUMNS: &[(&str, Cell)] = &[
     ("cert_not_before", |r| cert(r, |c| c.not_before.clone())),
     ("cert_not_after", |r| cert(r, |c| c.not_after.clone())),
     ("cert_sha256", |r| cert(r, |c| Some(c.sha256.clone()))),
+    // Appended with `--proxy`: empty on direct scans.
+    ("proxy", |r| opt(&r.proxy)),
 ];
 
 /// A cell of the record's TLS facts (empty without them).
@@ -260,14 +262,24 @@ pub fn render_text(r: &Record, detail: bool) -> String {
     if let Some(e) = &r.error {
         let _ = writeln!(s, "  error: {}", escape_controls(e));
     }
+    if let Some(p) = &r.proxy {
+        let _ = writeln!(s, "  via proxy: {}", escape_controls(p));
+    }
     if let Some(t) = &r.tls {
         let _ = writeln!(s, "  tls: {}", escape_controls(&tls_line(t)));
     }
     if let Some(imp) = &r.implementation {
+        // Its name, when it is a fingerprint's id (not a bare library).
+        let name = r
+            .candidates
+            .iter()
+            .find(|c| c.id == *imp && c.name != *imp)
+            .map(|c| format!(" ({})", escape_controls(&c.name)))
+            .unwrap_or_default();
         let _ = writeln!(
             s,
-            "  implementation: {}  confidence {:.2}",
-            imp, r.confidence
+            "  implementation: {imp}{name}  confidence {:.2}",
+            r.confidence
         );
     }
     if let Some(lib) = r.library.as_deref().filter(|l| *l != r.implementation()) {
@@ -300,6 +312,33 @@ pub fn render_text(r: &Record, detail: bool) -> String {
             "    {:<28} mismatch {mismatch}  score {:.3}  ({}/{} features)",
             c.id, c.score, c.matched, c.compared
         );
+    }
+    if let [first, second, ..] = &r.candidates[..]
+        && !r.why.is_empty()
+    {
+        let _ = writeln!(s, "  why {} and not {}:", first.id, second.id);
+        // Long values (a header order, a body) cut to a readable width.
+        let shown = |v: &Option<String>| match v.as_deref() {
+            None => "(nothing)".to_string(),
+            Some(v) if v.chars().count() > 40 => {
+                let cut: String = v.chars().take(39).collect();
+                format!("{}…", escape_controls(&cut))
+            }
+            Some(v) => escape_controls(v).into_owned(),
+        };
+        for w in &r.why {
+            let _ = writeln!(
+                s,
+                "    {:<28} saw {:<24} {} expects {}, {} expects {}  ({:+.2})",
+                w.feature,
+                shown(&w.observed),
+                first.id,
+                shown(&w.first),
+                second.id,
+                shown(&w.second),
+                w.weight
+            );
+        }
     }
     let _ = writeln!(
         s,

@@ -37,11 +37,16 @@ pub enum Status {
     Excluded,
     InvalidTarget,
     Error,
+    /// The `--proxy` failed (down, refused our credentials, refused the
+    /// target by its own rules, not speaking its protocol): nothing is
+    /// known of the target. What a proxy says of the target itself (a
+    /// refusal, a timeout) is that status instead.
+    ProxyError,
 }
 
 impl Status {
     /// Every status, in declaration order.
-    pub const ALL: [Status; 11] = [
+    pub const ALL: [Status; 12] = [
         Status::Ok,
         Status::NotWebsocket,
         Status::Refused,
@@ -53,6 +58,7 @@ impl Status {
         Status::Excluded,
         Status::InvalidTarget,
         Status::Error,
+        Status::ProxyError,
     ];
 
     /// The status a record spells `name`.
@@ -73,6 +79,7 @@ impl Status {
             Status::Excluded => "excluded",
             Status::InvalidTarget => "invalid_target",
             Status::Error => "error",
+            Status::ProxyError => "proxy_error",
         }
     }
 }
@@ -84,9 +91,14 @@ pub struct Record {
     pub target: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// The address connected to.
+    /// The address connected to (through a proxy: the address the proxy
+    /// was asked for; absent when it was asked for a name, which it
+    /// resolved).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,
+    /// The `--proxy` every connection went through, without credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
     pub status: Status,
     /// The HTTP status of the standard handshake (101 when `ok`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -130,6 +142,11 @@ pub struct Record {
     pub confidence: f64,
     #[serde(default)]
     pub candidates: Vec<Candidate>,
+    /// Why the first candidate and not the second: the features that
+    /// separated them, most telling first (`--explain`; the text view
+    /// shows three). Absent unless asked for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub why: Vec<crate::fingerprint::score::Separator>,
     /// Probe case id → what it saw.
     #[serde(default)]
     pub observations: BTreeMap<String, Observation>,
@@ -166,6 +183,7 @@ impl Record {
             target: target.to_string(),
             url: None,
             ip: None,
+            proxy: None,
             status,
             http_status: None,
             error: Some(error.into()),
@@ -179,6 +197,7 @@ impl Record {
             layers: None,
             confidence: 0.0,
             candidates: Vec::new(),
+            why: Vec::new(),
             observations: BTreeMap::new(),
             probe_set: probe_set.to_string(),
             ts: now_unix(),
@@ -203,6 +222,24 @@ impl Record {
         features: &BTreeMap<String, String>,
     ) {
         self.set_verdicts(scorer.verdicts(features));
+    }
+
+    /// Fill [`Record::why`]: at most `limit` features that separated the
+    /// first candidate from the second (nothing when there is no second).
+    pub fn explain(
+        &mut self,
+        scorer: &crate::fingerprint::score::Scorer,
+        features: &BTreeMap<String, String>,
+        limit: usize,
+    ) {
+        self.why = match &self.candidates[..] {
+            [a, b, ..] => {
+                let mut w = scorer.separators(features, &a.id, &b.id);
+                w.truncate(limit);
+                w
+            }
+            _ => Vec::new(),
+        };
     }
 
     /// Take [`crate::fingerprint::score::Scorer::verdicts`]' answer.

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 
 use super::logs::Hint;
 use crate::fingerprint::score::Scorer;
-use crate::probe::Layer;
+use crate::probe::{Layer, normalise};
 use crate::wire::{AcceptCheck, RequestHead, ResponseHead};
 
 /// The probe a request resembles and the features its response gives.
@@ -58,9 +58,21 @@ pub fn features(
         put("accept", format!("{a:?}").to_lowercase());
     }
     let header = |name: &str| resp.header_joined(name).unwrap_or_else(|| "-".to_string());
-    put("h.server", header("Server"));
+    // A banner as the scanner sees it: its products, and their versions
+    // apart (`Python websockets` + `Python/3.11 websockets/17.4`).
+    let mut banner = |name: &str, key: &str| match resp.header_joined(name) {
+        None => put(key, "-".to_string()),
+        Some(v) => {
+            let (names, versions) = normalise::split_banner(&v);
+            put(key, names);
+            if !versions.is_empty() {
+                put(&format!("{key}.version"), versions);
+            }
+        }
+    };
+    banner("Server", "h.server");
     if probe == "309" {
-        put("h.x-powered-by", header("X-Powered-By"));
+        banner("X-Powered-By", "h.x-powered-by");
     }
     if full {
         put(
@@ -116,6 +128,25 @@ mod tests {
         assert_eq!(
             f["309.header_order"],
             "Upgrade,Connection,Sec-WebSocket-Accept"
+        );
+    }
+
+    /// A captured banner is split as a scanned one is (the DB holds the
+    /// products; the versions feed only the version estimate: a raw
+    /// `Python/3.11 websockets/17.4` matched no fingerprint).
+    #[test]
+    fn a_captured_banner_is_split_as_a_scanned_one() {
+        let (q, r) = heads(
+            "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nServer: Python/3.11 websockets/17.4\r\n\r\n",
+        );
+        let (_, f) = features(&q, &r);
+        assert_eq!(f["309.h.server"], "Python websockets");
+        assert_eq!(f["309.h.server.version"], "Python/3.11 websockets/17.4");
+        assert_eq!(f["309.h.x-powered-by"], "-");
+        assert_eq!(
+            f["309.header_order"],
+            "Upgrade,Connection,Sec-WebSocket-Accept,Server"
         );
     }
 

@@ -38,6 +38,10 @@ pub enum Outcome {
     Skipped,
     /// Any other local error (unreachable network, ...).
     Error,
+    /// The `--proxy` failed (down, refused our credentials or the
+    /// target by its rules, not speaking its protocol): nothing is known
+    /// of the target.
+    ProxyError,
 }
 
 /// How the wait for the server's reaction ended, after our frames.

@@ -7,7 +7,6 @@
 //! floods or lies about lengths costs at most a timeout.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,7 +17,7 @@ use tokio::time::timeout_at;
 use super::build::{PayloadCache, PayloadMode, TargetCtx, frame_writes, request_bytes};
 use super::observation::{End, FrameObs, Observation, Outcome};
 use super::spec::{Kind, Probe};
-use crate::net::{ConnectError, Connector, Stream, classify};
+use crate::net::{ConnectError, Connector, Relayed, Stream, classify};
 use crate::wire::decode::{DecodedFrame, Decoder, DecoderConfig};
 use crate::wire::encode::{FrameSpec, encode_frame};
 use crate::wire::handshake::random_key;
@@ -137,7 +136,8 @@ pub struct ProbeRun {
 /// Where to connect and what the handshake should say.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
-    pub addr: SocketAddr,
+    /// The target's address, or its name when a proxy resolves it.
+    pub dest: crate::net::Dest,
     /// SNI / certificate name for wss; `None` for ws.
     pub tls_name: Option<String>,
     pub ctx: TargetCtx,
@@ -327,7 +327,7 @@ pub async fn run_chain<'p>(
         run.started = Instant::now();
     }
     let connecting = connector.connect(
-        ep.addr,
+        &ep.dest,
         ep.tls_name.as_deref(),
         cfg.deadline,
         Some(&ep.tls_facts),
@@ -722,6 +722,10 @@ fn outcome_of(e: &ConnectError) -> Outcome {
         ConnectError::Reset => Outcome::Reset,
         ConnectError::Tls(_) => Outcome::TlsError,
         ConnectError::Other(_) => Outcome::Error,
+        ConnectError::Proxy(_) => Outcome::ProxyError,
+        ConnectError::Relayed(Relayed::Refused, _) => Outcome::Refused,
+        ConnectError::Relayed(Relayed::Timeout, _) => Outcome::Timeout,
+        ConnectError::Relayed(Relayed::Unreachable, _) => Outcome::Error,
     }
 }
 

@@ -33,7 +33,7 @@ use tokio::task::JoinSet;
 
 use crate::fingerprint::adaptive::{Budget, Planner};
 use crate::fingerprint::score::{MemoKey, Scorer};
-use crate::net::{Connector, Pacer, Resolver};
+use crate::net::{Connector, Dest, Pacer, Resolver};
 use crate::output::{Record, SCHEMA_VERSION, Status};
 use crate::probe::build::{ExtraHeaders, PayloadCache, TargetCtx};
 use crate::probe::observation::for_each_feature;
@@ -78,6 +78,9 @@ pub struct Scanner {
     pub exclusions: Arc<Exclusions>,
     /// `--discover`: the gate handshake only (does it answer 101?).
     pub discover: bool,
+    /// Write in each record this many features that separated its verdict
+    /// from the runner-up (`why`; 0: none).
+    pub explain: usize,
     /// Extra attempts for a gate connection that failed to connect.
     pub retries: u32,
     /// Retry a refused gate connection too (`--retry-refused`). Off by
@@ -118,6 +121,7 @@ impl Scanner {
             resolver: Arc::new(Resolver::new(None, 64, Duration::from_secs(5))),
             exclusions: Arc::new(Exclusions::default()),
             discover: false,
+            explain: 0,
             retries: 0,
             retry_refused: false,
             target_timeout: Duration::from_secs(120),
@@ -155,48 +159,59 @@ impl Scanner {
             pacer: (!self.host_gap.is_zero()).then(|| Arc::new(Pacer::new(self.host_gap))),
             ..self.run.clone()
         };
-        let ips = match target.addr {
-            Some(ip) => Some(Ok(vec![ip])),
-            // Boxed: most targets are addresses, and a lookup's future is big.
-            None => Box::pin(self.resolver.resolve(&target.host, deadline)).await,
-        };
-        let Some(ips) = ips else {
-            rec.status = Status::TargetTimeout;
-            rec.error =
-                Some(self.cut_note(&format!("before the DNS lookup of {} ended", target.host)));
-            rec.elapsed_ms = started.elapsed().as_millis() as u64;
-            return rec;
-        };
-        let ip = match ips {
-            Ok(ips) => match ips.iter().find(|ip| !self.exclusions.contains(**ip)) {
-                Some(ip) => *ip,
-                None => {
-                    // The resolver answers at least one address (or an error).
-                    match ips.first() {
-                        Some(first) => {
-                            rec.status = Status::Excluded;
-                            rec.ip = Some(first.to_string());
-                            rec.error = Some(format!("{first} is excluded (--exclude)"));
-                        }
-                        None => {
-                            rec.status = Status::DnsError;
-                            rec.error = Some(format!("no address for {}", target.host));
-                        }
-                    }
+        // Through a proxy, a name goes to the proxy as it is (remote DNS:
+        // the proxy resolves it), so neither the lookup nor --exclude sees
+        // its address; an address target is checked as on a direct scan.
+        let dest = match (target.addr, &self.connector.proxy) {
+            (None, Some(_)) => Dest::Name(target.host.clone(), target.port),
+            _ => {
+                let ips = match target.addr {
+                    Some(ip) => Some(Ok(vec![ip])),
+                    // Boxed: most targets are addresses, and a lookup's future is big.
+                    None => Box::pin(self.resolver.resolve(&target.host, deadline)).await,
+                };
+                let Some(ips) = ips else {
+                    rec.status = Status::TargetTimeout;
+                    rec.error = Some(
+                        self.cut_note(&format!("before the DNS lookup of {} ended", target.host)),
+                    );
                     rec.elapsed_ms = started.elapsed().as_millis() as u64;
                     return rec;
-                }
-            },
-            Err(e) => {
-                rec.status = Status::DnsError;
-                rec.error = Some(e);
-                rec.elapsed_ms = started.elapsed().as_millis() as u64;
-                return rec;
+                };
+                let ip = match ips {
+                    Ok(ips) => match ips.iter().find(|ip| !self.exclusions.contains(**ip)) {
+                        Some(ip) => *ip,
+                        None => {
+                            // The resolver answers at least one address (or an error).
+                            match ips.first() {
+                                Some(first) => {
+                                    rec.status = Status::Excluded;
+                                    rec.ip = Some(first.to_string());
+                                    rec.error = Some(format!("{first} is excluded (--exclude)"));
+                                }
+                                None => {
+                                    rec.status = Status::DnsError;
+                                    rec.error = Some(format!("no address for {}", target.host));
+                                }
+                            }
+                            rec.elapsed_ms = started.elapsed().as_millis() as u64;
+                            return rec;
+                        }
+                    },
+                    Err(e) => {
+                        rec.status = Status::DnsError;
+                        rec.error = Some(e);
+                        rec.elapsed_ms = started.elapsed().as_millis() as u64;
+                        return rec;
+                    }
+                };
+                rec.ip = Some(ip.to_string());
+                Dest::Addr(SocketAddr::new(ip, target.port))
             }
         };
-        rec.ip = Some(ip.to_string());
+        rec.proxy = self.connector.proxy.as_ref().map(|p| p.shown().to_string());
         let ep = Arc::new(Endpoint {
-            addr: SocketAddr::new(ip, target.port),
+            dest,
             tls_name: target.tls.then(|| target.host.clone()),
             ctx,
             tls_facts: Default::default(),
@@ -334,6 +349,7 @@ impl Scanner {
                 .await;
             let features = self.features(&rec.observations);
             rec.rescore(&self.scorer, &features);
+            rec.explain(&self.scorer, &features, self.explain);
             self.name_app_protocol(&mut rec);
             rec.schema_version = SCHEMA_VERSION;
             rec.elapsed_ms = started.elapsed().as_millis() as u64;
@@ -633,6 +649,7 @@ impl Scanner {
         self.record_stand_ins(&mut rec.observations);
         let features = self.features(&rec.observations);
         rec.rescore(&self.scorer, &features);
+        rec.explain(&self.scorer, &features, self.explain);
         self.name_app_protocol(&mut rec);
         rec.schema_version = SCHEMA_VERSION;
         rec.elapsed_ms = started.elapsed().as_millis() as u64;
@@ -923,5 +940,6 @@ fn gate_status(o: &Observation) -> Status {
         Outcome::Reset => Status::Reset,
         Outcome::TlsError => Status::TlsError,
         Outcome::UrlOnly | Outcome::Skipped | Outcome::Error => Status::Error,
+        Outcome::ProxyError => Status::ProxyError,
     }
 }
