@@ -792,3 +792,93 @@ fn csv_rows_zipped_with_the_header_equal_the_ndjson_records() {
         }
     }
 }
+
+/// `wsfp pcap --frames` on a synthetic capture (IPv4 and IPv6; a
+/// permessage-deflate connection closed by both sides, a subprotocol one
+/// left open at the end of the capture): every log line fits
+/// docs/schema/pcap.schema.json, each of the four logs present.
+#[test]
+fn pcap_logs_fit_their_schema() {
+    use wsfp::passive::synth::{Conn, PcapWriter, client_frame, ipv6_capture, server_frame};
+    let mut w = PcapWriter::new();
+    let mut a = Conn::new(
+        ([10, 0, 0, 1], 40000),
+        ([10, 0, 0, 2], 8080),
+        1_700_000_000.0,
+    );
+    a.open(&mut w);
+    a.upgrade(
+        &mut w,
+        "Origin: http://lab\r\nSec-WebSocket-Extensions: permessage-deflate\r\n",
+        "Server: synth\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n",
+    );
+    a.c2s(&mut w, &client_frame(1, b"hello"));
+    a.s2c(&mut w, &server_frame(1, b"hello"));
+    a.c2s(&mut w, &client_frame(9, b"p"));
+    a.s2c(&mut w, &server_frame(10, b"p"));
+    a.s2c(&mut w, &server_frame(2, &[0xa5; 300]));
+    a.c2s(&mut w, &client_frame(8, &[0x03, 0xe8, b'b', b'y', b'e']));
+    a.s2c(&mut w, &server_frame(8, &[0x03, 0xe8]));
+    a.close(&mut w);
+    let mut b = Conn::new(
+        ([10, 0, 0, 3], 40001),
+        ([10, 0, 0, 2], 8080),
+        1_700_000_001.0,
+    );
+    b.open(&mut w);
+    b.upgrade(
+        &mut w,
+        "Sec-WebSocket-Protocol: mqtt, chat\r\n",
+        "Sec-WebSocket-Protocol: mqtt\r\n",
+    );
+    b.c2s(&mut w, &client_frame(2, &[0x10, 0x00]));
+    b.s2c(&mut w, &server_frame(0x1, b"unmasked ok"));
+    let dir = tmpdir("pcap-schema");
+    let v4 = dir.join("v4.pcap");
+    std::fs::write(&v4, &w.out).unwrap();
+    let v6 = dir.join("v6.pcap");
+    std::fs::write(&v6, ipv6_capture(&w.out, None)).unwrap();
+    let mut all = Vec::new();
+    for p in [&v4, &v6] {
+        let (code, out, err) = wsfp(&["pcap", "--frames", p.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+        all.extend(lines(&out));
+    }
+    let logs: BTreeSet<&str> = all.iter().filter_map(|r| r["log"].as_str()).collect();
+    assert_eq!(
+        logs,
+        BTreeSet::from([
+            "websocket_connection",
+            "websocket_frame",
+            "websocket_handshake",
+            "websocket_message"
+        ]),
+        "{all:#?}"
+    );
+    assert!(all.iter().any(|r| r["id.orig_h"] == "10.0.0.1"));
+    assert!(
+        all.iter()
+            .any(|r| r["id.orig_h"].as_str().is_some_and(|h| h.contains(':')))
+    );
+    assert!(
+        all.iter()
+            .any(|r| !r["permessage_deflate"].is_null() && r["log"] == "websocket_handshake")
+    );
+    assert!(all.iter().any(|r| r["end"] == "end_of_capture"));
+    assert_schema("pcap.schema.json", &all);
+    // A line of another log, or a field too many, does not fit.
+    let mut bad = all[0].clone();
+    bad["extra"] = Value::from(1);
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/schema/pcap.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    assert!(!v.is_valid(&bad));
+    let mut bad = all[0].clone();
+    bad["log"] = Value::from("websocket_other");
+    assert!(!v.is_valid(&bad));
+}

@@ -4,13 +4,16 @@
 //! `lab/regenerate.sh` runs), or by scanning one known server several
 //! times and keeping the features that were stable across runs.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Args;
 
 use super::{ProbeOpts, usage, value};
 use crate::fingerprint::generate::{Meta, stable_features, to_toml};
 use crate::output::Status;
+use crate::scan::Scanner;
 use crate::target::Target;
 
 #[derive(Debug, Args)]
@@ -138,49 +141,85 @@ fn from_corpus(a: &GenerateArgs) -> Result<i32, Box<dyn std::error::Error>> {
     })
 }
 
-pub async fn run(mut a: GenerateArgs) -> Result<i32, Box<dyn std::error::Error>> {
+/// What generation keeps of one live server ([`stable_scan`]).
+pub struct Stable {
+    /// The features identical in every run.
+    pub features: BTreeMap<String, String>,
+    /// Features of the first run left out as unstable.
+    pub dropped: usize,
+    pub runs: usize,
+    pub scanner: Arc<Scanner>,
+}
+
+/// Scan `url` `runs` times as generation does and keep what every run
+/// showed: every probe (or only the named series), the `same_as` probes
+/// the full set skips included, as the DB keeps their evidence for
+/// `--exhaustive` scans. No DB is needed (the scan scores against an
+/// empty one); every connection through `proxy` if given. `wsfp
+/// generate -u` and `wsfp scan -g` both use it.
+pub async fn stable_scan(
+    probes: &ProbeOpts,
+    target: &Target,
+    proxy: Option<&crate::net::ProxyUrl>,
+    runs: usize,
+) -> Result<Stable, Box<dyn std::error::Error>> {
+    let mut probes = probes.clone();
+    // A fingerprint records every probe unless told otherwise.
+    if probes.named_series().is_empty() {
+        probes.all = true;
+    }
+    probes.exhaustive = true;
+    let set = probes.probe_set()?;
+    let mut scanner = probes.build_scanner_with(set, crate::fingerprint::Db::default())?;
+    if let Some(p) = proxy {
+        scanner.connector.proxy = Some(Arc::new(
+            crate::net::Proxy::resolve(p).await.map_err(usage)?,
+        ));
+    }
+    let scanner = Arc::new(scanner);
+    let mut seen = Vec::new();
+    for i in 0..runs.max(1) {
+        let rec = scanner.scan(target).await;
+        if rec.status != Status::Ok {
+            return Err(format!(
+                "run {}: {} is {}{}",
+                i + 1,
+                target.input,
+                rec.status.as_str(),
+                rec.error.map(|e| format!(" ({e})")).unwrap_or_default()
+            )
+            .into());
+        }
+        seen.push(scanner.features(&rec.observations));
+    }
+    let features = stable_features(&seen);
+    Ok(Stable {
+        dropped: seen[0].len() - features.len(),
+        runs: seen.len(),
+        features,
+        scanner,
+    })
+}
+
+pub async fn run(a: GenerateArgs) -> Result<i32, Box<dyn std::error::Error>> {
     if !a.corpus.is_empty() {
         return from_corpus(&a);
     }
     let (Some(url), Some(id), Some(name)) = (a.url.clone(), a.id.clone(), a.name.clone()) else {
         return Err(usage("give -u URL, --id and --name (or --corpus)"));
     };
-    // A fingerprint records every probe unless told otherwise.
-    if a.probes.series.is_empty() && !a.probes.all {
-        a.probes.all = true;
-    }
-    // ...including probes the full set skips as `same_as` another: the
-    // DB keeps their evidence for `--exhaustive` scans.
-    a.probes.exhaustive = true;
-    let target = Target::parse(&url, a.probes.plain).map_err(|e| usage(e.to_string()))?;
-    // Generation does not need a DB; score against an empty one.
-    let set = a.probes.probe_set()?;
-    let mut scanner = a
-        .probes
-        .build_scanner_with(set, crate::fingerprint::Db::default())?;
-    if let Some(p) = &a.proxy {
-        scanner.connector.proxy = Some(std::sync::Arc::new(
-            crate::net::Proxy::resolve(p).await.map_err(usage)?,
-        ));
-    }
-    let scanner = std::sync::Arc::new(scanner);
-    let mut runs = Vec::new();
-    for i in 0..a.runs.max(1) {
-        let rec = scanner.scan(&target).await;
-        if rec.status != Status::Ok {
-            return Err(format!(
-                "run {}: {} is {}{}",
-                i + 1,
-                url,
-                rec.status.as_str(),
-                rec.error.map(|e| format!(" ({e})")).unwrap_or_default()
-            )
-            .into());
-        }
-        runs.push(scanner.features(&rec.observations));
-    }
-    let mut stable = stable_features(&runs);
-    let dropped = runs[0].len() - stable.len();
+    let Stable {
+        features: mut stable,
+        dropped,
+        runs,
+        scanner,
+    } = stable_scan(
+        &a.probes,
+        &Target::parse(&url, a.probes.plain).map_err(|e| usage(e.to_string()))?,
+        a.proxy.as_ref(),
+        a.runs,
+    )
+    .await?;
     if let Some(layer) = a.layer {
         stable.retain(|k, _| {
             let probe = k.split_once('.').map_or(k.as_str(), |(p, _)| p);
@@ -207,7 +246,7 @@ pub async fn run(mut a: GenerateArgs) -> Result<i32, Box<dyn std::error::Error>>
         path.display(),
         stable.len(),
         dropped,
-        runs.len()
+        runs
     );
     Ok(0)
 }

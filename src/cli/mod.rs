@@ -4,12 +4,14 @@
 //! ([`EXIT_BROKEN_PIPE`]). Option values are checked as they are parsed
 //! ([`value`]).
 
+pub mod completions;
 pub mod demo;
 pub mod diff;
 pub mod evaluate;
 pub mod fingerprints;
 pub mod generate;
 pub mod holdout;
+pub mod man;
 pub mod pcap;
 pub mod probes;
 pub mod rematch;
@@ -17,6 +19,7 @@ pub mod report;
 pub mod scan;
 pub mod value;
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,6 +63,10 @@ pub enum Command {
     Diff(diff::DiffArgs),
     /// Passive analysis of WebSocket traffic in pcap/pcapng captures.
     Pcap(pcap::PcapArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page (roff), of wsfp or of one subcommand.
+    Man(man::ManArgs),
 }
 
 /// A user error: printed as `wsfp: <message>`, exit code 2.
@@ -81,29 +88,31 @@ pub fn usage(msg: impl Into<String>) -> Box<dyn std::error::Error> {
 /// Probe selection and behaviour, shared by `scan`, `generate` and `demo`.
 #[derive(Debug, Args, Clone)]
 pub struct ProbeOpts {
-    /// Run every series (the default when no series is chosen).
-    #[arg(short = 'a', long = "all")]
+    /// Run every series, intrusive and heavy probes included (STEWS's
+    /// -a/--all-tests). Without -a or a series flag only the safe probes
+    /// run (see --safety).
+    #[arg(short = 'a', long = "all", visible_alias = "all-tests")]
     pub all: bool,
     /// Series 100: opcodes.
-    #[arg(short = '1')]
+    #[arg(short = '1', long = "series-100")]
     pub s1: bool,
     /// Series 200: RSV bits.
-    #[arg(short = '2')]
+    #[arg(short = '2', long = "series-200")]
     pub s2: bool,
     /// Series 300: version headers and plain handshake.
-    #[arg(short = '3')]
+    #[arg(short = '3', long = "series-300")]
     pub s3: bool,
     /// Series 400: extensions.
-    #[arg(short = '4')]
+    #[arg(short = '4', long = "series-400")]
     pub s4: bool,
     /// Series 500: subprotocols.
-    #[arg(short = '5')]
+    #[arg(short = '5', long = "series-500")]
     pub s5: bool,
     /// Series 600: long payloads.
-    #[arg(short = '6')]
+    #[arg(short = '6', long = "series-600")]
     pub s6: bool,
     /// Series 700: old drafts and malformed requests.
-    #[arg(short = '7')]
+    #[arg(short = '7', long = "series-700")]
     pub s7: bool,
     /// Series to run, comma-separated (e.g. 100,300; 1 to 65535).
     #[arg(long, value_delimiter = ',', allow_negative_numbers = true,
@@ -135,11 +144,12 @@ pub struct ProbeOpts {
     /// Long payloads (600 series): header and a short prefix, or all bytes.
     #[arg(long, value_enum, default_value_t = PayloadMode::Prefix)]
     pub payload_mode: PayloadMode,
-    /// Plain ws:// for targets without a scheme (default is wss://).
-    #[arg(short = 'n', long = "no-tls")]
+    /// Plain ws:// for targets without a scheme (default is wss://), as
+    /// STEWS's -n/--no-encryption.
+    #[arg(short = 'n', long = "no-tls", visible_alias = "no-encryption")]
     pub plain: bool,
-    /// Do not verify TLS certificates.
-    #[arg(short = 'k', long = "insecure")]
+    /// Do not verify TLS certificates (STEWS's -k/--nocert).
+    #[arg(short = 'k', long = "insecure", visible_alias = "nocert")]
     pub insecure: bool,
     /// Origin header for every probe (default http(s)://host[:port]).
     #[arg(short = 'o', long, value_parser = value::text())]
@@ -197,10 +207,13 @@ pub struct ProbeOpts {
     #[arg(long, default_value_t = 500, value_name = "MS", allow_negative_numbers = true,
           value_parser = value::millis(1))]
     pub frame_timeout: u64,
-    /// Trace probe summaries to stderr.
+    /// Trace the communication to stderr: each probe's summary and the
+    /// bytes sent (`->`) and received (`<-`), as STEWS's -v/--verbose
+    /// ("verbose tracing of communications").
     #[arg(short = 'v', long)]
     pub verbose: bool,
-    /// Trace the bytes sent too.
+    /// Trace each probe as it runs to stderr (what it got: status, frames,
+    /// end), as STEWS's -d/--debug ("print each test case").
     #[arg(short = 'd', long)]
     pub debug: bool,
 }
@@ -243,7 +256,7 @@ impl ProbeOpts {
     }
 
     /// Series named by -1..-7 / --series (none for -a or no choice).
-    fn named_series(&self) -> Vec<u16> {
+    pub fn named_series(&self) -> Vec<u16> {
         let mut series: Vec<u16> = self.series.clone();
         for (on, s) in [
             (self.s1, 100),
@@ -307,10 +320,10 @@ impl ProbeOpts {
             frame_timeout: Duration::from_millis(self.frame_timeout),
             write_timeout: Duration::from_millis(self.handshake_timeout),
             payload_mode: self.payload_mode,
-            trace: if self.debug {
+            trace: if self.verbose {
                 2
             } else {
-                u8::from(self.verbose)
+                u8::from(self.debug)
             },
             ..RunConfig::default()
         }
@@ -414,9 +427,23 @@ impl ProbeOpts {
     }
 }
 
+/// STEWS is run without a subcommand (`STEWS-fingerprint.py -n -a -u
+/// HOST`): a command line whose first argument is an option, other than
+/// help and version, is a `scan` (`wsfp -n -a -u HOST`).
+pub fn stews_args(mut args: Vec<OsString>) -> Vec<OsString> {
+    let first = args.get(1).map(|a| a.to_string_lossy());
+    let option = first.is_some_and(|a| {
+        a.starts_with('-') && a != "-" && !matches!(&*a, "-h" | "--help" | "-V" | "--version")
+    });
+    if option {
+        args.insert(1, OsString::from("scan"));
+    }
+    args
+}
+
 /// Run the CLI; returns the process exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(stews_args(std::env::args_os().collect()));
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -439,6 +466,8 @@ pub fn main() -> i32 {
             Command::Report(a) => report::run(a),
             Command::Diff(a) => diff::run(a),
             Command::Pcap(a) => pcap::run(a),
+            Command::Completions(a) => completions::run(a),
+            Command::Man(a) => man::run(a),
         }
     });
     // Blocking threads still running are not waited for: a scan stopped

@@ -152,6 +152,15 @@ pub struct ScanArgs {
     /// Print the probes this scan would run (id, series, risk, layer) and exit.
     #[arg(long)]
     pub list_probes: bool,
+    /// Print each target's fingerprint instead of naming it (STEWS's
+    /// -g/--generate-fingerprint): the target is scanned as `wsfp generate
+    /// -u` scans it (every probe, or the named series; twice, keeping what
+    /// both runs showed) and its fingerprint TOML goes to stdout (or --out),
+    /// one document per target, each after a `# Fingerprint of TARGET`
+    /// line. Its id and name are made up from the address: edit them, then
+    /// load it with --db +FILE.
+    #[arg(short = 'g', long, conflicts_with_all = ["discover", "resume", "adaptive"])]
+    pub generate_fingerprint: bool,
 }
 
 fn input_reader(path: &PathBuf) -> Result<Box<dyn BufRead + Send>, Box<dyn std::error::Error>> {
@@ -258,6 +267,7 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
         return super::probes::run(super::probes::ProbesArgs {
             probes: a.probes,
             long: false,
+            format: super::probes::ProbesFormat::Text,
         });
     }
     let mut exclusions = Exclusions::default();
@@ -271,6 +281,9 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
     }
     if a.urls.is_empty() && a.file.is_none() {
         return Err(usage("no targets: give -u TARGET or -f FILE"));
+    }
+    if a.generate_fingerprint {
+        return generate_fingerprints(&a).await;
     }
     let expand = Expand {
         ports: Arc::from(match &a.ports {
@@ -682,6 +695,109 @@ pub async fn run(a: ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
         return Ok(2);
     }
     Ok(0)
+}
+
+/// `-g`: each target of -u and -f (one URL or host[:port][/path] a line,
+/// as STEWS takes them) scanned as `wsfp generate` scans, and its
+/// fingerprint printed. A target that does not answer is said on stderr
+/// and makes the exit code 1; the others are still printed.
+async fn generate_fingerprints(a: &ScanArgs) -> Result<i32, Box<dyn std::error::Error>> {
+    use crate::fingerprint::generate::{Meta, to_toml};
+    let mut targets: Vec<String> = a.urls.clone();
+    if let Some(path) = &a.file {
+        let mut text = String::new();
+        raw_input(path)?
+            .read_to_string(&mut text)
+            .map_err(|e| usage(format!("cannot read target file {}: {e}", path.display())))?;
+        targets.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    // Checked up front, as a scan checks -u: one fingerprint is of one
+    // endpoint, not of a range, a CIDR or a list of ports.
+    let expand = Expand {
+        ports: Arc::from(Vec::new()),
+        paths: Arc::from(Vec::new()),
+        plain: a.probes.plain,
+        blocklist: None,
+    };
+    let mut parsed = Vec::new();
+    for (i, t) in targets.iter().enumerate() {
+        let place = match (&a.file, i.checked_sub(a.urls.len())) {
+            (Some(f), Some(_)) => format!(" in {}", f.display()),
+            _ => String::new(),
+        };
+        let space = Space::parse(t, &expand)
+            .map_err(|e| usage(format!("-g: invalid target {t:?}{place}: {e}")))?;
+        if space.len() != 1 {
+            return Err(usage(format!(
+                "-g: {t:?}{place} is {} targets: -g takes one URL or host[:port][/path] a target",
+                space.len()
+            )));
+        }
+        parsed.push(space.get(0));
+    }
+    let mut out: Box<dyn Write> = match &a.out {
+        Some(p) => Box::new(
+            std::fs::File::create(p)
+                .map_err(|e| usage(format!("cannot write {}: {e}", p.display())))?,
+        ),
+        None => Box::new(std::io::stdout()),
+    };
+    let mut failed = 0;
+    for (t, target) in targets.iter().zip(&parsed) {
+        let stable =
+            match super::generate::stable_scan(&a.probes, target, a.proxy.as_ref(), 2).await {
+                Ok(s) => s,
+                Err(e) if e.is::<super::UsageError>() => return Err(e),
+                Err(e) => {
+                    crate::stderr!("wsfp: -g: {e}");
+                    failed += 1;
+                    continue;
+                }
+            };
+        let id = made_up_id(target);
+        let meta = Meta {
+            id: id.clone(),
+            name: t.clone(),
+            library: id,
+            language: "unknown".into(),
+            date: super::generate::today(),
+            probe_set: stable.scanner.probes.version.clone(),
+            ..Meta::default()
+        };
+        writeln!(
+            out,
+            "# Fingerprint of {t} ({} features, {} unstable dropped over {} runs)",
+            stable.features.len(),
+            stable.dropped,
+            stable.runs
+        )?;
+        out.write_all(to_toml(&meta, &stable.features).as_bytes())?;
+        writeln!(out)?;
+        out.flush()?;
+    }
+    Ok(i32::from(failed > 0))
+}
+
+/// A fingerprint id (a file name) for a target: `host-port`, every
+/// character that is not a letter, digit, '.', '_' or '-' as '-'.
+fn made_up_id(t: &crate::target::Target) -> String {
+    format!("{}-{}", t.host, t.port)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect::<String>()
+        .trim_start_matches('.')
+        .to_string()
 }
 
 /// A seed for a scan given none: the clock and the process id, mixed.

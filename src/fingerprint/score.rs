@@ -5,13 +5,14 @@
 //! not accept this fingerprint's value. A feature every implementation
 //! shares (say `100.status = 101`) weighs almost nothing; one only this
 //! implementation shows weighs 1. Features absent on either side are
-//! skipped. The score is the matched share of the compared weight, scaled
-//! by coverage (how much of the fingerprint's weight could be compared),
-//! and the verdict is `unknown` unless the best candidate is strong and
-//! clearly ahead of the runner-up.
+//! skipped. The score is the matched share of the compared weight;
+//! candidates are ranked by the weight they mismatched (the
+//! log-likelihood), and the verdict is `unknown` unless the best candidate
+//! is strong and clearly ahead of any of another library.
 //!
-//! Issue #3 calibrates these thresholds on the whole lab; the constants
-//! below are the first, documented choice.
+//! The thresholds below are checked by leave-one-out on the lab (`wsfp
+//! evaluate`); docs/fingerprints.md ("Scoring") states them, and the
+//! confidence's calibration (src/fingerprint/calibrate.rs).
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};

@@ -67,7 +67,8 @@ pub struct RunConfig {
     pub write_timeout: Duration,
     pub max_head: usize,
     pub payload_mode: PayloadMode,
-    /// 0: quiet, 1: probe summaries to stderr, 2: bytes too.
+    /// 0: quiet, 1: probe summaries to stderr, 2: the bytes sent (`->`)
+    /// and received (`<-`) too, each write or read's first 512.
     pub trace: u8,
     /// Close an upgraded connection with a close frame (1000) before the
     /// TCP FIN. `--discover` turns it off: the server would answer our
@@ -761,7 +762,7 @@ impl Conn<'_> {
     ) -> Result<(), ReadStop> {
         if trace && self.cfg.trace >= 2 {
             crate::stderr!(
-                "[{}] >> {}",
+                "[{}] -> {}",
                 self.probe_id,
                 escape(data.get(..512).unwrap_or(data))
             );
@@ -796,6 +797,15 @@ impl Conn<'_> {
             Ok(Err(e)) => Err(stop_of(&e)),
             Ok(Ok(0)) => Err(ReadStop::Eof),
             Ok(Ok(n)) => {
+                if self.cfg.trace >= 2 {
+                    // The bytes just read (`read_buf` appended them).
+                    let got = buf.get(buf.len() - n..).unwrap_or_default();
+                    crate::stderr!(
+                        "[{}] <- {}",
+                        self.probe_id,
+                        escape(got.get(..512).unwrap_or(got))
+                    );
+                }
                 self.received += n as u64;
                 Ok(n)
             }
