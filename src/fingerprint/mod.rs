@@ -143,6 +143,16 @@ fn value_text(v: &toml::Value) -> Option<String> {
 
 impl Fingerprint {
     /// Parse and validate one DB file against the probe set in use.
+    /// [`Fingerprint::parse`] of the file at `path`.
+    pub fn load(path: &Path, probes: &ProbeSet) -> Result<Fingerprint, DbError> {
+        let text = std::fs::read_to_string(path).map_err(|e| DbError {
+            file: path.display().to_string(),
+            line: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        Fingerprint::parse(&text, &path.display().to_string(), probes)
+    }
+
     pub fn parse(text: &str, file: &str, probes: &ProbeSet) -> Result<Fingerprint, DbError> {
         let line_of = |off: usize| crate::error::line_of(text, off);
         let repr: FileRepr = toml::from_str(text).map_err(|e| DbError {
@@ -385,12 +395,7 @@ impl Db {
             ..Db::default()
         };
         for p in paths {
-            let text = std::fs::read_to_string(&p).map_err(|e| DbError {
-                file: p.display().to_string(),
-                line: None,
-                message: format!("cannot read: {e}"),
-            })?;
-            db.add(Fingerprint::parse(&text, &p.display().to_string(), probes)?)?;
+            db.add(Fingerprint::load(&p, probes)?)?;
         }
         Ok(db)
     }
@@ -422,17 +427,8 @@ impl Db {
             let layer = if path.is_dir() {
                 Db::load_dir(&path, probes)?
             } else if path.is_file() {
-                let text = std::fs::read_to_string(&path).map_err(|e| DbError {
-                    file: path.display().to_string(),
-                    line: None,
-                    message: format!("cannot read: {e}"),
-                })?;
                 Db {
-                    fingerprints: vec![Fingerprint::parse(
-                        &text,
-                        &path.display().to_string(),
-                        probes,
-                    )?],
+                    fingerprints: vec![Fingerprint::load(&path, probes)?],
                     app_protocols: app_protocol::AppProtocols::default(),
                 }
             } else {

@@ -319,8 +319,14 @@ impl Post {
 /// `div[g]` members of each group `g` ran.
 #[inline]
 fn shared_weight(weight: f64, group: u32, div: &[f64]) -> f64 {
-    match div.get(group as usize) {
-        Some(&n) if n > 1.0 => weight / n,
+    share(weight, div.get(group as usize).copied())
+}
+
+/// `weight` shared among the `n` members of its group that ran.
+#[inline]
+fn share(weight: f64, n: Option<f64>) -> f64 {
+    match n {
+        Some(n) if n > 1.0 => weight / n,
         _ => weight,
     }
 }
@@ -722,19 +728,16 @@ impl Scorer {
     /// fact's weight among those that ran (what scoring uses).
     pub fn weights_when(&self, fp: usize, ran: &std::collections::BTreeSet<&str>) -> Vec<f64> {
         let f = &self.db.fingerprints[fp];
-        let probe = |k: &str| k.split_once('.').map_or(k, |(p, _)| p).to_string();
         let mut ran_in: HashMap<u32, f64> = HashMap::new();
         for ((k, _), c) in f.features.iter().zip(&self.compiled[fp]) {
-            if c.group != NO_GROUP && ran.contains(probe(k).as_str()) {
+            let probe = k.split_once('.').map_or(k.as_str(), |(p, _)| p);
+            if c.group != NO_GROUP && ran.contains(probe) {
                 *ran_in.entry(c.group).or_default() += 1.0;
             }
         }
         self.compiled[fp]
             .iter()
-            .map(|c| match ran_in.get(&c.group) {
-                Some(&n) if n > 1.0 => c.weight / n,
-                _ => c.weight,
-            })
+            .map(|c| share(c.weight, ran_in.get(&c.group).copied()))
             .collect()
     }
 

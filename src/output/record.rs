@@ -233,6 +233,9 @@ impl Record {
         limit: usize,
     ) {
         self.why = match &self.candidates[..] {
+            // Not asked for (every record of an NDJSON or CSV survey):
+            // nothing computed.
+            _ if limit == 0 => Vec::new(),
             [a, b, ..] => {
                 let mut w = scorer.separators(features, &a.id, &b.id);
                 w.truncate(limit);
